@@ -1,0 +1,602 @@
+"""Typed run config: model, data, method and training knobs, validated in one place.
+
+This module is the ONE place that converts a run config into `TrainingArguments`,
+`LoraConfig` and `BitsAndBytesConfig`. Heavy libraries are imported inside those functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+Task = Literal["classification", "causal_lm", "seq2seq"]
+Method = Literal["full", "head", "lora", "qlora", "lora8bit"]
+Precision = Literal["auto", "fp32", "fp16", "bf16"]
+Strategy = Literal["auto", "steps", "epoch", "no"]
+ModelDtype = Literal["auto", "float32", "float16", "bfloat16"]
+
+TASKS: tuple[str, ...] = get_args(Task)
+METHODS: tuple[str, ...] = get_args(Method)
+QUANTIZED_METHODS = ("qlora", "lora8bit")
+ADAPTER_METHODS = ("lora", "qlora", "lora8bit")
+SCHEDULERS = (
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+)
+OPTIMIZERS = (
+    "adamw_torch",
+    "adamw_torch_fused",
+    "adafactor",
+    "sgd",
+    "adamw_8bit",
+    "paged_adamw_8bit",
+    "paged_adamw_32bit",
+)
+CUDA_ONLY_OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit")
+
+# Learning rates that work for most models with each method, used when none is given.
+DEFAULT_LEARNING_RATES = {"full": 5e-5, "head": 1e-3, "lora": 2e-4, "qlora": 2e-4, "lora8bit": 2e-4}
+DEFAULT_MAX_LENGTH = {"classification": 256, "causal_lm": 512, "seq2seq": 256}
+# How many points the live curve should get when logging_steps is left to "auto".
+TARGET_LOG_POINTS = 50
+# How many evaluations a run gets when eval_strategy is "auto".
+TARGET_EVAL_POINTS = 5
+DEFAULT_PROMPT_TEMPLATE = "### Instruction:\n{prompt}\n\n### Response:\n"
+DEFAULT_PROMPT_TEMPLATE_WITH_INPUT = "### Instruction:\n{prompt}\n\n### Input:\n{input}\n\n### Response:\n"
+
+
+class ConfigError(ValueError):
+    """A config value a user can fix; the message names the field, the value and the fix."""
+
+
+def _help(text: str, **kwargs: Any) -> Any:
+    return field(metadata={"help": text}, **kwargs)
+
+
+@dataclass
+class ModelConfig:
+    """Which pretrained model to start from."""
+
+    name_or_path: str = _help("A Hugging Face Hub model id (e.g. distilbert-base-uncased) or a local folder.", default="")
+    revision: str | None = _help("Hub branch, tag or commit to use; empty means the default branch.", default=None)
+    dtype: ModelDtype = _help("Weight precision when loading; auto picks what suits the device and method.", default="auto")
+    trust_remote_code: bool = _help(
+        "Run Python code shipped with the model. Off unless you trust the model's authors.", default=False
+    )
+
+
+@dataclass
+class DataConfig:
+    """Where the examples come from and which columns mean what."""
+
+    train: str = _help("A Hub dataset id (e.g. imdb) or a local CSV/TSV/JSON/JSONL/Parquet file or dataset folder.", default="")
+    validation: str | None = _help(
+        "A separate file or Hub dataset, or a split name of the training dataset; empty means a held-out slice.",
+        default=None,
+    )
+    dataset_config: str | None = _help("The Hub dataset's configuration (subset) name, if it has several.", default=None)
+    train_split: str = _help("Which split of the training source to train on.", default="train")
+    validation_size: float = _help(
+        "When there is no validation data: the share (0-1) or number of training rows held out for evaluation.",
+        default=0.1,
+    )
+    text_column: str | None = _help("Column with the input text; empty means detect it.", default=None)
+    label_column: str | None = _help("Classification: column with the label; empty means detect it.", default=None)
+    prompt_column: str | None = _help("Instruction tuning: column with the prompt or instruction.", default=None)
+    input_column: str | None = _help("Instruction tuning: optional extra input column (Alpaca style).", default=None)
+    response_column: str | None = _help("Instruction tuning: column with the answer to learn.", default=None)
+    messages_column: str | None = _help("Chat data: column with a list of {role, content} messages.", default=None)
+    target_column: str | None = _help("Seq2seq: column with the target text.", default=None)
+    template: str | None = _help(
+        "Causal LM prompt template with {prompt} (and optionally {input}); 'chat' uses the tokenizer's chat "
+        "template; empty picks the chat template when the tokenizer has one, else a plain instruction template.",
+        default=None,
+    )
+    system_prompt: str | None = _help("Causal LM with a chat template: an optional system message.", default=None)
+    loss_on_prompt: bool = _help(
+        "Causal LM: also learn to reproduce the prompt (full-sequence loss). Off trains on answers only.", default=False
+    )
+    max_length: int | None = _help("Longest input in tokens; longer inputs are cut. Empty means a task default.", default=None)
+    max_target_length: int = _help("Seq2seq: longest target in tokens.", default=128)
+    max_rows: int | None = _help("Use at most this many training rows (for quick tries).", default=None)
+    max_eval_rows: int | None = _help("Evaluate on at most this many held-out rows.", default=None)
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapter knobs."""
+
+    r: int = _help("Adapter rank: higher learns more but is bigger and slower (4-64).", default=8)
+    alpha: int = _help("Adapter scaling; usually twice the rank.", default=16)
+    dropout: float = _help("Dropout on the adapter; raise it (0.1) if the model overfits.", default=0.05)
+    target_modules: list[str] | None = _help(
+        "Layers that get adapters; empty picks the usual ones for the architecture, 'all-linear' adapts all.",
+        default=None,
+    )
+
+
+@dataclass
+class TrainingSettings:
+    """The knobs of training that matter."""
+
+    epochs: float = _help("Passes over the training data. More can overfit small datasets.", default=3.0)
+    max_steps: int | None = _help("Stop after this many optimizer steps (overrides epochs).", default=None)
+    learning_rate: float | None = _help(
+        "Step size. Too high: loss jumps or becomes NaN; too low: loss stays flat. Empty picks one for the method.",
+        default=None,
+    )
+    batch_size: int = _help("Examples per step on each device. Lower it if you run out of memory.", default=8)
+    eval_batch_size: int | None = _help("Examples per evaluation step; empty means twice the batch size.", default=None)
+    gradient_accumulation_steps: int = _help(
+        "Add up gradients over this many steps before updating: a bigger effective batch without more memory.", default=1
+    )
+    weight_decay: float = _help("Pulls weights toward zero to fight overfitting (0-0.1).", default=0.0)
+    warmup_ratio: float = _help("Share of steps (0-1) spent ramping the learning rate up from zero.", default=0.0)
+    warmup_steps: int = _help("Number of steps spent ramping the learning rate up (instead of warmup_ratio).", default=0)
+    max_grad_norm: float = _help("Clips large gradients; keeps training stable (1.0 is standard).", default=1.0)
+    scheduler: str = _help("How the learning rate changes over training (linear decay is standard).", default="linear")
+    optimizer: str = _help("The optimizer; adamw_torch is standard, 8-bit ones save GPU memory.", default="adamw_torch")
+    precision: Precision = _help("Number format for training math; auto uses bf16/fp16 on a GPU, fp32 on CPU.", default="auto")
+    gradient_checkpointing: bool = _help("Recompute activations to save memory, at about 30% more time.", default=False)
+    eval_strategy: Strategy = _help("When to evaluate: auto (a few times per run), steps, epoch or no.", default="auto")
+    eval_steps: int | None = _help("With eval_strategy steps: evaluate every this many steps.", default=None)
+    save_strategy: Strategy = _help("When to save checkpoints: auto (with each evaluation), steps, epoch or no.", default="auto")
+    save_steps: int | None = _help("With save_strategy steps: save every this many steps.", default=None)
+    logging_steps: int | None = _help("Log the loss every this many steps; empty aims for about 50 points.", default=None)
+    save_total_limit: int | None = _help("Keep at most this many checkpoints on disk.", default=2)
+    early_stopping: bool = _help("Stop when the eval loss stops improving and keep the best checkpoint.", default=False)
+    early_stopping_patience: int = _help("Evaluations without improvement before early stopping.", default=3)
+    load_best_model_at_end: bool | None = _help(
+        "Keep the checkpoint with the best eval metric at the end; empty means on with early stopping.", default=None
+    )
+    metric_for_best_model: str = _help("Metric that decides the best checkpoint (eval_loss, accuracy, f1).", default="eval_loss")
+    group_by_length: bool = _help("Batch examples of similar length together: much less padding, faster.", default=True)
+    seed: int = _help("Random seed; the same seed gives the same run.", default=42)
+
+
+@dataclass
+class RunConfig:
+    """Everything one fine-tuning run needs; what the form builds and the CLI reads."""
+
+    task: Task = "classification"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: Method = "full"
+    data: DataConfig = field(default_factory=DataConfig)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ---- validation -------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise ConfigError with a plain sentence for the first bad value."""
+        _check_choice("task", self.task, TASKS)
+        _check_choice("method", self.method, METHODS)
+        if not str(self.model.name_or_path).strip():
+            raise ConfigError("model is empty: pick a model (a Hub id such as distilbert-base-uncased, or a local folder).")
+        _check_choice("model.dtype", self.model.dtype, get_args(ModelDtype))
+        if not str(self.data.train).strip():
+            raise ConfigError("data.train is empty: give a Hub dataset id (e.g. imdb) or the path of a CSV/JSON/Parquet file.")
+        if self.method == "head" and self.task != "classification":
+            raise ConfigError(
+                f"method 'head' (train only a new head) fits classification, not task '{self.task}'. "
+                "Use 'lora' to train a small part of a generative model."
+            )
+        if self.name is not None and self.name.strip():
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", self.name.strip()):
+                raise ConfigError(
+                    f"name {self.name!r} is not a valid run name: use up to 64 letters, digits, '.', '_' or '-', "
+                    "starting with a letter or digit."
+                )
+        d, t, lo = self.data, self.training, self.lora
+        _check_positive("data.max_length", d.max_length, allow_none=True)
+        _check_positive("data.max_target_length", d.max_target_length)
+        _check_positive("data.max_rows", d.max_rows, allow_none=True)
+        _check_positive("data.max_eval_rows", d.max_eval_rows, allow_none=True)
+        if not (_is_number(d.validation_size) and d.validation_size >= 0):
+            raise ConfigError(
+                f"data.validation_size must be a share between 0 and 1 or a row count, got {d.validation_size!r}. "
+                "Use 0.1 to hold out 10% of the rows, or 0 for no evaluation."
+            )
+        if d.validation_size >= 1 and float(d.validation_size) != int(d.validation_size):
+            raise ConfigError(
+                f"data.validation_size {d.validation_size!r} is above 1 but not a whole number of rows. "
+                "Use a share such as 0.1 or a row count such as 200."
+            )
+        if d.template not in (None, "", "chat") and "{prompt}" not in d.template:
+            raise ConfigError(
+                f"data.template {d.template!r} has no {{prompt}} placeholder. Write it like "
+                "'### Question:\\n{prompt}\\n### Answer:\\n', or leave it empty."
+            )
+        _check_positive("training.epochs", t.epochs)
+        _check_positive("training.max_steps", t.max_steps, allow_none=True)
+        _check_positive("training.learning_rate", t.learning_rate, allow_none=True)
+        if t.learning_rate is not None and t.learning_rate >= 1:
+            raise ConfigError(
+                f"training.learning_rate {t.learning_rate!r} is far too high and will make the loss explode. "
+                "Use something like 5e-5 for full fine-tuning or 2e-4 for LoRA."
+            )
+        _check_positive("training.batch_size", t.batch_size)
+        _check_positive("training.eval_batch_size", t.eval_batch_size, allow_none=True)
+        _check_positive("training.gradient_accumulation_steps", t.gradient_accumulation_steps)
+        _check_non_negative("training.weight_decay", t.weight_decay)
+        _check_non_negative("training.max_grad_norm", t.max_grad_norm)
+        _check_non_negative("training.warmup_steps", t.warmup_steps)
+        if not (_is_number(t.warmup_ratio) and 0 <= t.warmup_ratio < 1):
+            raise ConfigError(f"training.warmup_ratio must be between 0 and 1, got {t.warmup_ratio!r}. Try 0.05.")
+        if t.warmup_ratio and t.warmup_steps:
+            raise ConfigError(
+                f"training.warmup_ratio ({t.warmup_ratio}) and training.warmup_steps ({t.warmup_steps}) are both set: "
+                "keep one and set the other to 0."
+            )
+        _check_choice("training.scheduler", t.scheduler, SCHEDULERS)
+        _check_choice("training.optimizer", t.optimizer, OPTIMIZERS)
+        _check_choice("training.precision", t.precision, get_args(Precision))
+        _check_choice("training.eval_strategy", t.eval_strategy, get_args(Strategy))
+        _check_choice("training.save_strategy", t.save_strategy, get_args(Strategy))
+        _check_positive("training.eval_steps", t.eval_steps, allow_none=True)
+        _check_positive("training.save_steps", t.save_steps, allow_none=True)
+        _check_positive("training.logging_steps", t.logging_steps, allow_none=True)
+        _check_positive("training.save_total_limit", t.save_total_limit, allow_none=True)
+        _check_positive("training.early_stopping_patience", t.early_stopping_patience)
+        if not isinstance(t.seed, int) or isinstance(t.seed, bool) or t.seed < 0:
+            raise ConfigError(f"training.seed must be a whole number of 0 or more, got {t.seed!r}. Use 42 if unsure.")
+        if t.early_stopping and (t.eval_strategy == "no" or d.validation_size == 0 and not d.validation):
+            raise ConfigError(
+                "training.early_stopping needs evaluation, but evaluation is off "
+                f"(eval_strategy={t.eval_strategy!r}, validation_size={d.validation_size!r}). "
+                "Turn evaluation on or switch early stopping off."
+            )
+        if t.early_stopping and t.load_best_model_at_end is False:
+            raise ConfigError(
+                "training.early_stopping keeps the best checkpoint, so training.load_best_model_at_end cannot be "
+                "false: leave it empty or set it to true."
+            )
+        _check_positive("lora.r", lo.r)
+        _check_positive("lora.alpha", lo.alpha)
+        if not (_is_number(lo.dropout) and 0 <= lo.dropout < 1):
+            raise ConfigError(f"lora.dropout must be between 0 and 1, got {lo.dropout!r}. Try 0.05.")
+        if lo.target_modules is not None and (
+            not isinstance(lo.target_modules, list) or not all(isinstance(m, str) and m for m in lo.target_modules)
+        ):
+            raise ConfigError(
+                f"lora.target_modules must be a list of layer names such as ['q_proj', 'v_proj'], got "
+                f"{lo.target_modules!r}. Leave it empty for the usual choice."
+            )
+
+    # ---- derived values ----------------------------------------------------------------------
+    @property
+    def uses_adapter(self) -> bool:
+        """Whether this run trains a LoRA adapter rather than the model's own weights."""
+        return self.method in ADAPTER_METHODS
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate to use: the given one or the method's default."""
+        return self.training.learning_rate or DEFAULT_LEARNING_RATES[self.method]
+
+    @property
+    def max_length(self) -> int:
+        """The token limit to use: the given one or the task's default."""
+        return self.data.max_length or DEFAULT_MAX_LENGTH[self.task]
+
+    @property
+    def load_best_model_at_end(self) -> bool:
+        """Whether to restore the best checkpoint at the end."""
+        t = self.training
+        return bool(t.early_stopping if t.load_best_model_at_end is None else t.load_best_model_at_end)
+
+    # ---- JSON round-trip ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict that `from_dict` turns back into an equal config."""
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        """The config as indented JSON."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def save(self, path: str | Path) -> None:
+        """Write the config as JSON."""
+        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+        """Build a config from a dict as a person would write it; unknown keys are errors."""
+        if not isinstance(raw, dict):
+            raise ConfigError(f"The run config must be a JSON object ({{...}}), got {type(raw).__name__}.")
+        raw = dict(raw)
+        model = raw.get("model", {})
+        if isinstance(model, str):
+            model = {"name_or_path": model}
+        data = raw.get("data", {})
+        if isinstance(data, str):
+            data = {"train": data}
+        sections = {
+            "model": _section(ModelConfig, model, "model"),
+            "data": _section(DataConfig, data, "data"),
+            "lora": _section(LoraSettings, raw.get("lora", {}) or {}, "lora"),
+            "training": _section(TrainingSettings, raw.get("training", {}) or {}, "training"),
+        }
+        top = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - top)
+        if unknown:
+            raise ConfigError(f"Unknown key {unknown[0]!r} in the run config. Known keys: {', '.join(sorted(top))}.")
+        scalars = {k: v for k, v in raw.items() if k not in sections}
+        return cls(**scalars, **sections)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        """Parse JSON text into a config."""
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"The run config is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from exc
+        return cls.from_dict(raw)
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        """Read a config from a JSON file."""
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"Config file {str(p)!r} does not exist. Check the path.")
+        return cls.from_json(p.read_text(encoding="utf-8"))
+
+
+# ---- the one conversion site ----------------------------------------------------------------
+
+
+@dataclass
+class Schedule:
+    """Step counts known only once the data is loaded."""
+
+    total_steps: int
+    has_eval: bool
+    steps_per_epoch: int
+
+
+def resolve_schedule(config: RunConfig, train_rows: int, world_size: int, has_eval: bool) -> Schedule:
+    """Work out the number of optimizer steps this run will take."""
+    t = config.training
+    per_step = t.batch_size * t.gradient_accumulation_steps * max(1, world_size)
+    steps_per_epoch = max(1, math.ceil(train_rows / per_step))
+    total = t.max_steps or max(1, math.ceil(steps_per_epoch * t.epochs))
+    return Schedule(total_steps=total, has_eval=has_eval, steps_per_epoch=steps_per_epoch)
+
+
+def resolve_precision(config: RunConfig, cuda: bool, bf16_supported: bool) -> str:
+    """Pick fp32, fp16 or bf16 for the training math, and refuse what the machine cannot do."""
+    p = config.training.precision
+    if p == "auto":
+        if not cuda:
+            return "fp32"
+        return "bf16" if bf16_supported else "fp16"
+    if p in ("fp16", "bf16") and not cuda:
+        raise ConfigError(
+            f"training.precision {p!r} needs an NVIDIA GPU, and this machine has none. Use 'auto' or 'fp32'."
+        )
+    if p == "bf16" and not bf16_supported:
+        raise ConfigError("training.precision 'bf16' is not supported by this GPU. Use 'fp16' or 'auto'.")
+    return p
+
+
+def to_training_arguments(
+    config: RunConfig,
+    output_dir: str | Path,
+    schedule: Schedule,
+    *,
+    precision: str,
+    disable_tqdm: bool = True,
+    use_cpu: bool = False,
+) -> Any:
+    """Build `transformers.TrainingArguments` for this run."""
+    from transformers import TrainingArguments
+
+    t = config.training
+    total = schedule.total_steps
+    logging_steps = t.logging_steps or max(1, total // TARGET_LOG_POINTS)
+    eval_strategy, eval_steps = _strategy(t.eval_strategy, t.eval_steps, total)
+    if not schedule.has_eval:
+        eval_strategy, eval_steps = "no", None
+    save_strategy, save_steps = (
+        (eval_strategy, eval_steps) if t.save_strategy == "auto" else _strategy(t.save_strategy, t.save_steps, total)
+    )
+    load_best = config.load_best_model_at_end and eval_strategy != "no"
+    if load_best and save_strategy != eval_strategy:
+        raise ConfigError(
+            f"Keeping the best checkpoint needs saving and evaluating on the same schedule, but save_strategy is "
+            f"{save_strategy!r} and eval_strategy is {eval_strategy!r}. Set save_strategy to 'auto'."
+        )
+    if load_best and save_strategy == "steps" and save_steps % eval_steps:
+        raise ConfigError(
+            f"Keeping the best checkpoint needs save_steps ({save_steps}) to be a multiple of eval_steps ({eval_steps})."
+        )
+    metric = t.metric_for_best_model
+    greater = None
+    if load_best:
+        metric = metric if metric.startswith("eval_") else f"eval_{metric}"
+        greater = not metric.endswith("loss")
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(output_dir),
+        num_train_epochs=float(t.epochs),
+        max_steps=t.max_steps or -1,
+        learning_rate=config.learning_rate,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size or t.batch_size * 2,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        weight_decay=t.weight_decay,
+        warmup_steps=t.warmup_ratio if t.warmup_ratio else t.warmup_steps,
+        max_grad_norm=t.max_grad_norm,
+        lr_scheduler_type=t.scheduler,
+        optim=t.optimizer,
+        fp16=precision == "fp16",
+        bf16=precision == "bf16",
+        activation_checkpointing=t.gradient_checkpointing,
+        eval_strategy=eval_strategy,
+        eval_steps=eval_steps,
+        save_strategy=save_strategy,
+        save_steps=save_steps or 500,
+        save_total_limit=t.save_total_limit,
+        logging_strategy="steps",
+        logging_steps=logging_steps,
+        logging_first_step=True,
+        # NaN must reach our callback so the run can stop and say why, not be averaged away.
+        logging_nan_inf_filter=False,
+        load_best_model_at_end=load_best,
+        metric_for_best_model=metric if load_best else None,
+        greater_is_better=greater,
+        seed=t.seed,
+        data_seed=t.seed,
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        length_column_name="length",
+        report_to="none",
+        disable_tqdm=disable_tqdm,
+        save_only_model=False,
+        remove_unused_columns=True,
+        use_cpu=use_cpu,
+        include_num_input_tokens_seen="non_padding" if config.task != "classification" else "no",
+        dataloader_pin_memory=not use_cpu,
+    )
+    if t.gradient_checkpointing:
+        kwargs["activation_checkpointing_kwargs"] = {"use_reentrant": False}
+    return TrainingArguments(**kwargs)
+
+
+def to_lora_config(config: RunConfig, model_type: str) -> Any:
+    """Build the `peft.LoraConfig` for this run and architecture."""
+    from peft import LoraConfig, TaskType
+    from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+
+    task_type = {
+        "classification": TaskType.SEQ_CLS,
+        "causal_lm": TaskType.CAUSAL_LM,
+        "seq2seq": TaskType.SEQ_2_SEQ_LM,
+    }[config.task]
+    targets: list[str] | str | None = config.lora.target_modules
+    if targets == ["all-linear"]:
+        targets = "all-linear"
+    if not targets:
+        # PEFT knows the usual attention projections per architecture; other models adapt every linear layer.
+        targets = (
+            None if model_type in TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING else "all-linear"
+        )
+    return LoraConfig(
+        task_type=task_type,
+        r=config.lora.r,
+        lora_alpha=config.lora.alpha,
+        lora_dropout=config.lora.dropout,
+        target_modules=targets,
+    )
+
+
+def to_bnb_config(config: RunConfig, compute_dtype: Any) -> Any:
+    """Build the `BitsAndBytesConfig` for QLoRA (4-bit) or 8-bit loading; None for other methods."""
+    if config.method not in QUANTIZED_METHODS:
+        return None
+    from transformers import BitsAndBytesConfig
+
+    if config.method == "qlora":
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute_dtype,
+        )
+    return BitsAndBytesConfig(load_in_8bit=True)
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def _strategy(strategy: str, steps: int | None, total: int) -> tuple[str, int | None]:
+    if strategy == "auto":
+        return "steps", steps or max(1, total // TARGET_EVAL_POINTS)
+    if strategy == "steps":
+        return "steps", steps or max(1, total // TARGET_EVAL_POINTS)
+    return strategy, None
+
+
+def _section(cls: type, raw: Any, name: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"'{name}' in the run config must be an object ({{...}}), got {raw!r}.")
+    known = {f.name: f for f in fields(cls)}
+    aliases = {"model": {"name": "name_or_path", "id": "name_or_path", "path": "name_or_path"}}.get(name, {})
+    values = {}
+    for key, value in raw.items():
+        key = aliases.get(key, key)
+        if key not in known:
+            raise ConfigError(
+                f"Unknown key {key!r} in '{name}'. Known keys: {', '.join(sorted(known))}."
+            )
+        values[key] = _coerce(name, known[key], value)
+    return cls(**values)
+
+
+def _coerce(section: str, f: dataclasses.Field, value: Any) -> Any:
+    """Accept what JSON gives (ints for floats, a comma string for a list) and reject the rest plainly."""
+    where = f"{section}.{f.name}"
+    kind = str(f.type)
+    if value is None:
+        if "None" not in kind:
+            raise ConfigError(f"{where} cannot be empty (null). Remove the key to get the default.")
+        return None
+    if kind.startswith("bool"):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}.")
+        return value
+    if kind.startswith("int"):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(f"{where} must be a whole number, got {value!r}.")
+        return value
+    if kind.startswith("float"):
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"{where} must be a number, got {value!r}.") from None
+        if not _is_number(value):
+            raise ConfigError(f"{where} must be a number, got {value!r}.")
+        return float(value)
+    if kind.startswith("list"):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list of names, got {value!r}.")
+        return value
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} must be text, got {value!r}.")
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_positive(name: str, value: Any, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if not _is_number(value) or value <= 0:
+        raise ConfigError(f"{name} must be a positive number, got {value!r}. Use a value above 0.")
+
+
+def _check_non_negative(name: str, value: Any) -> None:
+    if not _is_number(value) or value < 0:
+        raise ConfigError(f"{name} must be 0 or more, got {value!r}.")
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} {value!r} is not one of: {', '.join(choices)}.")

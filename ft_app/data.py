@@ -1,0 +1,425 @@
+"""Load data from a Hub id or a local file, map its columns, split it, and tokenize it for a task."""
+
+from __future__ import annotations
+
+import codecs
+import logging
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ft_app.config import DataConfig, RunConfig
+
+if TYPE_CHECKING:
+    import datasets
+
+log = logging.getLogger(__name__)
+
+FILE_BUILDERS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".parquet": "parquet",
+}
+TEXT_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")
+SUPPORTED_FILES = "CSV, TSV, JSON, JSONL or Parquet"
+
+# The obvious column names, best guess first; matched case-insensitively.
+CANDIDATES: dict[str, tuple[str, ...]] = {
+    "text": ("text", "sentence", "content", "review", "document", "body", "comment", "tweet", "input_text", "source"),
+    "label": ("label", "labels", "sentiment", "class", "category", "target", "answer"),
+    "prompt": ("prompt", "instruction", "question", "query", "input"),
+    "input": ("input", "context"),
+    "response": ("response", "output", "answer", "completion", "chosen", "target"),
+    "messages": ("messages", "conversations", "conversation", "chat", "dialogue"),
+    "target": ("target", "target_text", "label", "labels", "output", "summary", "answer", "response", "sentiment"),
+}
+VALIDATION_SPLITS = ("validation", "valid", "dev", "val")
+
+
+@dataclass
+class ColumnMapping:
+    """Which column plays which part; None where a part is not used."""
+
+    text: str | None = None
+    label: str | None = None
+    prompt: str | None = None
+    input: str | None = None
+    response: str | None = None
+    messages: str | None = None
+    target: str | None = None
+
+    def used(self) -> list[str]:
+        """The columns this mapping reads."""
+        return [getattr(self, f.name) for f in fields(self) if getattr(self, f.name)]
+
+
+@dataclass
+class RawSplits:
+    """Training and validation rows before tokenization."""
+
+    train: datasets.Dataset
+    validation: datasets.Dataset | None
+    mapping: ColumnMapping
+    label_names: list[str] | None = None
+
+
+@dataclass
+class PreparedData:
+    """Tokenized splits ready for the Trainer, with what was learned about the data."""
+
+    train: datasets.Dataset
+    validation: datasets.Dataset | None
+    mapping: ColumnMapping
+    label_names: list[str] | None
+    raw_validation: datasets.Dataset | None
+    dropped_rows: int = 0
+
+
+# ---- loading ---------------------------------------------------------------------------------
+
+
+def looks_like_path(source: str) -> bool:
+    """Whether a source string is meant as a local path rather than a Hub id."""
+    s = source.strip()
+    return (
+        s.startswith(("/", "./", "../", "~", "\\"))
+        or Path(s).suffix.lower() in FILE_BUILDERS
+        or Path(s).suffix.lower() in (".txt", ".xlsx", ".xls")
+        or Path(s).expanduser().exists()
+    )
+
+
+def load_table(source: str, *, dataset_config: str | None = None, split: str = "train") -> datasets.Dataset:
+    """Load one split from a local file, a `save_to_disk` folder, or a Hub dataset id."""
+    source = str(source).strip()
+    if not source:
+        raise ValueError("No dataset given: upload a file or type a Hub dataset id such as 'imdb'.")
+    if looks_like_path(source):
+        path = Path(source).expanduser()
+        if not path.exists():
+            raise ValueError(f"Dataset file {source!r} does not exist. Check the path or upload the file again.")
+        table = _load_folder(path, split) if path.is_dir() else _load_file(path)
+    else:
+        table = _load_hub(source, dataset_config, split)
+    if len(table) == 0:
+        raise ValueError(f"Dataset {source!r} has no rows. Pick a file with at least a few examples.")
+    return table
+
+
+def _load_file(path: Path) -> datasets.Dataset:
+    import datasets
+
+    suffix = path.suffix.lower()
+    if suffix not in FILE_BUILDERS:
+        raise ValueError(
+            f"File {path.name!r} is of an unknown type ({suffix or 'no extension'}). Use a {SUPPORTED_FILES} file."
+        )
+    if path.stat().st_size == 0:
+        raise ValueError(f"File {path.name!r} is empty. Pick a file with a header row and some examples.")
+    if suffix in TEXT_SUFFIXES:
+        _check_utf8(path)
+    kwargs: dict[str, Any] = {"delimiter": "\t"} if suffix == ".tsv" else {}
+    try:
+        loaded = datasets.load_dataset(FILE_BUILDERS[suffix], data_files=str(path), split="train", **kwargs)
+    except Exception as exc:  # the builders raise many types; all mean the file could not be parsed
+        raise ValueError(
+            f"File {path.name!r} could not be read as {FILE_BUILDERS[suffix].upper()}: {_first_line(exc)}. "
+            f"Check that it is a valid {suffix.lstrip('.').upper()} file with a header row."
+        ) from exc
+    if not loaded.column_names:
+        raise ValueError(f"File {path.name!r} has no columns. Add a header row such as 'text,label'.")
+    return loaded
+
+
+def _check_utf8(path: Path) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with path.open("rb") as fh:
+        offset = 0
+        while chunk := fh.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                raise ValueError(
+                    f"File {path.name!r} is not UTF-8 text (bad byte at position {offset + exc.start}). "
+                    "Save it again as UTF-8 (in Excel: 'CSV UTF-8'; in a text editor: encoding UTF-8)."
+                ) from exc
+            offset += len(chunk)
+
+
+def _load_folder(path: Path, split: str) -> datasets.Dataset:
+    import datasets
+
+    if not any((path / name).exists() for name in ("dataset_info.json", "state.json", "dataset_dict.json")):
+        raise ValueError(
+            f"Folder {str(path)!r} is not a saved dataset (no dataset_info.json or dataset_dict.json). "
+            f"Point to a {SUPPORTED_FILES} file or a folder written by Dataset.save_to_disk."
+        )
+    loaded = datasets.load_from_disk(str(path))
+    if isinstance(loaded, datasets.DatasetDict):
+        if split not in loaded:
+            raise ValueError(f"Saved dataset {str(path)!r} has no split {split!r}. Its splits: {', '.join(loaded)}.")
+        return loaded[split]
+    return loaded
+
+
+def _load_hub(dataset_id: str, config: str | None, split: str) -> datasets.Dataset:
+    import datasets
+
+    try:
+        return datasets.load_dataset(dataset_id, config or None, split=split)
+    except Exception as exc:  # Hub, network and builder errors all end here with a plain sentence
+        raise ValueError(hub_dataset_error(dataset_id, config, split, exc)) from exc
+
+
+def hub_dataset_error(dataset_id: str, config: str | None, split: str, exc: Exception) -> str:
+    """A plain sentence for a Hub dataset that could not be loaded."""
+    text = str(exc)
+    lowered = text.lower()
+    if any(k in lowered for k in ("offline", "connection", "resolve", "network", "timed out", "max retries")):
+        return (
+            f"Could not load dataset {dataset_id!r}: the Hugging Face Hub cannot be reached (offline?). "
+            "Upload a file instead, or try again when online."
+        )
+    if "config" in lowered and ("missing" in lowered or "available" in lowered or "pick one" in lowered):
+        return f"Dataset {dataset_id!r} has several configurations: pick one ({_first_line(exc)})."
+    if "split" in lowered and "unknown" in lowered or "bad split" in lowered:
+        return f"Dataset {dataset_id!r} has no split {split!r}: {_first_line(exc)}."
+    if "doesn't exist" in lowered or "not found" in lowered or "404" in lowered:
+        return f"Dataset {dataset_id!r} was not found on the Hugging Face Hub. Check the spelling (e.g. 'imdb', 'glue')."
+    if "gated" in lowered or "401" in lowered or "403" in lowered:
+        return f"Dataset {dataset_id!r} is gated or private: accept its terms on the Hub and set HF_TOKEN."
+    return f"Could not load dataset {dataset_id!r}: {_first_line(exc)}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+# ---- column mapping -------------------------------------------------------------------------
+
+
+def detect_columns(column_names: list[str], task: str, data: DataConfig | None = None) -> ColumnMapping:
+    """Map columns to parts for a task: the user's choices first, then the obvious names."""
+    data = data or DataConfig()
+    lower = {c.lower(): c for c in column_names}
+
+    def pick(part: str, given: str | None, exclude: tuple[str | None, ...] = ()) -> str | None:
+        if given:
+            if given not in column_names:
+                raise ValueError(
+                    f"Column {given!r} (for {part}) is not in the data. The columns are: {', '.join(column_names)}."
+                )
+            return given
+        for name in CANDIDATES[part]:
+            if name in lower and lower[name] not in exclude:
+                return lower[name]
+        return None
+
+    cols = ", ".join(column_names)
+    if task == "classification":
+        label = pick("label", data.label_column)
+        text = pick("text", data.text_column, (label,))
+        if text is None:
+            others = [c for c in column_names if c != label]
+            text = others[0] if len(others) == 1 else None
+        if text is None or label is None:
+            missing = "text" if text is None else "label"
+            raise ValueError(
+                f"Could not tell which column holds the {missing}. The columns are: {cols}. "
+                f"Choose the {missing} column in the column mapping (data.{missing}_column)."
+            )
+        return ColumnMapping(text=text, label=label)
+    if task == "seq2seq":
+        target = pick("target", data.target_column)
+        text = pick("text", data.text_column, (target,)) or pick("prompt", None, (target,))
+        if text is None or target is None:
+            missing = "input text" if text is None else "target text"
+            field_name = "text_column" if text is None else "target_column"
+            raise ValueError(
+                f"Could not tell which column holds the {missing}. The columns are: {cols}. "
+                f"Choose it in the column mapping (data.{field_name})."
+            )
+        return ColumnMapping(text=text, target=target)
+    # causal LM: chat messages, or prompt + response, or plain text to continue
+    messages = pick("messages", data.messages_column)
+    if messages and not (data.prompt_column or data.response_column or data.text_column):
+        return ColumnMapping(messages=messages)
+    response = pick("response", data.response_column)
+    prompt = pick("prompt", data.prompt_column, (response,))
+    if prompt and response:
+        extra = pick("input", data.input_column, (prompt, response))
+        return ColumnMapping(prompt=prompt, response=response, input=extra)
+    if data.prompt_column or data.response_column:
+        missing = "response_column" if prompt else "prompt_column"
+        raise ValueError(f"Instruction data needs both a prompt and a response column; set data.{missing}. The columns are: {cols}.")
+    text = pick("text", data.text_column)
+    if text:
+        return ColumnMapping(text=text)
+    raise ValueError(
+        f"Could not find the training text. The columns are: {cols}. Map a 'messages' column (chat), "
+        "a prompt and a response column (instructions), or a text column (plain text)."
+    )
+
+
+def label_names(dataset: datasets.Dataset, column: str) -> list[str]:
+    """The class names of a label column: ClassLabel names, or the sorted distinct values."""
+    import datasets
+
+    feature = dataset.features.get(column)
+    if isinstance(feature, datasets.ClassLabel):
+        return list(feature.names)
+    values = [v for v in dataset.unique(column) if v is not None and not (isinstance(v, str) and not v.strip())]
+    if values and all(isinstance(v, (int, float)) and float(v).is_integer() for v in values):
+        return [str(int(v)) for v in sorted(values)]
+    return sorted(str(v).strip() for v in values)
+
+
+# ---- splitting -------------------------------------------------------------------------------
+
+
+def load_splits(config: RunConfig) -> RawSplits:
+    """Load the training rows and the validation rows (given, found, or held out with the seed)."""
+    d = config.data
+    seed = config.training.seed
+    train = load_table(d.train, dataset_config=d.dataset_config, split=d.train_split)
+    validation = None
+    if d.validation:
+        if looks_like_path(d.validation):
+            validation = load_table(d.validation)
+        elif not looks_like_path(d.train) and "/" not in d.validation.strip("/") and d.validation in _hub_or_folder_splits(d):
+            validation = load_table(d.train, dataset_config=d.dataset_config, split=d.validation)
+        else:
+            validation = load_table(d.validation, dataset_config=d.dataset_config, split="train")
+    else:
+        for name in _hub_or_folder_splits(d):
+            if name in VALIDATION_SPLITS and name != d.train_split:
+                validation = load_table(d.train, dataset_config=d.dataset_config, split=name)
+                break
+    mapping = detect_columns(train.column_names, config.task, d)
+    if validation is not None:
+        missing = [c for c in mapping.used() if c not in validation.column_names]
+        if missing:
+            raise ValueError(
+                f"The validation data lacks column {missing[0]!r} that the training data uses. "
+                f"Its columns are: {', '.join(validation.column_names)}."
+            )
+    train = _drop_empty(train, mapping)
+    if validation is None and d.validation_size > 0:
+        held = d.validation_size if d.validation_size < 1 else int(d.validation_size)
+        if (held if isinstance(held, int) else round(len(train) * held)) < 1 or len(train) < 4:
+            raise ValueError(
+                f"The training data has only {len(train)} rows, too few to hold some out for evaluation. "
+                "Add rows, give a validation file, or set data.validation_size to 0."
+            )
+        if isinstance(held, int) and held >= len(train):
+            raise ValueError(
+                f"data.validation_size {held} is not smaller than the {len(train)} training rows. Use a share such as 0.1."
+            )
+        parts = train.train_test_split(test_size=held, seed=seed, shuffle=True)
+        train, validation = parts["train"], parts["test"]
+    elif validation is not None:
+        validation = _drop_empty(validation, mapping)
+    if d.max_rows and len(train) > d.max_rows:
+        train = train.shuffle(seed=seed).select(range(d.max_rows))
+    if validation is not None and d.max_eval_rows and len(validation) > d.max_eval_rows:
+        validation = validation.shuffle(seed=seed).select(range(d.max_eval_rows))
+    names = None
+    if config.task == "classification":
+        names = label_names(train, mapping.label)
+        if len(names) < 2:
+            raise ValueError(
+                f"The label column {mapping.label!r} has a single class ({names[0] if names else 'none'}). "
+                "Classification needs at least two different labels; check the column mapping."
+            )
+        if validation is not None:
+            unseen = sorted(set(label_names(validation, mapping.label)) - set(names))
+            if unseen:
+                raise ValueError(
+                    f"The validation data has label {unseen[0]!r} that never appears in the training data "
+                    f"(training labels: {', '.join(names)})."
+                )
+    return RawSplits(train=train, validation=validation, mapping=mapping, label_names=names)
+
+
+def _hub_or_folder_splits(d: DataConfig) -> list[str]:
+    """Split names available for the training source (none for a single file)."""
+    source = d.train.strip()
+    path = Path(source).expanduser()
+    if path.is_dir() and (path / "dataset_dict.json").is_file():
+        import json
+
+        return list(json.loads((path / "dataset_dict.json").read_text())["splits"])
+    if looks_like_path(source):
+        return []
+    import datasets
+
+    try:
+        return list(datasets.get_dataset_split_names(source, d.dataset_config or None))
+    except Exception as exc:  # unreachable Hub: loading the train split will say so plainly
+        log.info("Could not list splits of %s: %s", source, exc)
+        return []
+
+
+def _drop_empty(table: datasets.Dataset, mapping: ColumnMapping) -> datasets.Dataset:
+    """Drop rows whose mapped columns are empty, and say how many went."""
+    cols = mapping.used()
+
+    def keep(row: dict[str, Any]) -> bool:
+        for c in cols:
+            v = row[c]
+            if c == mapping.input:
+                continue  # an empty Alpaca 'input' is normal
+            if v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, list) and not v):
+                return False
+        return True
+
+    kept = table.filter(keep, desc="Dropping empty rows")
+    if len(kept) < len(table):
+        log.warning("Dropped %d rows with an empty %s.", len(table) - len(kept), " or ".join(cols))
+    if len(kept) == 0:
+        raise ValueError(f"Every row has an empty {' or '.join(cols)} column. Check the column mapping.")
+    return kept
+
+
+# ---- tokenizing ------------------------------------------------------------------------------
+
+
+def prepare_data(config: RunConfig, tokenizer: Any, raw: RawSplits | None = None) -> PreparedData:
+    """Tokenize both splits for the task, with a length column for length-grouped batches."""
+    from ft_app.tasks import get_task
+
+    raw = raw or load_splits(config)
+    task = get_task(config.task)
+    encode = task.encoder(config, tokenizer, raw.mapping, raw.label_names)
+
+    def tokenize(table: datasets.Dataset, desc: str) -> datasets.Dataset:
+        out = table.map(encode, batched=True, remove_columns=table.column_names, desc=desc)
+        return out.filter(lambda n: n > 0, input_columns="length", desc="Dropping rows with nothing to learn")
+
+    train = tokenize(raw.train, "Tokenizing training data")
+    dropped = len(raw.train) - len(train)
+    if dropped:
+        log.warning(
+            "%d training rows had nothing to learn after cutting to %d tokens (the answer was cut off); "
+            "they were skipped. Raise data.max_length to keep them.",
+            dropped,
+            config.max_length,
+        )
+    if len(train) == 0:
+        raise ValueError(
+            f"No training row fits in data.max_length={config.max_length} tokens with its answer. Raise data.max_length."
+        )
+    validation = tokenize(raw.validation, "Tokenizing validation data") if raw.validation is not None else None
+    if validation is not None and len(validation) == 0:
+        validation = None
+    return PreparedData(
+        train=train,
+        validation=validation,
+        mapping=raw.mapping,
+        label_names=raw.label_names,
+        raw_validation=raw.validation,
+        dropped_rows=dropped,
+    )

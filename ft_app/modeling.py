@@ -1,0 +1,243 @@
+"""Load the base model for a method (full, head-only, LoRA, QLoRA, 8-bit) on the right device and dtype."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ft_app.config import QUANTIZED_METHODS, ModelConfig, RunConfig, to_bnb_config, to_lora_config
+from ft_app.data import looks_like_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DeviceInfo:
+    """What this machine offers for training."""
+
+    kind: str  # "cuda", "mps" or "cpu"
+    name: str
+    bf16: bool
+    count: int
+
+    @property
+    def cuda(self) -> bool:
+        """Whether an NVIDIA GPU is available."""
+        return self.kind == "cuda"
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to train, with its tokenizer and parameter counts."""
+
+    model: Any
+    tokenizer: Any
+    trainable_params: int
+    total_params: int
+
+
+@functools.lru_cache(maxsize=1)
+def device_info() -> DeviceInfo:
+    """Detect CUDA, then Apple MPS, then CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return DeviceInfo("cuda", torch.cuda.get_device_name(0), torch.cuda.is_bf16_supported(), torch.cuda.device_count())
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return DeviceInfo("mps", "Apple GPU", False, 1)
+    return DeviceInfo("cpu", "CPU", False, 0)
+
+
+def is_bitsandbytes_available() -> bool:
+    """Whether the bitsandbytes package is installed."""
+    return importlib.util.find_spec("bitsandbytes") is not None
+
+
+def check_method_supported(config: RunConfig, device: DeviceInfo | None = None) -> None:
+    """Refuse QLoRA/8-bit where they cannot run, saying why and what to choose instead."""
+    if config.method not in QUANTIZED_METHODS:
+        return
+    device = device or device_info()
+    label = "QLoRA (4-bit)" if config.method == "qlora" else "8-bit LoRA"
+    if not device.cuda:
+        raise ValueError(
+            f"method {config.method!r} ({label}) needs an NVIDIA GPU with CUDA, and this machine has "
+            f"{'an Apple GPU' if device.kind == 'mps' else 'none'}. Choose 'lora' instead (same adapter, "
+            "full-precision base), or run on a GPU machine."
+        )
+    if not is_bitsandbytes_available():
+        raise ValueError(
+            f"method {config.method!r} ({label}) needs the bitsandbytes package, which is not installed. "
+            "Install it with: pip install bitsandbytes"
+        )
+
+
+def load_model_config(model: ModelConfig) -> Any:
+    """Load the model's config.json (cheap), turning every way it can fail into a plain sentence."""
+    from transformers import AutoConfig
+
+    source = model.name_or_path.strip()
+    if looks_like_path(source):
+        path = Path(source).expanduser()
+        if not path.exists():
+            raise ValueError(f"Model folder {source!r} does not exist. Check the path, or type a Hub model id.")
+        if not path.is_dir():
+            raise ValueError(f"Model path {source!r} is a file; point to the folder that holds config.json.")
+        if not (path / "config.json").is_file():
+            raise ValueError(
+                f"Model folder {source!r} has no config.json, so it is not a saved model. Point to the folder "
+                "that save_pretrained wrote (with config.json and the weights)."
+            )
+    try:
+        return AutoConfig.from_pretrained(source, revision=model.revision, trust_remote_code=model.trust_remote_code)
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc):
+            raise ValueError(
+                f"Model {source!r} needs its own Python code to load (trust_remote_code). That is off by default "
+                "because the code runs on this machine. Turn model.trust_remote_code on only if you trust its authors, "
+                "or pick a model that transformers supports natively."
+            ) from exc
+        if "model_type" in str(exc) or "Unrecognized" in str(exc):
+            raise ValueError(
+                f"Model {source!r} is of a kind this version of transformers does not know: {str(exc).splitlines()[0]}"
+            ) from exc
+        raise
+    except OSError as exc:
+        raise ValueError(hub_model_error(source, exc)) from exc
+
+
+def hub_model_error(source: str, exc: BaseException) -> str:
+    """A plain sentence for a model that could not be found or fetched."""
+    text = str(exc).lower()
+    if "gated" in text or "401" in text or "403" in text or "restricted" in text:
+        return f"Model {source!r} is gated or private: accept its licence on the Hub and set HF_TOKEN, then try again."
+    if any(k in text for k in ("offline", "connection", "resolve host", "max retries", "timed out", "cannot find the requested files in the local cache", "couldn't connect")):
+        return (
+            f"Model {source!r} is not on this machine and the Hugging Face Hub cannot be reached (offline?). "
+            "Connect to the internet, or pick a local model folder."
+        )
+    return (
+        f"Model {source!r} was not found: it is not a local folder and not a model id on the Hugging Face Hub. "
+        "Check the spelling (e.g. 'distilbert-base-uncased') or the folder path."
+    )
+
+
+def position_limit(model_config: Any) -> int | None:
+    """The most tokens the model can read, or None when it has no fixed limit (e.g. T5)."""
+    for attr in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(model_config, attr, None)
+        if isinstance(value, int) and value > 0:
+            # RoBERTa-style models reserve two positions for padding offsets.
+            return value - 2 if getattr(model_config, "model_type", "") in ("roberta", "xlm-roberta", "camembert") else value
+    text = getattr(model_config, "text_config", None)
+    return position_limit(text) if text is not None else None
+
+
+def effective_max_length(config: RunConfig, model_config: Any) -> int:
+    """The token limit for this run: the user's, checked against the model, or the task default capped by it."""
+    limit = position_limit(model_config)
+    if config.data.max_length is not None:
+        if limit is not None and config.data.max_length > limit:
+            raise ValueError(
+                f"data.max_length {config.data.max_length} is above what {config.model.name_or_path!r} can read "
+                f"({limit} tokens). Use {limit} or less."
+            )
+        return config.data.max_length
+    return min(config.max_length, limit) if limit else config.max_length
+
+
+def load_tokenizer(config: RunConfig) -> Any:
+    """The model's tokenizer, with a pad token (decoder-only models often lack one)."""
+    from transformers import AutoTokenizer
+
+    m = config.model
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(m.name_or_path, revision=m.revision, trust_remote_code=m.trust_remote_code)
+    except OSError as exc:
+        raise ValueError(hub_model_error(m.name_or_path, exc)) from exc
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    if config.task == "causal_lm":
+        tokenizer.padding_side = "right"  # training pads on the right; generation handles one row at a time
+    return tokenizer
+
+
+def count_parameters(model: Any) -> tuple[int, int]:
+    """(trainable, total) parameter counts; 4-bit weights count as their unpacked size."""
+    trainable = total = 0
+    for p in model.parameters():
+        n = p.numel()
+        if p.__class__.__name__ == "Params4bit":
+            n *= 2  # two 4-bit values are packed per byte
+        total += n
+        if p.requires_grad:
+            trainable += n
+    return trainable, total
+
+
+def load_dtype(config: RunConfig, device: DeviceInfo) -> Any:
+    """The dtype to load weights in: fp32 for full/head training and on CPU, bf16/fp16 for adapters on a GPU."""
+    import torch
+
+    names = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if config.model.dtype != "auto":
+        return names[config.model.dtype]
+    if device.cuda and config.uses_adapter:
+        return torch.bfloat16 if device.bf16 else torch.float32
+    # Full fine-tuning keeps fp32 master weights; mixed precision comes from the Trainer.
+    return torch.float32
+
+
+def load_model(config: RunConfig, tokenizer: Any, label_names: list[str] | None = None) -> LoadedModel:
+    """Load the base model, then wrap it for the method."""
+    import torch
+
+    from ft_app.tasks import get_task
+
+    check_method_supported(config)
+    device = device_info()
+    task = get_task(config.task)
+    m = config.model
+    dtype = load_dtype(config, device)
+    kwargs: dict[str, Any] = dict(
+        revision=m.revision, trust_remote_code=m.trust_remote_code, dtype=dtype, **task.model_kwargs(label_names)
+    )
+    if config.method in QUANTIZED_METHODS:
+        compute = torch.bfloat16 if device.bf16 else torch.float16
+        kwargs["quantization_config"] = to_bnb_config(config, compute)
+        kwargs["device_map"] = {"": _local_rank()}
+    try:
+        model = task.model_class().from_pretrained(m.name_or_path, **kwargs)
+    except OSError as exc:
+        raise ValueError(hub_model_error(m.name_or_path, exc)) from exc
+    if getattr(model.config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    if config.method == "head":
+        body = getattr(model, model.base_model_prefix, None)
+        if body is None or body is model:
+            raise ValueError(f"Cannot tell the body from the head of {m.name_or_path!r}; use method 'full' or 'lora'.")
+        for p in body.parameters():
+            p.requires_grad = False
+    elif config.uses_adapter:
+        from peft import get_peft_model, prepare_model_for_kbit_training
+
+        if config.method in QUANTIZED_METHODS:
+            model = prepare_model_for_kbit_training(
+                model, use_gradient_checkpointing=config.training.gradient_checkpointing
+            )
+        model = get_peft_model(model, to_lora_config(config, model.config.model_type))
+    trainable, total = count_parameters(model)
+    if trainable == 0:
+        raise ValueError(f"No parameter of {m.name_or_path!r} is trainable with method {config.method!r}.")
+    log.info("Trainable parameters: %s of %s (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
+    return LoadedModel(model=model, tokenizer=tokenizer, trainable_params=trainable, total_params=total)
+
+
+def _local_rank() -> int:
+    import os
+
+    return int(os.environ.get("LOCAL_RANK", 0))

@@ -1,0 +1,230 @@
+"""The run store on disk: one folder per run, holding everything needed to reload it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ft_app.config import RunConfig
+
+CONFIG_FILE = "config.json"
+STATUS_FILE = "status.json"
+METRICS_FILE = "metrics.jsonl"
+LOG_FILE = "log.txt"
+MODEL_DIR = "model"
+ADAPTER_DIR = "adapter"
+CHECKPOINTS_DIR = "checkpoints"
+LABELS_FILE = "labels.json"
+
+# A run id is a folder name inside the runs root; nothing that could climb out of it.
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+ACTIVE_STATUSES = ("queued", "running", "stopping")
+FINAL_STATUSES = ("completed", "stopped", "failed", "interrupted")
+
+
+def default_runs_root() -> Path:
+    """Where runs live: $FT_APP_HOME/runs, else /data/ft_app/runs on a Space with storage, else ./runs."""
+    home = os.environ.get("FT_APP_HOME")
+    if home:
+        return Path(home).expanduser() / "runs"
+    if os.environ.get("SPACE_ID") and Path("/data").is_dir() and os.access("/data", os.W_OK):
+        return Path("/data/ft_app/runs")
+    return Path("runs").resolve()
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO-8601 text."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write JSON so that a reader or a crash sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; run files are ordinary readable files
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Read a JSON-lines file, skipping a torn last line left by a crash."""
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # only a line cut by a crash can be torn; the rest of the history is still good
+    return records
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append one record as a line and flush it to disk."""
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, allow_nan=True) + "\n")
+        fh.flush()
+
+
+@dataclass
+class RunSummary:
+    """One line of the runs list."""
+
+    run_id: str
+    path: Path
+    status: str
+    task: str
+    model: str
+    method: str
+    created: str
+    finished: str | None
+    message: str
+    best_metric: dict[str, float] = field(default_factory=dict)
+    result_dir: Path | None = None
+
+
+class RunStore:
+    """The runs root folder: create, list, read and delete runs."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root).expanduser().resolve() if root else default_runs_root()
+
+    def path(self, run_id: str) -> Path:
+        """The folder of a run; refuses ids that are not plain folder names."""
+        if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id) or ".." in run_id:
+            raise ValueError(
+                f"Run id {run_id!r} is not valid: use letters, digits, '.', '_' and '-' only (no paths)."
+            )
+        return self.root / run_id
+
+    def create(self, config: RunConfig) -> Path:
+        """Make a new, uniquely named run folder holding config.json and a queued status."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = f"{stamp}-{config.name.strip()}" if config.name and config.name.strip() else f"{stamp}-{config.task}-{config.method}"
+        for n in range(1000):
+            run_id = base if n == 0 else f"{base}-{n + 1}"
+            run_dir = self.path(run_id)
+            try:
+                run_dir.mkdir()  # atomic: an existing run is never reused or overwritten
+            except FileExistsError:
+                continue
+            config.save(run_dir / CONFIG_FILE)
+            self.write_status(run_dir, status="queued", created=now_iso())
+            return run_dir
+        raise ValueError(f"Could not create a run folder for {base!r}: 1000 runs share that name. Pick another name.")
+
+    def write_status(self, run_dir: Path, **changes: Any) -> dict[str, Any]:
+        """Merge changes into status.json, atomically."""
+        status = self.read_status(run_dir)
+        status.update(changes)
+        status["updated"] = now_iso()
+        write_json_atomic(run_dir / STATUS_FILE, status)
+        return status
+
+    @staticmethod
+    def read_status(run_dir: Path) -> dict[str, Any]:
+        """The run's status.json, or an empty dict when it has none yet."""
+        path = run_dir / STATUS_FILE
+        if not path.is_file():
+            return {}
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    @staticmethod
+    def read_config(run_dir: Path) -> RunConfig:
+        """The run's config."""
+        return RunConfig.load(run_dir / CONFIG_FILE)
+
+    @staticmethod
+    def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+        """Every metrics record the run logged, in order."""
+        return read_jsonl(run_dir / METRICS_FILE)
+
+    @staticmethod
+    def read_log_tail(run_dir: Path, lines: int = 40) -> str:
+        """The last lines of the run's log."""
+        path = run_dir / LOG_FILE
+        if not path.is_file():
+            return ""
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+    @staticmethod
+    def result_dir(run_dir: Path) -> Path | None:
+        """The saved adapter/ or model/ folder, if the run produced one."""
+        for name in (ADAPTER_DIR, MODEL_DIR):
+            candidate = run_dir / name
+            if (candidate / "config.json").is_file() or (candidate / "adapter_config.json").is_file():
+                return candidate
+        return None
+
+    def summary(self, run_id: str) -> RunSummary:
+        """What the runs list shows for one run."""
+        run_dir = self.path(run_id)
+        status = self.read_status(run_dir)
+        try:
+            raw = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            raw = {}
+        model = raw.get("model", {})
+        return RunSummary(
+            run_id=run_id,
+            path=run_dir,
+            status=status.get("status", "unknown"),
+            task=str(raw.get("task", "?")),
+            model=str(model.get("name_or_path", model) if isinstance(model, dict) else model),
+            method=str(raw.get("method", "?")),
+            created=status.get("created", ""),
+            finished=status.get("finished"),
+            message=status.get("message", ""),
+            best_metric=status.get("best_metric", {}) or {},
+            result_dir=self.result_dir(run_dir),
+        )
+
+    def list_runs(self) -> list[RunSummary]:
+        """Every run on disk, newest first."""
+        if not self.root.is_dir():
+            return []
+        ids = [p.name for p in self.root.iterdir() if p.is_dir() and (p / CONFIG_FILE).is_file()]
+        summaries = [self.summary(i) for i in ids if RUN_ID_PATTERN.match(i)]
+        return sorted(summaries, key=lambda s: (s.created, s.run_id), reverse=True)
+
+    def delete(self, run_id: str) -> None:
+        """Remove a finished run's folder."""
+        run_dir = self.path(run_id)
+        if not run_dir.is_dir():
+            raise ValueError(f"Run {run_id!r} does not exist in {self.root}.")
+        if self.read_status(run_dir).get("status") in ACTIVE_STATUSES:
+            raise ValueError(f"Run {run_id!r} is still running: stop it before deleting it.")
+        shutil.rmtree(run_dir)
+
+    def mark_interrupted(self) -> list[str]:
+        """Mark runs left active by a process that died as interrupted; return their ids."""
+        found = []
+        for summary in self.list_runs():
+            if summary.status in ACTIVE_STATUSES:
+                self.write_status(
+                    summary.path,
+                    status="interrupted",
+                    finished=now_iso(),
+                    message="The app stopped while this run was active (restart or crash).",
+                )
+                found.append(summary.run_id)
+        return found
+

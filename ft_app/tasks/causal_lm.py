@@ -1,0 +1,227 @@
+"""Causal LM / instruction tuning: templates or chat templates, loss on the answer tokens by default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ft_app.config import DEFAULT_PROMPT_TEMPLATE, DEFAULT_PROMPT_TEMPLATE_WITH_INPUT, DataConfig, RunConfig
+from ft_app.tasks.base import Encoder, GenerationSettings, Prediction
+
+IGNORE_INDEX = -100
+ROLE_ALIASES = {"human": "user", "gpt": "assistant", "bot": "assistant", "model": "assistant", "system": "system"}
+
+
+@dataclass
+class RenderedExample:
+    """A training example as the model sees it, and the character spans the loss is computed on."""
+
+    text: str
+    trained_spans: list[tuple[int, int]]
+    uses_special_tokens_in_text: bool = False
+
+
+def uses_chat_template(tokenizer: Any, data: DataConfig) -> bool:
+    """Whether prompts are formatted with the tokenizer's chat template."""
+    if data.template == "chat":
+        if not getattr(tokenizer, "chat_template", None):
+            raise ValueError(
+                "data.template is 'chat' but this model's tokenizer has no chat template. "
+                "Leave the template empty to use a plain instruction template, or write one with {prompt}."
+            )
+        return True
+    return data.template in (None, "") and bool(getattr(tokenizer, "chat_template", None))
+
+
+def normalize_messages(messages: Any) -> list[dict[str, str]]:
+    """Accept OpenAI-style {role, content} and ShareGPT-style {from, value} messages."""
+    if not isinstance(messages, list) or not messages:
+        raise ValueError(f"A messages cell must be a non-empty list of {{role, content}} items, got {messages!r:.80}.")
+    out = []
+    for m in messages:
+        if not isinstance(m, dict):
+            raise ValueError(f"Each message must be an object with role and content, got {m!r:.80}.")
+        role = str(m.get("role", m.get("from", ""))).strip().lower()
+        role = ROLE_ALIASES.get(role, role)
+        content = m.get("content", m.get("value", ""))
+        if role not in ("system", "user", "assistant"):
+            raise ValueError(f"Unknown message role {role!r}: use system, user or assistant.")
+        out.append({"role": role, "content": "" if content is None else str(content)})
+    return out
+
+
+def _fill_template(template: str, prompt: str, extra: str | None) -> str:
+    if extra and "{input}" not in template and template == DEFAULT_PROMPT_TEMPLATE:
+        template = DEFAULT_PROMPT_TEMPLATE_WITH_INPUT
+    return template.replace("{prompt}", prompt).replace("{input}", extra or "")
+
+
+def render_prompt(text: str, tokenizer: Any, data: DataConfig, extra: str | None = None) -> tuple[str, bool]:
+    """The prompt an input becomes, exactly as in training; returns (prompt, has special tokens in text)."""
+    if uses_chat_template(tokenizer, data):
+        messages = ([{"role": "system", "content": data.system_prompt}] if data.system_prompt else []) + [
+            {"role": "user", "content": text if not extra else f"{text}\n\n{extra}"}
+        ]
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True), True
+    return _fill_template(data.template or DEFAULT_PROMPT_TEMPLATE, text, extra), False
+
+
+def _render_chat(messages: list[dict[str, str]], tokenizer: Any, data: DataConfig) -> RenderedExample:
+    """Render a conversation; the assistant turns are what is trained (prefix-consistent templates)."""
+    if data.system_prompt and messages[0]["role"] != "system":
+        messages = [{"role": "system", "content": data.system_prompt}] + messages
+    if not getattr(tokenizer, "chat_template", None):
+        # No chat template: a plain, readable layout the model can learn just as well.
+        text, spans = "", []
+        for m in messages:
+            head = f"### {m['role'].capitalize()}:\n"
+            text += head
+            start = len(text)
+            text += m["content"] + "\n\n"
+            if m["role"] == "assistant":
+                spans.append((start, len(text)))
+        if spans:
+            eos = tokenizer.eos_token or ""
+            text = text[: spans[-1][1]] + eos
+            spans[-1] = (spans[-1][0], len(text))
+        return RenderedExample(text, spans)
+    full = tokenizer.apply_chat_template(messages, tokenize=False)
+    spans = []
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        before = tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True) if i else ""
+        through = tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
+        if not full.startswith(through) or not through.startswith(before):
+            # This template rewrites earlier turns (e.g. strips reasoning): fall back to training on everything.
+            return RenderedExample(full, [(0, len(full))], True)
+        spans.append((len(before), len(through)))
+    return RenderedExample(full, spans, True)
+
+
+def render_training_text(row: dict[str, Any], mapping: Any, tokenizer: Any, data: DataConfig) -> RenderedExample:
+    """A raw row as the model will see it, with the character spans that carry the loss."""
+    if mapping.messages:
+        rendered = _render_chat(normalize_messages(row[mapping.messages]), tokenizer, data)
+    elif mapping.prompt:
+        prompt, response = str(row[mapping.prompt]), str(row[mapping.response])
+        extra = str(row[mapping.input]) if mapping.input and row.get(mapping.input) else None
+        if uses_chat_template(tokenizer, data):
+            user = prompt if not extra else f"{prompt}\n\n{extra}"
+            msgs = [{"role": "user", "content": user}, {"role": "assistant", "content": response}]
+            rendered = _render_chat(msgs, tokenizer, data)
+        else:
+            head = _fill_template(data.template or DEFAULT_PROMPT_TEMPLATE, prompt, extra)
+            text = head + response + (tokenizer.eos_token or "")
+            rendered = RenderedExample(text, [(len(head), len(text))])
+    else:
+        text = str(row[mapping.text]) + (tokenizer.eos_token or "")
+        rendered = RenderedExample(text, [(0, len(text))])
+    if data.loss_on_prompt:
+        rendered.trained_spans = [(0, len(rendered.text))]
+    return rendered
+
+
+class CausalLMTask:
+    """AutoModelForCausalLM trained on answers (or full sequences) with dynamic padding."""
+
+    name = "causal_lm"
+
+    def model_class(self) -> Any:
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM
+
+    def model_kwargs(self, label_names: list[str] | None) -> dict[str, Any]:
+        return {}
+
+    def encoder(self, config: RunConfig, tokenizer: Any, mapping: Any, label_names: list[str] | None) -> Encoder:
+        if not getattr(tokenizer, "is_fast", False):
+            raise ValueError(
+                f"The tokenizer of {config.model.name_or_path!r} is a slow (Python) tokenizer; answer-only training "
+                "needs a fast one. Install the 'tokenizers' package or pick a model that ships tokenizer.json."
+            )
+        max_length = config.max_length
+
+        def encode(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+            rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
+            out: dict[str, list[Any]] = {"input_ids": [], "attention_mask": [], "labels": [], "length": []}
+            for row in rows:
+                ex = render_training_text(row, mapping, tokenizer, config.data)
+                enc = tokenizer(
+                    ex.text,
+                    truncation=True,
+                    max_length=max_length,
+                    return_offsets_mapping=True,
+                    add_special_tokens=not ex.uses_special_tokens_in_text,
+                )
+                labels = [
+                    tok if end > start and any(s <= start < e for s, e in ex.trained_spans) else IGNORE_INDEX
+                    for tok, (start, end) in zip(enc["input_ids"], enc["offset_mapping"])
+                ]
+                out["input_ids"].append(enc["input_ids"])
+                out["attention_mask"].append(enc["attention_mask"])
+                out["labels"].append(labels)
+                # Length 0 marks a row whose answer was cut off entirely: nothing to learn, dropped later.
+                out["length"].append(len(labels) if any(t != IGNORE_INDEX for t in labels) else 0)
+            return out
+
+        return encode
+
+    def collator(self, tokenizer: Any, model: Any, pad_to_multiple_of: int | None) -> Any:
+        from transformers import DataCollatorForSeq2Seq
+
+        # Pads input_ids with the pad token and labels with -100, which is what causal LM needs too.
+        return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX, pad_to_multiple_of=pad_to_multiple_of)
+
+    def compute_metrics(self, label_names: list[str] | None) -> Callable | None:
+        return None
+
+    def example(self, row: dict[str, Any], mapping: Any, label_names: list[str] | None) -> dict[str, str]:
+        if mapping.messages:
+            msgs = normalize_messages(row[mapping.messages])
+            last = max((i for i, m in enumerate(msgs) if m["role"] == "assistant"), default=None)
+            users = [m["content"] for m in msgs[: last if last is not None else len(msgs)] if m["role"] == "user"]
+            return {"input": users[-1] if users else "", "reference": msgs[last]["content"] if last is not None else ""}
+        if mapping.prompt:
+            extra = row.get(mapping.input) if mapping.input else None
+            prompt = str(row[mapping.prompt]) + (f"\n\n{extra}" if extra else "")
+            return {"input": prompt, "reference": str(row[mapping.response])}
+        text = str(row[mapping.text])
+        cut = max(1, len(text) // 2)
+        return {"input": text[:cut], "reference": text[cut:]}
+
+    def predict(
+        self, model: Any, tokenizer: Any, text: str, config: RunConfig, settings: GenerationSettings
+    ) -> Prediction:
+        import torch
+
+        prompt, special_in_text = render_prompt(text, tokenizer, config.data)
+        if config.data.messages_column is None and _is_plain_text(config):
+            prompt, special_in_text = text, False
+        inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=not special_in_text).to(model.device)
+        new_tokens = generate(model, tokenizer, inputs, settings)
+        return Prediction(text=tokenizer.decode(new_tokens, skip_special_tokens=True).strip())
+
+
+def _is_plain_text(config: RunConfig) -> bool:
+    """Whether the run trained on plain text (no prompt/response), so inputs are continued as they are."""
+    d = config.data
+    return bool(d.text_column) and not (d.prompt_column or d.response_column or d.messages_column)
+
+
+def generate(model: Any, tokenizer: Any, inputs: Any, settings: GenerationSettings) -> Any:
+    """Generate new tokens for one input with the shared decoding settings; returns only the new ids."""
+    import torch
+
+    torch.manual_seed(settings.seed)
+    kwargs: dict[str, Any] = {"max_new_tokens": settings.max_new_tokens, "pad_token_id": tokenizer.pad_token_id}
+    if settings.temperature > 0:
+        kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p)
+    else:
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    with torch.no_grad():
+        output = model.generate(**inputs, **kwargs)
+    if getattr(model.config, "is_encoder_decoder", False):
+        return output[0]
+    return output[0, inputs["input_ids"].shape[1] :]

@@ -1,0 +1,112 @@
+"""Text classification: a new head on an encoder, accuracy and macro-F1."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ft_app.config import RunConfig
+from ft_app.tasks.base import Encoder, GenerationSettings, Prediction
+
+
+def label_to_name(value: Any) -> str:
+    """A raw label value as the class name used in `label_names`."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def classification_metrics(predictions: np.ndarray, labels: np.ndarray, num_labels: int) -> dict[str, float]:
+    """Accuracy and macro-F1 (classes absent from both predictions and labels are left out of the mean)."""
+    predictions = np.asarray(predictions)
+    labels = np.asarray(labels)
+    accuracy = float((predictions == labels).mean()) if len(labels) else 0.0
+    f1s = []
+    for c in range(num_labels):
+        tp = np.sum((predictions == c) & (labels == c))
+        fp = np.sum((predictions == c) & (labels != c))
+        fn = np.sum((predictions != c) & (labels == c))
+        if tp + fp + fn == 0:
+            continue
+        f1s.append(2 * tp / (2 * tp + fp + fn))
+    return {"accuracy": accuracy, "f1": float(np.mean(f1s)) if f1s else 0.0}
+
+
+class ClassificationTask:
+    """AutoModelForSequenceClassification with a fresh head sized to the labels."""
+
+    name = "classification"
+
+    def model_class(self) -> Any:
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification
+
+    def model_kwargs(self, label_names: list[str] | None) -> dict[str, Any]:
+        names = label_names or []
+        return {
+            "num_labels": len(names),
+            "id2label": dict(enumerate(names)),
+            "label2id": {n: i for i, n in enumerate(names)},
+            # A checkpoint fine-tuned on other labels has a head of another size: replace it.
+            "ignore_mismatched_sizes": True,
+        }
+
+    def encoder(self, config: RunConfig, tokenizer: Any, mapping: Any, label_names: list[str] | None) -> Encoder:
+        label2id = {n: i for i, n in enumerate(label_names or [])}
+        max_length = config.max_length
+
+        def encode(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+            texts = [str(t) for t in batch[mapping.text]]
+            out = tokenizer(texts, truncation=True, max_length=max_length)
+            out["labels"] = [label2id[_class_name(v, label_names)] for v in batch[mapping.label]]
+            out["length"] = [len(ids) for ids in out["input_ids"]]
+            return dict(out)
+
+        return encode
+
+    def collator(self, tokenizer: Any, model: Any, pad_to_multiple_of: int | None) -> Any:
+        from transformers import DataCollatorWithPadding
+
+        return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+
+    def compute_metrics(self, label_names: list[str] | None) -> Callable | None:
+        num_labels = len(label_names or [])
+
+        def compute(eval_pred: Any) -> dict[str, float]:
+            logits, labels = eval_pred.predictions, eval_pred.label_ids
+            if isinstance(logits, tuple):
+                logits = logits[0]
+            return classification_metrics(np.argmax(logits, axis=-1), labels, num_labels)
+
+        return compute
+
+    def example(self, row: dict[str, Any], mapping: Any, label_names: list[str] | None) -> dict[str, str]:
+        return {"input": str(row[mapping.text]), "reference": _class_name(row[mapping.label], label_names)}
+
+    def predict(
+        self, model: Any, tokenizer: Any, text: str, config: RunConfig, settings: GenerationSettings
+    ) -> Prediction:
+        import torch
+
+        inputs = tokenizer(text, truncation=True, max_length=config.max_length, return_tensors="pt").to(model.device)
+        with torch.no_grad():
+            logits = model(**inputs).logits[0].float()
+        probs = torch.softmax(logits, dim=-1).tolist()
+        id2label = model.config.id2label
+        names = [str(id2label.get(i, id2label.get(str(i), i))) for i in range(len(probs))]
+        best = int(np.argmax(probs))
+        return Prediction(text=names[best], label=names[best], probabilities=dict(zip(names, probs)))
+
+
+def _class_name(value: Any, label_names: list[str] | None) -> str:
+    """Map a raw label (a ClassLabel index, a number or a string) to its class name."""
+    if label_names and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        # ClassLabel columns hold indices into their names; plain int columns are their own names.
+        name = str(int(value))
+        if name in label_names:
+            return name
+        if 0 <= int(value) < len(label_names):
+            return label_names[int(value)]
+    return label_to_name(value)

@@ -1,0 +1,57 @@
+"""Seq2seq: text-to-text with an encoder-decoder model (e.g. a sentence to 'positive')."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ft_app.config import RunConfig
+from ft_app.tasks.base import Encoder, GenerationSettings, Prediction
+from ft_app.tasks.causal_lm import IGNORE_INDEX, generate
+from ft_app.tasks.classification import label_to_name
+
+
+class Seq2SeqTask:
+    """AutoModelForSeq2SeqLM with source and target texts."""
+
+    name = "seq2seq"
+
+    def model_class(self) -> Any:
+        from transformers import AutoModelForSeq2SeqLM
+
+        return AutoModelForSeq2SeqLM
+
+    def model_kwargs(self, label_names: list[str] | None) -> dict[str, Any]:
+        return {}
+
+    def encoder(self, config: RunConfig, tokenizer: Any, mapping: Any, label_names: list[str] | None) -> Encoder:
+        max_length, max_target = config.max_length, config.data.max_target_length
+
+        def encode(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+            sources = [str(t) for t in batch[mapping.text]]
+            targets = [label_to_name(t) for t in batch[mapping.target]]
+            out = tokenizer(sources, truncation=True, max_length=max_length)
+            out["labels"] = tokenizer(text_target=targets, truncation=True, max_length=max_target)["input_ids"]
+            out["length"] = [len(ids) for ids in out["input_ids"]]
+            return dict(out)
+
+        return encode
+
+    def collator(self, tokenizer: Any, model: Any, pad_to_multiple_of: int | None) -> Any:
+        from transformers import DataCollatorForSeq2Seq
+
+        return DataCollatorForSeq2Seq(
+            tokenizer, model=model, label_pad_token_id=IGNORE_INDEX, pad_to_multiple_of=pad_to_multiple_of
+        )
+
+    def compute_metrics(self, label_names: list[str] | None) -> Callable | None:
+        return None
+
+    def example(self, row: dict[str, Any], mapping: Any, label_names: list[str] | None) -> dict[str, str]:
+        return {"input": str(row[mapping.text]), "reference": label_to_name(row[mapping.target])}
+
+    def predict(
+        self, model: Any, tokenizer: Any, text: str, config: RunConfig, settings: GenerationSettings
+    ) -> Prediction:
+        inputs = tokenizer(text, truncation=True, max_length=config.max_length, return_tensors="pt").to(model.device)
+        new_tokens = generate(model, tokenizer, inputs, settings)
+        return Prediction(text=tokenizer.decode(new_tokens, skip_special_tokens=True).strip())

@@ -1,0 +1,90 @@
+"""Trainer callbacks: append every log record to metrics.jsonl and the live snapshot; stop on request."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from ft_app.runs import METRICS_FILE, RunStore, append_jsonl
+from ft_app.training.progress import RunProgress
+
+# Trainer keys that describe the run as a whole rather than a point on the curve.
+SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "total_flos")
+STATUS_WRITE_INTERVAL_S = 5.0
+
+
+class MetricsCallback(TrainerCallback):
+    """Writes each log record (train, eval, summary) to disk and to the in-memory progress."""
+
+    def __init__(self, run_dir: Path, store: RunStore, progress: RunProgress, samples_per_step: int) -> None:
+        self.path = run_dir / METRICS_FILE
+        self.run_dir = run_dir
+        self.store = store
+        self.progress = progress
+        self.samples_per_step = samples_per_step
+        self.started = time.monotonic()
+        self.last_status_write = 0.0
+        self.bad_loss: tuple[int, str, float] | None = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.started = time.monotonic()
+        self.progress.start_training(state.max_steps, state.global_step)
+        if state.is_world_process_zero:
+            self.store.write_status(self.run_dir, phase="training", total_steps=state.max_steps)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.progress.update(step=state.global_step, epoch=float(state.epoch or 0.0))
+        now = time.monotonic()
+        if state.is_world_process_zero and now - self.last_status_write > STATUS_WRITE_INTERVAL_S:
+            self.last_status_write = now
+            self.store.write_status(
+                self.run_dir, step=state.global_step, epoch=state.epoch, elapsed_s=self.progress.snapshot().elapsed_s
+            )
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        logs = dict(logs or {})
+        if any(k in logs for k in SUMMARY_KEYS):
+            kind = "summary"
+        elif any(k.startswith("eval_") for k in logs):
+            kind = "eval"
+        else:
+            kind = "train"
+        record: dict[str, Any] = {
+            "kind": kind,
+            "step": state.global_step,
+            "epoch": round(float(state.epoch or 0.0), 4),
+            "time": round(time.monotonic() - self.started, 3),
+            "samples_seen": state.global_step * self.samples_per_step,
+        }
+        if getattr(state, "num_input_tokens_seen", 0):
+            record["tokens_seen"] = int(state.num_input_tokens_seen)
+        for key, value in logs.items():
+            record[key] = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        for key in ("loss", "eval_loss", "grad_norm"):
+            value = record.get(key)
+            if isinstance(value, float) and not math.isfinite(value) and self.bad_loss is None:
+                self.bad_loss = (state.global_step, key, value)
+                control.should_training_stop = True
+        if state.is_world_process_zero:
+            append_jsonl(self.path, record)
+        self.progress.add_record(record)
+
+
+class StopCallback(TrainerCallback):
+    """Ends training after the current step once the stop event is set."""
+
+    def __init__(self, stop_event: threading.Event) -> None:
+        self.stop_event = stop_event
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.stop_event.is_set():
+            control.should_training_stop = True
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.stop_event.is_set():
+            control.should_training_stop = True

@@ -1,0 +1,107 @@
+"""Live progress of one run, written by the training thread and read by any other thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """A consistent, read-only copy of a run's progress at one moment."""
+
+    run_id: str
+    run_dir: Path
+    status: str
+    phase: str
+    step: int
+    total_steps: int
+    epoch: float
+    elapsed_s: float
+    eta_s: float | None
+    records: tuple[dict[str, Any], ...]
+    message: str = ""
+    trainable_params: int | None = None
+    total_params: int | None = None
+
+    @property
+    def fraction(self) -> float:
+        """Share of the steps done, 0 to 1."""
+        return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
+
+    @property
+    def active(self) -> bool:
+        """Whether the run is still queued, running or stopping."""
+        return self.status in ("queued", "running", "stopping")
+
+
+@dataclass
+class RunProgress:
+    """Mutable progress guarded by a lock; `snapshot()` hands out immutable copies."""
+
+    run_id: str
+    run_dir: Path
+    status: str = "queued"
+    phase: str = "waiting to start"
+    step: int = 0
+    total_steps: int = 0
+    epoch: float = 0.0
+    message: str = ""
+    trainable_params: int | None = None
+    total_params: int | None = None
+    records: list[dict[str, Any]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    train_started: float | None = None
+    first_step: int = 0
+    finished: float | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def update(self, **changes: Any) -> None:
+        """Set several fields at once."""
+        with self._lock:
+            for key, value in changes.items():
+                setattr(self, key, value)
+            if changes.get("status") in ("completed", "stopped", "failed") and self.finished is None:
+                self.finished = time.monotonic()
+
+    def start_training(self, total_steps: int, first_step: int = 0) -> None:
+        """Note that optimizer steps begin now (ETA counts from here, not from model loading)."""
+        with self._lock:
+            self.total_steps = total_steps
+            self.step = first_step
+            self.first_step = first_step
+            self.train_started = time.monotonic()
+            self.phase = "training"
+
+    def add_record(self, record: dict[str, Any]) -> None:
+        """Append one metrics record."""
+        with self._lock:
+            self.records.append(record)
+
+    def snapshot(self) -> JobSnapshot:
+        """An immutable copy, safe to use outside the lock."""
+        with self._lock:
+            end = self.finished or time.monotonic()
+            eta = None
+            done = self.step - self.first_step
+            if self.train_started is not None and done > 0 and self.status in ("running", "stopping"):
+                per_step = (end - self.train_started) / done
+                eta = max(0.0, per_step * (self.total_steps - self.step))
+            return JobSnapshot(
+                run_id=self.run_id,
+                run_dir=self.run_dir,
+                status=self.status,
+                phase=self.phase,
+                step=self.step,
+                total_steps=self.total_steps,
+                epoch=self.epoch,
+                elapsed_s=end - self.started,
+                eta_s=eta,
+                records=tuple(dict(r) for r in self.records),
+                message=self.message,
+                trainable_params=self.trainable_params,
+                total_params=self.total_params,
+            )
