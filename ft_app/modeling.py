@@ -195,10 +195,13 @@ def load_dtype(config: RunConfig, device: DeviceInfo) -> Any:
 def load_model(config: RunConfig, tokenizer: Any, label_names: list[str] | None = None) -> LoadedModel:
     """Load the base model, then wrap it for the method."""
     import torch
+    from transformers import set_seed
 
     from ft_app.tasks import get_task
 
     check_method_supported(config)
+    # A new head is initialised from the global RNG: seed it so the base model is the same every time.
+    set_seed(config.training.seed)
     device = device_info()
     task = get_task(config.task)
     m = config.model

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ft_app.config import DEFAULT_PROMPT_TEMPLATE, DEFAULT_PROMPT_TEMPLATE_WITH_INPUT, DataConfig, RunConfig
 from ft_app.tasks.base import Encoder, GenerationSettings, Prediction
@@ -194,7 +195,6 @@ class CausalLMTask:
     def predict(
         self, model: Any, tokenizer: Any, text: str, config: RunConfig, settings: GenerationSettings
     ) -> Prediction:
-        import torch
 
         prompt, special_in_text = render_prompt(text, tokenizer, config.data)
         if config.data.messages_column is None and _is_plain_text(config):

@@ -1,0 +1,92 @@
+"""Base vs fine-tuned outputs on the same input, with the same decoding settings and prompt format."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ft_app.inference import RunInfo, load_base_model, load_finetuned_model, load_run_info, predict
+from ft_app.tasks import GenerationSettings, Prediction
+
+
+@dataclass
+class Comparison:
+    """The two sides of one comparison."""
+
+    run_id: str
+    input: str
+    base: Prediction
+    finetuned: Prediction
+    settings: GenerationSettings
+
+
+@dataclass
+class _Loaded:
+    info: RunInfo
+    tokenizer: Any
+    base: Any  # for adapter runs: the same object as `finetuned`, used with the adapter switched off
+    finetuned: Any
+    signature: tuple[str, float]
+
+
+class Comparer:
+    """Keeps one run's models loaded (shared by every visitor, behind a lock) and compares on demand."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded: _Loaded | None = None
+
+    def compare(self, run_dir: Path, text: str, settings: GenerationSettings | None = None) -> Comparison:
+        """Answer `text` with the base and the fine-tuned model of a run."""
+        settings = settings or GenerationSettings()
+        with self._lock:
+            loaded = self._load(Path(run_dir))
+            info = loaded.info
+            if info.is_adapter:
+                # The base side is the same weights with the adapter switched off: one copy in memory.
+                with loaded.finetuned.disable_adapter():
+                    base = predict(loaded.finetuned, loaded.tokenizer, text, info, settings)
+            else:
+                base = predict(loaded.base, loaded.tokenizer, text, info, settings)
+            tuned = predict(loaded.finetuned, loaded.tokenizer, text, info, settings)
+        return Comparison(run_id=info.run_dir.name, input=text, base=base, finetuned=tuned, settings=settings)
+
+    def unload(self) -> None:
+        """Drop the loaded models (e.g. before training needs the memory)."""
+        with self._lock:
+            self._loaded = None
+
+    def _load(self, run_dir: Path) -> _Loaded:
+        info = load_run_info(run_dir)
+        signature = (str(info.result_dir), info.result_dir.stat().st_mtime)
+        if self._loaded is not None and self._loaded.signature == signature:
+            return self._loaded
+        self._loaded = None  # free the previous run's models before loading the next
+        base, tokenizer = load_base_model(info)
+        if info.is_adapter:
+            tuned = load_finetuned_model(info, base)
+            base = tuned
+        else:
+            tuned = load_finetuned_model(info)
+        self._loaded = _Loaded(info=info, tokenizer=tokenizer, base=base, finetuned=tuned, signature=signature)
+        return self._loaded
+
+
+def held_out_examples(run_dir: Path, n: int = 5) -> list[dict[str, str]]:
+    """A few held-out rows of a run as {'input', 'reference'}, for one-click prompts."""
+    path = Path(run_dir) / "examples.jsonl"
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return rows[:n]
+
+
+_default = Comparer()
+
+
+def compare(run_dir: Path, text: str, settings: GenerationSettings | None = None) -> Comparison:
+    """Compare with the process-wide comparer."""
+    return _default.compare(run_dir, text, settings)
