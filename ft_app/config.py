@@ -59,8 +59,9 @@ class ConfigError(ValueError):
     """A config value a user can fix; the message names the field, the value and the fix."""
 
 
-def _help(text: str, **kwargs: Any) -> Any:
-    return field(metadata={"help": text}, **kwargs)
+def _help(text: str, separator: str = ",", **kwargs: Any) -> Any:
+    """A dataclass field with its plain-language help (and, for lists, how a typed string splits)."""
+    return field(metadata={"help": text, "separator": separator}, **kwargs)
 
 
 @dataclass
@@ -165,6 +166,29 @@ class TrainingSettings:
 
 
 @dataclass
+class EvaluationSettings:
+    """Before/after evaluation, golden prompts and the zero-shot baseline."""
+
+    before_after: bool = _help(
+        "Evaluate the base model on the held-out rows before training and the fine-tuned one after.", default=True
+    )
+    golden_prompts: list[str] = _help(
+        "Prompts answered by the base model before training and by the fine-tuned model after (one per line).",
+        separator="\n",
+        default_factory=list,
+    )
+    golden_from_heldout: int = _help("Also answer this many held-out rows (with their references) before and after.", default=0)
+    max_new_tokens: int = _help("Longest generated answer for golden prompts and exact-match scoring.", default=64)
+    temperature: float = _help("0 answers the same way every time (greedy); higher is more varied.", default=0.0)
+    zero_shot_model: str | None = _help(
+        "Classification: an NLI model scoring the held-out rows with no training, as a baseline "
+        "(e.g. cross-encoder/nli-distilroberta-base). Empty skips it.",
+        default=None,
+    )
+    exact_match_rows: int = _help("Seq2seq: held-out rows whose generated text is checked for exact match.", default=200)
+
+
+@dataclass
 class RunConfig:
     """Everything one fine-tuning run needs; what the form builds and the CLI reads."""
 
@@ -174,6 +198,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     lora: LoraSettings = field(default_factory=LoraSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
     name: str | None = None
 
     def __post_init__(self) -> None:
@@ -264,6 +289,15 @@ class RunConfig:
                 "training.early_stopping keeps the best checkpoint, so training.load_best_model_at_end cannot be "
                 "false: leave it empty or set it to true."
             )
+        ev = self.evaluation
+        if not isinstance(ev.golden_prompts, list) or not all(isinstance(p, str) for p in ev.golden_prompts):
+            raise ConfigError(f"evaluation.golden_prompts must be a list of texts, got {ev.golden_prompts!r}.")
+        if len(ev.golden_prompts) > 50:
+            raise ConfigError(f"evaluation.golden_prompts has {len(ev.golden_prompts)} prompts; keep it to 50 or fewer.")
+        _check_non_negative("evaluation.golden_from_heldout", ev.golden_from_heldout)
+        _check_positive("evaluation.max_new_tokens", ev.max_new_tokens)
+        _check_non_negative("evaluation.temperature", ev.temperature)
+        _check_non_negative("evaluation.exact_match_rows", ev.exact_match_rows)
         _check_positive("lora.r", lo.r)
         _check_positive("lora.alpha", lo.alpha)
         if not (_is_number(lo.dropout) and 0 <= lo.dropout < 1):
@@ -328,6 +362,7 @@ class RunConfig:
             "data": _section(DataConfig, data, "data"),
             "lora": _section(LoraSettings, raw.get("lora", {}) or {}, "lora"),
             "training": _section(TrainingSettings, raw.get("training", {}) or {}, "training"),
+            "evaluation": _section(EvaluationSettings, raw.get("evaluation", {}) or {}, "evaluation"),
         }
         top = {f.name for f in fields(cls)}
         unknown = sorted(set(raw) - top)
@@ -572,7 +607,7 @@ def _coerce(section: str, f: dataclasses.Field, value: Any) -> Any:
         return float(value)
     if kind.startswith("list"):
         if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
+            value = [v.strip() for v in value.split(f.metadata.get("separator", ",")) if v.strip()]
         if not isinstance(value, list):
             raise ConfigError(f"{where} must be a list of names, got {value!r}.")
         return value

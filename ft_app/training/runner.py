@@ -16,14 +16,18 @@ from typing import Any
 
 from ft_app.config import CUDA_ONLY_OPTIMIZERS, RunConfig, resolve_precision, resolve_schedule, to_training_arguments
 from ft_app.data import RawSplits, load_splits, looks_like_path, prepare_data
+from ft_app.evaluation import answer_prompts, describe_change, evaluate_model, exact_match, zero_shot_baseline
 from ft_app.modeling import DeviceInfo, check_method_supported, device_info, effective_max_length, load_model_config
 from ft_app.runs import ADAPTER_DIR, CHECKPOINTS_DIR, LOG_FILE, MODEL_DIR, RunStore, now_iso, write_json_atomic
+from ft_app.tasks import get_task
 from ft_app.training.errors import explain_error
 from ft_app.training.progress import RunProgress
 
 log = logging.getLogger(__name__)
 DATA_INFO_FILE = "data.json"
 EXAMPLES_FILE = "examples.jsonl"
+EVAL_FILE = "eval.json"
+COMPARE_FILE = "compare.jsonl"
 N_EXAMPLES = 20
 LOGGERS = ("ft_app", "transformers", "datasets", "peft", "accelerate")
 
@@ -116,7 +120,6 @@ def _train(
     from transformers.trainer_callback import PrinterCallback
 
     from ft_app.modeling import load_model, load_tokenizer
-    from ft_app.tasks import get_task
     from ft_app.training.callbacks import MetricsCallback, StopCallback
 
     checked = checked or preflight(config)
@@ -182,6 +185,13 @@ def _train(
         schedule.total_steps,
         checked.device.kind,
     )
+    golden = golden_rows(config, data, task)
+    before, golden_before = {}, []
+    if is_main:
+        progress.update(phase="evaluating the base model")
+        before = _held_out_metrics(trainer.model, tokenizer, data, task, config)
+        golden_before = answer_prompts(trainer.model, tokenizer, golden, config) if golden else []
+        progress.update(phase="training")
     trainer.train()
     step = trainer.state.global_step
     if metrics_cb.bad_loss is not None:
@@ -197,6 +207,11 @@ def _train(
     trainer.save_model(str(result))
     if is_main:
         tokenizer.save_pretrained(str(result))
+    if is_main:
+        progress.update(phase="evaluating the fine-tuned model")
+        after = _held_out_metrics(trainer.model, tokenizer, data, task, config)
+        golden_after = answer_prompts(trainer.model, tokenizer, golden, config) if golden else []
+        _write_evaluation(run_dir, config, data, before, after, golden, golden_before, golden_after)
     best = _best_metrics(trainer, progress)
     status = "stopped" if stopped else "completed"
     total = schedule.total_steps
@@ -220,6 +235,79 @@ def _train(
             result=result.name,
         )
     return status
+
+
+def golden_rows(config: RunConfig, data: Any, task: Any) -> list[dict[str, str]]:
+    """The golden prompts: the user's, then held-out rows with their references."""
+    rows = [{"input": p, "reference": ""} for p in config.evaluation.golden_prompts]
+    n = config.evaluation.golden_from_heldout
+    if n and data.raw_validation is not None:
+        held = data.raw_validation.select(range(min(n, len(data.raw_validation))))
+        rows += [task.example(r, data.mapping, data.label_names) for r in held]
+    return rows
+
+
+def _held_out_metrics(
+    model: Any, tokenizer: Any, data: Any, task: Any, config: RunConfig
+) -> dict[str, Any]:
+    """Loss and task metrics on the held-out rows, the same way before and after training."""
+    if data.validation is None or not config.evaluation.before_after:
+        return {}
+    metrics = evaluate_model(
+        model,
+        tokenizer,
+        data.validation,
+        task.collator(tokenizer, model, None),
+        config.task,
+        data.label_names,
+        config.training.eval_batch_size or config.training.batch_size * 2,
+    )
+    if config.task == "seq2seq" and config.evaluation.exact_match_rows and data.raw_validation is not None:
+        n = min(config.evaluation.exact_match_rows, len(data.raw_validation))
+        rows = [task.example(r, data.mapping, data.label_names) for r in data.raw_validation.select(range(n))]
+        metrics.update(exact_match(model, tokenizer, rows, config))
+    return metrics
+
+
+def _write_evaluation(
+    run_dir: Path,
+    config: RunConfig,
+    data: Any,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    golden: list[dict[str, str]],
+    golden_before: list[dict[str, Any]],
+    golden_after: list[dict[str, Any]],
+) -> None:
+    """Write eval.json (before, after, zero-shot) and compare.jsonl (golden prompts, both sides)."""
+    result: dict[str, Any] = {"task": config.task, "before": before, "after": after}
+    if config.task == "classification" and config.evaluation.zero_shot_model and data.raw_validation is not None:
+        rows = data.raw_validation
+        examples = [get_task("classification").example(r, data.mapping, data.label_names) for r in rows]
+        result["zero_shot"] = zero_shot_baseline(
+            config.evaluation.zero_shot_model,
+            [e["input"] for e in examples],
+            [e["reference"] for e in examples],
+            data.label_names,
+        )
+    result["summary"] = describe_change(config.task, before, after)
+    if before or after:
+        write_json_atomic(run_dir / EVAL_FILE, _finite_json(result))
+    if golden:
+        with (run_dir / COMPARE_FILE).open("w", encoding="utf-8") as fh:
+            for row, b, a in zip(golden, golden_before, golden_after):
+                fh.write(json.dumps({**row, "base": b, "finetuned": a}, ensure_ascii=False) + "\n")
+
+
+def _finite_json(value: Any) -> Any:
+    """Replace NaN/inf by None so eval.json is strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_json(v) for v in value]
+    return value
 
 
 def _best_metrics(trainer: Any, progress: RunProgress) -> dict[str, float]:
