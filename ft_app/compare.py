@@ -90,3 +90,68 @@ _default = Comparer()
 def compare(run_dir: Path, text: str, settings: GenerationSettings | None = None) -> Comparison:
     """Compare with the process-wide comparer."""
     return _default.compare(run_dir, text, settings)
+
+
+@dataclass
+class BatchRow:
+    """One held-out row answered by both sides."""
+
+    input: str
+    reference: str
+    base: str
+    finetuned: str
+    base_correct: bool | None
+    finetuned_correct: bool | None
+
+    @property
+    def change(self) -> str:
+        """'fixed', 'broken', 'same' or '' when there is no reference to judge by."""
+        if self.base_correct is None or self.finetuned_correct is None:
+            return ""
+        if self.finetuned_correct and not self.base_correct:
+            return "fixed"
+        if self.base_correct and not self.finetuned_correct:
+            return "broken"
+        return "same"
+
+
+def batch_compare(
+    run_dir: Path, n: int, settings: GenerationSettings | None = None, comparer: Comparer | None = None
+) -> list[BatchRow]:
+    """Answer the first `n` held-out rows with both sides and judge each against its reference."""
+    from ft_app.evaluation import normalize_answer
+
+    if n < 1:
+        raise ValueError(f"Pick at least one row to compare, got {n}.")
+    examples = held_out_examples(run_dir, n)
+    if not examples:
+        raise ValueError(f"Run {Path(run_dir).name!r} kept no held-out rows (it had no validation data).")
+    comparer = comparer or _default
+    rows = []
+    for ex in examples:
+        result = comparer.compare(run_dir, ex["input"], settings)
+        ref = ex.get("reference", "")
+        rows.append(
+            BatchRow(
+                input=ex["input"],
+                reference=ref,
+                base=result.base.text,
+                finetuned=result.finetuned.text,
+                base_correct=normalize_answer(result.base.text) == normalize_answer(ref) if ref else None,
+                finetuned_correct=normalize_answer(result.finetuned.text) == normalize_answer(ref) if ref else None,
+            )
+        )
+    return rows
+
+
+def write_batch_csv(rows: list[BatchRow], path: Path) -> Path:
+    """Save the side-by-side table as CSV (UTF-8, opens in Excel)."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["input", "reference", "base", "fine-tuned", "base correct", "fine-tuned correct", "change"])
+        for r in rows:
+            writer.writerow([r.input, r.reference, r.base, r.finetuned, r.base_correct, r.finetuned_correct, r.change])
+    return path

@@ -28,7 +28,7 @@ DATA_INFO_FILE = "data.json"
 EXAMPLES_FILE = "examples.jsonl"
 EVAL_FILE = "eval.json"
 COMPARE_FILE = "compare.jsonl"
-N_EXAMPLES = 20
+N_EXAMPLES = 200  # held-out rows kept for one-click prompts and the batch side-by-side table
 LOGGERS = ("ft_app", "transformers", "datasets", "peft", "accelerate")
 
 
