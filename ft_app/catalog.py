@@ -1,0 +1,571 @@
+"""Model and dataset pickers: Hub search and details, local folders, the local HF cache; offline-aware.
+
+Every Hub call is preceded by a quick reachability probe (cached for a minute) and runs under a
+deadline, so an offline machine gets one plain sentence at once instead of a hang.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+OFFLINE_MESSAGE = "The Hugging Face Hub cannot be reached (offline?). Pick a local folder or a cached model instead."
+OFFLINE_DATASET_MESSAGE = "The Hugging Face Hub cannot be reached (offline?). Upload a data file instead."
+# How long a probe result is trusted; the Model tab may ask on every keystroke.
+STATUS_TTL_S = 60.0
+# Upper bound for one Hub listing: huggingface_hub retries with backoff, which could otherwise take minutes.
+CALL_DEADLINE_S = 20.0
+
+# Our tasks and the Hub pipeline tags whose models make good starting points for them.
+TASK_PIPELINE_TAGS: dict[str, tuple[str, ...]] = {
+    "classification": ("text-classification", "fill-mask", "zero-shot-classification", "token-classification"),
+    "causal_lm": ("text-generation",),
+    "seq2seq": ("text2text-generation", "summarization", "translation"),
+}
+# The tag searched for each task (the Hub filters on one pipeline tag at a time).
+SEARCH_PIPELINE_TAG = {"classification": "text-classification", "causal_lm": "text-generation", "seq2seq": "text2text-generation"}
+# Beyond this size full fine-tuning needs more GPU memory than most people have; LoRA is the sensible default.
+FULL_FINETUNE_MAX_PARAMS = 1_000_000_000
+_EXPAND = ["downloads", "likes", "pipeline_tag", "library_name", "gated", "safetensors", "config", "tags", "cardData"]
+
+
+@dataclass
+class HubStatus:
+    """Whether the Hub answers, and a one-line message for the UI."""
+
+    reachable: bool
+    message: str
+
+
+@dataclass
+class ModelCard:
+    """What the Model tab shows about one Hub model."""
+
+    id: str
+    downloads: int | None = None
+    likes: int | None = None
+    pipeline_tag: str | None = None
+    library: str | None = None
+    license: str | None = None
+    gated: bool | str = False
+    params: int | None = None
+    architecture: str | None = None
+    model_type: str | None = None
+    suggested_task: str | None = None
+    fits: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_row(self) -> dict[str, Any]:
+        """A flat dict for a results table."""
+        return {
+            "model": self.id,
+            "downloads": self.downloads,
+            "likes": self.likes,
+            "parameters": format_params(self.params),
+            "architecture": self.architecture or "",
+            "license": self.license or "",
+            "gated": {False: "no", "auto": "yes (auto-approved)", "manual": "yes (needs approval)"}.get(
+                self.gated, "yes" if self.gated else "no"
+            ),
+            "fits": fits_text(self.fits),
+        }
+
+
+@dataclass
+class LocalModel:
+    """A model on this machine: a folder or a snapshot in the HF cache."""
+
+    id: str
+    path: str
+    size_bytes: int
+    model_type: str | None = None
+    architecture: str | None = None
+    params: int | None = None
+    suggested_task: str | None = None
+    fits: dict[str, list[str]] = field(default_factory=dict)
+
+
+# ---- Hub reachability -----------------------------------------------------------------------
+
+_status_lock = threading.Lock()
+_status_cache: tuple[float, HubStatus] | None = None
+
+
+def offline_mode() -> bool:
+    """Whether the user asked for offline mode (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE), read now."""
+    from huggingface_hub import constants
+
+    flags = (os.environ.get("HF_HUB_OFFLINE"), os.environ.get("TRANSFORMERS_OFFLINE"))
+    # huggingface_hub reads the variable once at import; the app may set it later, so read both.
+    return constants.is_offline_mode() or any(str(v).upper() in {"1", "ON", "YES", "TRUE"} for v in flags if v)
+
+
+def hub_status(timeout: float = 3.0) -> HubStatus:
+    """Probe the Hub quickly; honour offline mode without trying; cache the answer for a minute."""
+    global _status_cache
+    if offline_mode():
+        return HubStatus(False, "Offline mode is on (HF_HUB_OFFLINE=1): only local folders and cached models.")
+    with _status_lock:
+        if _status_cache and time.monotonic() - _status_cache[0] < STATUS_TTL_S:
+            return _status_cache[1]
+    status = _probe(timeout)
+    with _status_lock:
+        _status_cache = (time.monotonic(), status)
+    return status
+
+
+def reset_hub_status() -> None:
+    """Forget the cached probe result (after a failed call, or for a Retry button)."""
+    global _status_cache
+    with _status_lock:
+        _status_cache = None
+
+
+def _probe(timeout: float) -> HubStatus:
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    url = f"{constants.ENDPOINT}/api/models"
+    try:
+        response = get_session().get(url, params={"limit": 1}, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - any transport failure means "not reachable"; the reason is logged
+        logger.info("Hub probe to %s failed: %s", url, exc)
+        return HubStatus(False, OFFLINE_MESSAGE)
+    if response.status_code >= 500:
+        return HubStatus(False, f"The Hugging Face Hub answered with error {response.status_code}; try again later.")
+    return HubStatus(True, f"Connected to {constants.ENDPOINT}.")
+
+
+def _require_hub(message: str = OFFLINE_MESSAGE) -> None:
+    """Raise the plain offline message at once when the probe says the Hub is out of reach."""
+    if not hub_status().reachable:
+        raise ValueError(message)
+
+
+def _with_deadline(fn: Callable[[], T], what: str, deadline: float = CALL_DEADLINE_S) -> T:
+    """Run a Hub call in a daemon thread and give up after `deadline` seconds with a plain message."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller below
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name=f"hub-{what}", daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if worker.is_alive():
+        reset_hub_status()
+        raise ValueError(f"The Hugging Face Hub did not answer within {deadline:.0f} s while {what}. Try again later.")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _hub_error(exc: Exception, what: str) -> ValueError:
+    """Turn a huggingface_hub / network exception into one plain sentence."""
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+    )
+
+    logger.warning("Hub call failed while %s: %r", what, exc)
+    if isinstance(exc, OfflineModeIsEnabled):
+        return ValueError(OFFLINE_MESSAGE)
+    if isinstance(exc, GatedRepoError):
+        return ValueError(
+            f"Access denied while {what}: this repository is gated. Accept its terms on its Hub page and log in."
+        )
+    if isinstance(exc, RepositoryNotFoundError):
+        return ValueError(f"Not found on the Hub while {what}: check the spelling of the id (owner/name).")
+    if isinstance(exc, HfHubHTTPError):
+        code = exc.response.status_code if exc.response is not None else "?"
+        return ValueError(f"The Hugging Face Hub answered with error {code} while {what}. Try again later.")
+    reset_hub_status()
+    return ValueError(f"{OFFLINE_MESSAGE} ({type(exc).__name__} while {what}.)")
+
+
+# ---- Hub models -----------------------------------------------------------------------------
+
+
+def search_models(query: str, task: str | None, limit: int = 20) -> list[ModelCard]:
+    """Search Hub models by text and task, most downloaded first."""
+    if task is not None and task not in SEARCH_PIPELINE_TAG:
+        raise ValueError(f"task {task!r} is not one of: {', '.join(SEARCH_PIPELINE_TAG)}.")
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit!r}.")
+    _require_hub()
+    from huggingface_hub import HfApi
+
+    tag = SEARCH_PIPELINE_TAG.get(task) if task else None
+
+    def call() -> list[Any]:
+        api = HfApi()
+        return list(api.list_models(search=query.strip() or None, pipeline_tag=tag, sort="downloads", limit=limit, expand=_EXPAND))
+
+    try:
+        infos = _with_deadline(call, "searching models")
+    except ValueError:
+        raise
+    except Exception as exc:
+        raise _hub_error(exc, "searching models") from exc
+    return [card_from_info(info) for info in infos]
+
+
+def model_details(model_id: str) -> ModelCard:
+    """One Hub model's card: license, gated, parameters, architecture and what it fits."""
+    model_id = model_id.strip()
+    if not model_id:
+        raise ValueError("The model id is empty: type a Hub id such as distilbert-base-uncased.")
+    _require_hub()
+    from huggingface_hub import HfApi
+
+    def call() -> Any:
+        return HfApi().model_info(model_id, timeout=CALL_DEADLINE_S / 2, expand=_EXPAND)
+
+    try:
+        info = _with_deadline(call, f"reading {model_id}")
+    except ValueError:
+        raise
+    except Exception as exc:
+        raise _hub_error(exc, f"reading {model_id}") from exc
+    return card_from_info(info)
+
+
+def card_from_info(info: Any) -> ModelCard:
+    """Map a `huggingface_hub.ModelInfo` to our ModelCard."""
+    config = info.config or {}
+    architectures = config.get("architectures") or []
+    model_type = config.get("model_type")
+    architecture = architectures[0] if architectures else None
+    params = info.safetensors.total if info.safetensors is not None else None
+    tasks = _tasks_for(model_type, architecture, info.pipeline_tag)
+    suggested = _primary_task(info.pipeline_tag) or _suggest(architecture, model_type)
+    if suggested and suggested not in tasks:
+        tasks.insert(0, suggested)
+    return ModelCard(
+        id=info.id,
+        downloads=info.downloads,
+        likes=info.likes,
+        pipeline_tag=info.pipeline_tag,
+        library=info.library_name,
+        license=_license(info),
+        gated=info.gated if info.gated else False,
+        params=params,
+        architecture=architecture,
+        model_type=model_type,
+        suggested_task=suggested,
+        fits=fits_for(tasks, params, suggested),
+    )
+
+
+def _license(info: Any) -> str | None:
+    card = info.card_data
+    value = getattr(card, "license", None) if card is not None else None
+    if value:
+        return value if isinstance(value, str) else ", ".join(map(str, value))
+    for tag in info.tags or []:
+        if tag.startswith("license:"):
+            return tag.split(":", 1)[1]
+    return None
+
+
+# ---- task and method fit --------------------------------------------------------------------
+
+
+def _primary_task(pipeline_tag: str | None) -> str | None:
+    for task, tags in TASK_PIPELINE_TAGS.items():
+        if pipeline_tag in tags:
+            return task
+    return None
+
+
+@functools.cache
+def _mappings() -> tuple[Any, Any, Any, Any]:
+    """transformers' model-type -> class-name tables for seq2seq, masked LM, causal LM and sequence classification."""
+    from transformers.models.auto import modeling_auto as ma
+
+    return (
+        ma.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
+        ma.MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+        ma.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        ma.MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
+    )
+
+
+@functools.cache
+def _architecture_types() -> dict[str, str]:
+    """Class name -> model type, from every Auto mapping transformers has (BertModel -> bert)."""
+    from transformers.models.auto import modeling_auto as ma
+
+    out: dict[str, str] = {}
+    for name, table in vars(ma).items():
+        if not (name.endswith("_MAPPING_NAMES") and isinstance(table, dict)):
+            continue
+        for model_type, classes in table.items():
+            for cls in (classes,) if isinstance(classes, str) else classes:
+                out.setdefault(cls, model_type)
+    return out
+
+
+@functools.cache
+def _classes(index: int) -> frozenset[str]:
+    return frozenset(c for v in _mappings()[index].values() for c in ((v,) if isinstance(v, str) else v))
+
+
+def suggest_task(model_type_or_architecture: str) -> str:
+    """Our task that suits a model type ('bert') or architecture ('GPT2LMHeadModel') best."""
+    name = (model_type_or_architecture or "").strip()
+    if not name:
+        raise ValueError("No model type or architecture given: pass e.g. 'bert' or 'LlamaForCausalLM'.")
+    original = name
+    if name[0].isupper():  # an architecture class name: its head says most
+        if name in _classes(0):
+            return "seq2seq"
+        if name in _classes(3):
+            return "classification"
+        model_type = _architecture_types().get(name)
+        if name in _classes(2) and model_type not in _mappings()[1]:
+            return "causal_lm"
+        if model_type is None:
+            raise ValueError(
+                f"Architecture {name!r} is not a text classification, causal LM or seq2seq model that this app can "
+                "train. Pick a model whose architecture ends in ForSequenceClassification, ForMaskedLM, ForCausalLM "
+                "or ForConditionalGeneration."
+            )
+        name = model_type
+    seq2seq, masked, causal, seqcls = _mappings()
+    if name in seq2seq:
+        return "seq2seq"
+    if name in masked or (name in seqcls and name not in causal):
+        return "classification"
+    if name in causal:
+        return "causal_lm"
+    what = f"Model type {name!r}" if original == name else f"Architecture {original!r} (model type {name!r})"
+    raise ValueError(
+        f"{what} is not one this app can train (text classification, causal LM or seq2seq). Pick another model."
+    )
+
+
+def _suggest(architecture: str | None, model_type: str | None) -> str | None:
+    """suggest_task on the architecture, else the model type; None (logged) when neither fits."""
+    for name in (architecture, model_type):
+        if name:
+            try:
+                return suggest_task(name)
+            except ValueError as exc:
+                logger.info("No task fits %s: %s", name, exc)
+    return None
+
+
+def _tasks_for(model_type: str | None, architecture: str | None, pipeline_tag: str | None) -> list[str]:
+    """Every task whose Auto class accepts this model type, the most natural first."""
+    tasks: list[str] = []
+    primary = _primary_task(pipeline_tag)
+    if primary:
+        tasks.append(primary)
+    if model_type:
+        seq2seq, masked, causal, seqcls = _mappings()
+        # Encoders also have a causal-LM class (BertLMHeadModel) but are poor text generators: leave it out.
+        candidates = [
+            ("seq2seq", model_type in seq2seq),
+            ("causal_lm", model_type in causal and model_type not in masked),
+            ("classification", model_type in seqcls),
+        ]
+        tasks += [t for t, ok in candidates if ok and t not in tasks]
+    elif architecture and not tasks:
+        suggested = _suggest(architecture, None)
+        tasks += [suggested] if suggested else []
+    return tasks
+
+
+def fits_for(tasks: list[str], params: int | None, primary: str | None = None) -> dict[str, list[str]]:
+    """Methods that suit each task for a model of this size, the recommended one first."""
+    small = params is None or params <= FULL_FINETUNE_MAX_PARAMS
+    out: dict[str, list[str]] = {}
+    for task in sorted(tasks, key=lambda t: t != primary):
+        if task == "classification":
+            out[task] = ["full", "head", "lora"] if small else ["lora", "head", "qlora"]
+        else:
+            out[task] = ["full", "lora", "qlora", "lora8bit"] if small else ["lora", "qlora", "lora8bit"]
+    return out
+
+
+def fits_text(fits: dict[str, list[str]]) -> str:
+    """'classification: full, head, lora; causal_lm: lora' for a table cell."""
+    return "; ".join(f"{task}: {', '.join(methods)}" for task, methods in fits.items()) or "no supported task"
+
+
+def format_params(params: int | None) -> str:
+    """A parameter count as people say it: 66M, 1.1B."""
+    if params is None:
+        return "unknown"
+    if params >= 1e9:
+        return f"{params / 1e9:.1f}B"
+    if params >= 1e6:
+        return f"{params / 1e6:.0f}M"
+    return f"{params / 1e3:.0f}K" if params >= 1e3 else str(params)
+
+
+# ---- local models ---------------------------------------------------------------------------
+
+
+def local_cached_models(cache_dir: str | Path | None = None) -> list[LocalModel]:
+    """Transformers models in the local Hugging Face cache, newest snapshot of each."""
+    from huggingface_hub import scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    try:
+        info = scan_cache_dir(cache_dir)
+    except CacheNotFound:
+        return []
+    for warning in info.warnings:
+        logger.info("Skipped a broken entry in the HF cache: %s", warning)
+    models = []
+    for repo in info.repos:
+        if repo.repo_type != "model" or not repo.revisions:
+            continue
+        # Prefer the revision "main" points to; otherwise the most recently modified one.
+        revision = max(repo.revisions, key=lambda r: ("main" in r.refs, r.last_modified))
+        folder = Path(revision.snapshot_path)
+        if not (folder / "config.json").is_file():
+            continue  # tokenizer-only or non-transformers repos cannot be fine-tuned here
+        model = LocalModel(id=repo.repo_id, path=str(folder), size_bytes=repo.size_on_disk)
+        _fill_from_config(model, folder)
+        models.append(model)
+    return sorted(models, key=lambda m: m.id.lower())
+
+
+def inspect_local_model(path: str) -> LocalModel:
+    """Check that a folder holds a transformers model and say what it is and what it fits."""
+    folder = Path(str(path).strip()).expanduser()
+    if not str(path).strip():
+        raise ValueError("The model folder is empty: type the path of a folder saved with save_pretrained.")
+    if not folder.exists():
+        raise ValueError(f"Folder {str(folder)!r} does not exist. Check the path.")
+    if not folder.is_dir():
+        raise ValueError(f"{str(folder)!r} is a file, not a folder. Give the folder that holds config.json.")
+    if not (folder / "config.json").is_file():
+        if (folder / "adapter_config.json").is_file():
+            raise ValueError(
+                f"Folder {str(folder)!r} holds a LoRA adapter, not a full model. Pick its base model instead."
+            )
+        raise ValueError(f"Folder {str(folder)!r} has no config.json, so it is not a saved transformers model.")
+    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    model = LocalModel(id=folder.name, path=str(folder.resolve()), size_bytes=size)
+    _fill_from_config(model, folder, strict=True)
+    return model
+
+
+def _fill_from_config(model: LocalModel, folder: Path, strict: bool = False) -> None:
+    """Read config.json with AutoConfig and fill model_type, architecture, params and fits."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(str(folder))
+    except Exception as exc:
+        if strict:
+            raise ValueError(
+                f"config.json in {str(folder)!r} cannot be read by transformers ({exc}). "
+                "The model may need newer transformers or its own code."
+            ) from exc
+        logger.info("Cannot read config of %s: %s", folder, exc)
+        return
+    architectures = getattr(config, "architectures", None) or []
+    model.model_type = config.model_type
+    model.architecture = architectures[0] if architectures else None
+    model.params = safetensors_params(folder)
+    model.suggested_task = _suggest(model.architecture, model.model_type)
+    if strict and model.suggested_task is None:
+        suggest_task(model.model_type or model.architecture or "")  # raises the plain message
+    tasks = _tasks_for(model.model_type, model.architecture, None)
+    model.fits = fits_for(tasks, model.params, model.suggested_task)
+
+
+def safetensors_params(folder: str | Path) -> int | None:
+    """Count parameters from the safetensors headers in a folder (reads headers only); None without them."""
+    files = sorted(Path(folder).glob("*.safetensors"))
+    if not files:
+        return None
+    total = 0
+    for file in files:
+        try:
+            with open(file, "rb") as fh:
+                (length,) = struct.unpack("<Q", fh.read(8))
+                header = json.loads(fh.read(length))
+        except (OSError, ValueError, struct.error) as exc:
+            logger.info("Cannot read safetensors header of %s: %s", file, exc)
+            return None
+        for name, meta in header.items():
+            if name != "__metadata__":
+                count = 1
+                for dim in meta["shape"]:
+                    count *= dim
+                total += count
+    return total
+
+
+# ---- datasets -------------------------------------------------------------------------------
+
+
+def dataset_configs(dataset_id: str) -> list[str]:
+    """The configurations (subsets) of a Hub dataset or local dataset path."""
+    dataset_id = _dataset_id(dataset_id)
+    from datasets import get_dataset_config_names
+
+    return _dataset_call(lambda: list(get_dataset_config_names(dataset_id)), dataset_id, "listing its configurations")
+
+
+def dataset_splits(dataset_id: str, config: str | None = None) -> list[str]:
+    """The splits (train, validation, test ...) of one configuration of a dataset."""
+    dataset_id = _dataset_id(dataset_id)
+    from datasets import get_dataset_split_names
+
+    return _dataset_call(
+        lambda: list(get_dataset_split_names(dataset_id, config_name=config or None)), dataset_id, "listing its splits"
+    )
+
+
+def _dataset_id(dataset_id: str) -> str:
+    dataset_id = (dataset_id or "").strip()
+    if not dataset_id:
+        raise ValueError("The dataset id is empty: type a Hub dataset id such as imdb, or upload a file.")
+    return dataset_id
+
+
+def _dataset_call(fn: Callable[[], list[str]], dataset_id: str, what: str) -> list[str]:
+    path = Path(dataset_id).expanduser()
+    if path.is_file():
+        # A single data file is one table: the engine loads it as the "train" split of a "default" config.
+        return ["default"] if what.startswith("listing its configurations") else ["train"]
+    local = path.exists()
+    if not local:
+        _require_hub(OFFLINE_DATASET_MESSAGE)
+    from datasets.exceptions import DatasetNotFoundError
+
+    try:
+        return _with_deadline(fn, f"{what} for {dataset_id}") if not local else fn()
+    except ValueError as exc:
+        # datasets raises ValueError for bad config names; keep its message but make it one line.
+        raise ValueError(f"Dataset {dataset_id!r}: {str(exc).splitlines()[0]}") from exc
+    except DatasetNotFoundError as exc:
+        raise ValueError(
+            f"Dataset {dataset_id!r} was not found on the Hub (or needs you to log in). Check the id."
+        ) from exc
+    except Exception as exc:
+        raise _hub_error(exc, f"{what} for {dataset_id}") from exc

@@ -1,0 +1,413 @@
+"""Trainable-parameter count and a rough GPU-memory estimate for a model, task, method and batch.
+
+Parameters are counted exactly: the model is built from its config on the meta device (no weights
+are loaded or allocated) with the task's head, and LoRA is applied with the same `LoraConfig` the
+run would use. Memory is an estimate, within about 30% of the real peak:
+
+- weights: full/head 4 bytes per parameter (fp32 master weights) plus, for full fine-tuning, the
+  2-byte bf16 copies autocast keeps during the forward pass; LoRA 2 bytes (bf16); 8-bit loading 1
+  byte and QLoRA about 0.52 bytes (NF4 + double-quantised scales) for the body's linear layers,
+  4 bytes for the rest (peft's k-bit preparation casts it to fp32); adapter weights are fp32 (4 bytes).
+- gradients: 4 bytes per trainable parameter; optimizer: 8 per trainable parameter for AdamW
+  (two fp32 moments), 2 for 8-bit AdamW, 0 for SGD.
+- activations (16-bit, memory-efficient attention, batches padded to max_length), per layer and
+  token, after Korthikanti et al. 2022, "Reducing Activation Recomputation in Large Transformer
+  Models": attention 11h + layer norms 4h + MLP (3h + 4i, or 2h + 8i for gated MLPs) bytes,
+  with h the hidden size and i the MLP width; seq2seq decoder layers add cross-attention (13h + 4h
+  for the encoder keys/values). Language-model logits add 8 bytes per (token x vocabulary entry).
+  Gradient checkpointing keeps only each layer's input (2h) plus one layer in full; head-only
+  training keeps no body activations (one layer's worth is live at a time).
+- overhead: 0.6 GB for the CUDA context and 5% for allocator fragmentation.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import (
+    QUANTIZED_METHODS,
+    DataConfig,
+    LoraSettings,
+    ModelConfig,
+    RunConfig,
+    to_lora_config,
+)
+
+logger = logging.getLogger(__name__)
+
+GIB = 2**30
+# GPUs people rent or get on Spaces and Colab, with their memory in GiB.
+GPUS: dict[str, float] = {"T4 (16 GB)": 16, "A10G / L4 (24 GB)": 24, "A100 (40 GB)": 40, "A100 / H100 (80 GB)": 80}
+# Share of a card's memory a run can really use (driver reservations, other processes).
+USABLE_SHARE = 0.95
+CUDA_CONTEXT_GB = 0.6
+FRAGMENTATION = 0.05
+NF4_BYTES = 0.516  # 4 bits + 8-bit absmax per 64 weights + fp32 scale per 256 absmax (double quantisation)
+INT8_BYTES = 1.0
+OPTIMIZER_BYTES = {"adamw_8bit": 2.0, "paged_adamw_8bit": 2.0, "sgd": 0.0, "adafactor": 0.5}
+DEFAULT_OPTIMIZER_BYTES = 8.0
+LOGIT_BYTES = 8  # bf16 logits + fp32 copy for the loss + bf16 gradient
+ACT_BYTES = 2  # activations kept in 16 bits under mixed precision
+
+
+@dataclass
+class Estimate:
+    """Parameter counts and the estimated peak GPU memory (GB = GiB) of one training setup."""
+
+    total_params: int
+    trainable_params: int
+    weights_gb: float
+    optimizer_gb: float
+    gradients_gb: float
+    activations_gb: float
+    overhead_gb: float
+    total_gpu_gb: float
+    fits: dict[str, bool] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def trainable_share(self) -> float:
+        """Trainable parameters as a share of all (0-1)."""
+        return self.trainable_params / self.total_params if self.total_params else 0.0
+
+    def summary(self) -> str:
+        """One plain line for the Train tab."""
+        return (
+            f"Trains {_count(self.trainable_params)} of {_count(self.total_params)} parameters "
+            f"({self.trainable_share:.2%}). Needs about {self.total_gpu_gb:.1f} GB of GPU memory "
+            f"(weights {self.weights_gb:.1f}, optimizer {self.optimizer_gb:.1f}, gradients {self.gradients_gb:.1f}, "
+            f"activations {self.activations_gb:.1f})."
+        )
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    """Exact parameter counts of one model, task and method."""
+
+    total: int
+    trainable: int
+    quantizable: int  # parameters of the body's linear layers, which 4-/8-bit loading compresses
+
+
+def estimate_run(
+    model_name_or_path: str,
+    task: str,
+    method: str,
+    batch_size: int,
+    max_length: int,
+    num_labels: int = 2,
+    lora_r: int = 8,
+    lora_target_modules: list[str] | None = None,
+    gradient_checkpointing: bool = False,
+    *,
+    optimizer: str = "adamw_torch",
+    max_target_length: int | None = None,
+    trust_remote_code: bool = False,
+) -> Estimate:
+    """Count (trainable) parameters and estimate peak GPU memory for one training setup."""
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number of 1 or more, got {batch_size!r}.")
+    if not isinstance(max_length, int) or max_length < 1:
+        raise ValueError(f"max_length must be a whole number of 1 or more, got {max_length!r}. Try 256.")
+    if task == "classification" and (not isinstance(num_labels, int) or num_labels < 1):
+        raise ValueError(f"num_labels must be 1 or more, got {num_labels!r}. Use 2 for positive/negative.")
+    # The run config validates task, method and LoRA knobs with the same messages the Train button gives.
+    run = RunConfig(
+        task=task,  # type: ignore[arg-type]
+        method=method,  # type: ignore[arg-type]
+        model=ModelConfig(name_or_path=model_name_or_path, trust_remote_code=trust_remote_code),
+        data=DataConfig(train="(estimate)"),
+        lora=LoraSettings(r=lora_r, alpha=2 * lora_r, target_modules=list(lora_target_modules) if lora_target_modules else None),
+    )
+    config = load_config(model_name_or_path, trust_remote_code=trust_remote_code)
+    counts = count_parameters(
+        model_name_or_path, task, method, num_labels, lora_r, lora_target_modules, trust_remote_code=trust_remote_code
+    )
+    weights = _weights_bytes(counts, method)
+    trainable = counts.trainable
+    gradients = 4.0 * trainable
+    optimizer_bytes = OPTIMIZER_BYTES.get(optimizer, DEFAULT_OPTIMIZER_BYTES) * trainable
+    target_len = max_target_length or max_length
+    activations = _activation_bytes(config, task, method, batch_size, max_length, target_len, gradient_checkpointing)
+    subtotal = weights + gradients + optimizer_bytes + activations
+    overhead = CUDA_CONTEXT_GB * GIB + FRAGMENTATION * subtotal
+    total = subtotal + overhead
+    total_gb = total / GIB
+    est = Estimate(
+        total_params=counts.total,
+        trainable_params=trainable,
+        weights_gb=weights / GIB,
+        optimizer_gb=optimizer_bytes / GIB,
+        gradients_gb=gradients / GIB,
+        activations_gb=activations / GIB,
+        overhead_gb=overhead / GIB,
+        total_gpu_gb=total_gb,
+        fits={name: total_gb <= size * USABLE_SHARE for name, size in GPUS.items()},
+    )
+    est.notes = _notes(est, run, config, batch_size, max_length, target_len, gradient_checkpointing)
+    return est
+
+
+# ---- config and parameter counts ------------------------------------------------------------
+
+
+def load_config(model_name_or_path: str, trust_remote_code: bool = False) -> Any:
+    """The model's AutoConfig, cached; a plain ValueError for a missing folder or unknown model."""
+    return _cached_config(*_resolve(model_name_or_path), trust_remote_code)
+
+
+def _resolve(model_name_or_path: str) -> tuple[str, float, bool]:
+    """(folder or Hub id, config.json mtime, local files only): the cache key of a model's config."""
+    name = (model_name_or_path or "").strip()
+    if not name:
+        raise ValueError("The model is empty: pick a Hub id such as distilbert-base-uncased, or a local folder.")
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        config_file = folder / "config.json"
+        if not config_file.is_file():
+            raise ValueError(f"Folder {name!r} has no config.json, so it is not a saved transformers model.")
+        # The file's mtime is part of the cache key so a re-saved folder is read again.
+        return str(folder.resolve()), config_file.stat().st_mtime, True
+    if name.startswith(("/", ".", "~")) or name.count("/") > 1 or (os.sep != "/" and os.sep in name):
+        raise ValueError(f"Folder {name!r} does not exist. Check the path, or give a Hub id such as owner/name.")
+    from .catalog import hub_status
+
+    # Offline: go straight to the local cache instead of waiting on the network.
+    return name, 0.0, not hub_status().reachable
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_config(name: str, stamp: float, local_only: bool, trust_remote_code: bool) -> Any:
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(name, local_files_only=local_only, trust_remote_code=trust_remote_code)
+    except OSError as exc:
+        logger.info("AutoConfig failed for %s: %s", name, exc)
+        text = str(exc).lower()
+        if stamp:
+            raise ValueError(f"The config.json in {name!r} cannot be read: {_first_line(exc)}") from exc
+        if not local_only and any(k in text for k in ("gated", "401", "403", "restricted")):
+            raise ValueError(
+                f"Model {name!r} is gated: accept its terms on its Hub page and log in (set HF_TOKEN), then try again."
+            ) from exc
+        where = "is not in the local cache and the Hub cannot be reached" if local_only else "was not found on the Hub"
+        raise ValueError(f"Model {name!r} {where}. Check the id, or pick a local folder.") from exc
+    except ValueError as exc:
+        raise ValueError(f"The config of model {name!r} cannot be read: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__
+
+
+def count_parameters(
+    model_name_or_path: str,
+    task: str,
+    method: str,
+    num_labels: int = 2,
+    lora_r: int = 8,
+    lora_target_modules: tuple[str, ...] | None = None,
+    *,
+    trust_remote_code: bool = False,
+) -> ParamCounts:
+    """Total, trainable and quantizable parameter counts, from a meta-device model (cached)."""
+    targets = tuple(lora_target_modules) if lora_target_modules else None
+    return _count_cached(_resolve(model_name_or_path), task, method, num_labels, lora_r, targets, trust_remote_code)
+
+
+@functools.lru_cache(maxsize=128)
+def _count_cached(
+    key: tuple[str, float, bool],
+    task: str,
+    method: str,
+    num_labels: int,
+    lora_r: int,
+    targets: tuple[str, ...] | None,
+    trust_remote_code: bool,
+) -> ParamCounts:
+    name = key[0]
+    config = _cached_config(*key, trust_remote_code)
+    model = build_meta_model(config, task, num_labels, trust_remote_code=trust_remote_code)
+    total = sum(p.numel() for p in model.parameters())
+    quantizable = _quantizable_params(model)
+    if method == "full":
+        trainable = total
+    elif method == "head":
+        body = getattr(model, model.base_model_prefix, None)
+        if body is None or body is model:
+            raise ValueError(
+                f"Model {name!r} has no separate body and head, so method 'head' cannot train the head alone. "
+                "Use 'lora' or 'full'."
+            )
+        body_ids = {id(p) for p in body.parameters()}
+        trainable = sum(p.numel() for p in model.parameters() if id(p) not in body_ids)
+    else:
+        trainable = _lora_trainable(model, name, task, method, lora_r, targets)
+    return ParamCounts(total=total, trainable=trainable, quantizable=quantizable)
+
+
+def build_meta_model(config: Any, task: str, num_labels: int = 2, trust_remote_code: bool = False) -> Any:
+    """The task's model built from `config` on the meta device: shapes only, no memory for weights."""
+    import transformers
+    from accelerate import init_empty_weights
+
+    auto = {
+        "classification": transformers.AutoModelForSequenceClassification,
+        "causal_lm": transformers.AutoModelForCausalLM,
+        "seq2seq": transformers.AutoModelForSeq2SeqLM,
+    }[task]
+    config = copy.deepcopy(config)  # the cached config must not get our num_labels
+    if task == "classification":
+        config.num_labels = num_labels
+    try:
+        with init_empty_weights():
+            model = auto.from_config(config, trust_remote_code=trust_remote_code)
+    except ValueError as exc:
+        raise ValueError(
+            f"A {config.model_type!r} model cannot be used for task {task!r} ({str(exc).splitlines()[0]}). "
+            "Pick another task or model."
+        ) from exc
+    # init_empty_weights leaves shared weights (e.g. GPT-2's input/output embeddings) untied; tie them so
+    # each counts once, as in the real model.
+    model.tie_weights()
+    return model
+
+
+def _quantizable_params(model: Any) -> int:
+    """Parameters in the body's linear layers: what bitsandbytes stores in 4 or 8 bits."""
+    import torch
+    from transformers.pytorch_utils import Conv1D
+
+    body = getattr(model, model.base_model_prefix, model)
+    return sum(
+        m.weight.numel() for m in body.modules() if isinstance(m, (torch.nn.Linear, Conv1D)) and m.weight is not None
+    )
+
+
+def _lora_trainable(model: Any, name: str, task: str, method: str, r: int, targets: tuple[str, ...] | None) -> int:
+    from peft import get_peft_model
+
+    run = RunConfig(
+        task=task,  # type: ignore[arg-type]
+        method=method,  # type: ignore[arg-type]
+        model=ModelConfig(name_or_path=name),
+        data=DataConfig(train="(estimate)"),
+        lora=LoraSettings(r=r, alpha=2 * r, target_modules=list(targets) if targets else None),
+    )
+    lora_config = to_lora_config(run, model.config.model_type)
+    try:
+        with warnings.catch_warnings():
+            # GPT-2's Conv1D layers make peft warn that it flips fan_in_fan_out; harmless, and noise in the app log.
+            warnings.filterwarnings("ignore", message=".*fan_in_fan_out.*")
+            peft_model = get_peft_model(model, lora_config)
+    except ValueError as exc:
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ in ("Linear", "Conv1D")})
+        raise ValueError(
+            f"LoRA target modules {list(targets or [])!r} do not match layers of {name!r}. "
+            f"Its linear layers are named: {', '.join(linear[:12])}. Leave target modules empty for the usual choice."
+        ) from exc
+    trainable, _ = peft_model.get_nb_trainable_parameters()
+    return int(trainable)
+
+
+# ---- memory ---------------------------------------------------------------------------------
+
+
+def _weights_bytes(counts: ParamCounts, method: str) -> float:
+    if method == "full":
+        return 6.0 * counts.total  # fp32 weights + bf16 autocast copies
+    if method == "head":
+        return 4.0 * counts.total
+    adapters = 4.0 * counts.trainable
+    if method in QUANTIZED_METHODS:
+        per = NF4_BYTES if method == "qlora" else INT8_BYTES
+        # prepare_model_for_kbit_training casts what stays unquantised (embeddings, norms, head) to fp32.
+        return per * counts.quantizable + 4.0 * (counts.total - counts.quantizable) + adapters
+    return 2.0 * counts.total + adapters
+
+
+def _dims(config: Any) -> dict[str, Any]:
+    """Layer count, widths and vocabulary of a (text) config, whatever the family calls them."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    h = int(getattr(text, "hidden_size", 0) or getattr(text, "d_model", 0) or 768)
+    inter = getattr(text, "intermediate_size", None) or getattr(text, "d_ff", None) or getattr(text, "n_inner", None)
+    act = str(getattr(text, "hidden_act", "") or getattr(text, "activation_function", ""))
+    ff = str(getattr(text, "feed_forward_proj", "") or "")
+    return {
+        "layers": int(getattr(text, "num_hidden_layers", 0) or 12),
+        "decoder_layers": int(getattr(text, "num_decoder_layers", None) or getattr(text, "num_hidden_layers", 0) or 12),
+        "hidden": h,
+        "inter": int(inter or 4 * h),
+        "gated": ff.startswith("gated") or act in ("silu", "swish", "swiglu", "geglu"),
+        "vocab": int(getattr(text, "vocab_size", 0) or 32000),
+        "encoder_decoder": bool(getattr(text, "is_encoder_decoder", False)),
+    }
+
+
+def _activation_bytes(
+    config: Any, task: str, method: str, batch: int, seq: int, target_len: int, checkpointing: bool
+) -> float:
+    d = _dims(config)
+    h, i = d["hidden"], d["inter"]
+    mlp = (2 * h + 8 * i) if d["gated"] else (3 * h + 4 * i)
+    enc_layer = 11 * h + 4 * h + mlp  # bytes per token per layer
+    dec_layer = enc_layer + 13 * h + 4 * h  # + cross-attention and the encoder's keys/values
+    if d["encoder_decoder"]:
+        layers = [(enc_layer, seq)] * d["layers"] + [(dec_layer, target_len)] * d["decoder_layers"]
+    else:
+        layers = [(enc_layer, seq)] * d["layers"]
+    full = sum(per_token * tokens for per_token, tokens in layers) * batch
+    largest = max(per_token * tokens for per_token, tokens in layers) * batch
+    if method == "head":
+        body = largest
+    elif checkpointing:
+        body = sum(ACT_BYTES * h * tokens for _, tokens in layers) * batch + largest
+    else:
+        body = full
+    logits = 0.0
+    if task == "causal_lm":
+        logits = LOGIT_BYTES * batch * seq * d["vocab"]
+    elif task == "seq2seq":
+        logits = LOGIT_BYTES * batch * target_len * d["vocab"]
+    return float(body + logits)
+
+
+def _notes(
+    est: Estimate, run: RunConfig, config: Any, batch: int, seq: int, target_len: int, checkpointing: bool
+) -> list[str]:
+    notes = [
+        (
+            f"A rough estimate (within about 30%) of peak GPU memory, assuming every batch of {batch} is "
+            f"{seq} tokens long; real batches are usually shorter."
+        )
+    ]
+    if run.method in QUANTIZED_METHODS:
+        notes.append(f"Method {run.method!r} loads the model with bitsandbytes and needs an NVIDIA GPU.")
+    if run.method == "full" and est.total_params > 1_000_000_000:
+        notes.append("Full fine-tuning of a model over 1B parameters needs a large GPU; LoRA or QLoRA need far less.")
+    if not any(est.fits.values()):
+        notes.append("Even an 80 GB GPU is too small: use QLoRA, a smaller batch or a shorter max length.")
+    if not checkpointing and run.method != "head" and est.activations_gb > 0.4 * est.total_gpu_gb:
+        saved = _activation_bytes(config, run.task, run.method, batch, seq, target_len, True) / GIB
+        notes.append(
+            f"Activations take most of the memory: gradient checkpointing would cut them to about {saved:.1f} GB "
+            "(about 30% slower), or lower the batch size or max length."
+        )
+    return notes
+
+
+def _count(n: int) -> str:
+    if n >= 1e9:
+        return f"{n / 1e9:.2f}B"
+    if n >= 1e6:
+        return f"{n / 1e6:.1f}M"
+    return f"{n / 1e3:.1f}K" if n >= 1e3 else str(n)
