@@ -69,7 +69,12 @@ def _share_run_dir(run_dir: Path | None) -> Path:
     from accelerate import PartialState
     from accelerate.utils import broadcast_object_list
 
-    PartialState()  # sets up the process group that the broadcast needs
+    from ft_app.modeling import device_info
+
+    # Sets up the process group the broadcast needs. The shared state is created once per process, so it must
+    # match what the Trainer asks for later (`use_cpu` on a CPU machine): a plain PartialState() here would
+    # make a multi-process CPU launch look non-distributed, and rank 1 would receive nothing.
+    PartialState(cpu=device_info().kind == "cpu")
     holder = [str(run_dir) if run_dir else None]
     broadcast_object_list(holder, from_process=0)
     return Path(holder[0])

@@ -124,6 +124,8 @@ def _load_file(path: Path) -> datasets.Dataset:
     try:
         loaded = datasets.load_dataset(FILE_BUILDERS[suffix], data_files=str(path), split="train", **kwargs)
     except Exception as exc:  # the builders raise many types; all mean the file could not be parsed
+        if "corresponds to no data" in str(exc):  # a header and no rows: the split came out empty
+            raise ValueError(f"File {path.name!r} has no rows. Pick a file with at least a few examples.") from exc
         raise ValueError(
             f"File {path.name!r} could not be read as {FILE_BUILDERS[suffix].upper()}: {_first_line(exc)}. "
             f"Check that it is a valid {suffix.lstrip('.').upper()} file with a header row."
@@ -274,7 +276,7 @@ def label_names(dataset: datasets.Dataset, column: str) -> list[str]:
     values = [v for v in dataset.unique(column) if v is not None and not (isinstance(v, str) and not v.strip())]
     if values and all(isinstance(v, (int, float)) and float(v).is_integer() for v in values):
         return [str(int(v)) for v in sorted(values)]
-    return sorted(str(v).strip() for v in values)
+    return sorted({str(v).strip() for v in values})  # ' ham' and 'ham ' are one class, as the encoder sees them
 
 
 # ---- splitting -------------------------------------------------------------------------------

@@ -19,9 +19,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-import pytest
+import pytest  # noqa: E402  (the environment above must be set first)
 
-from tests.fixtures import data_files, real_assets
+from tests.fixtures import data_files, real_assets  # noqa: E402
 
 # Tests that use these fixtures load real pretrained models: they get the `slow` marker automatically.
 SLOW_FIXTURES = frozenset({"minilm_dir", "smollm2_dir"})

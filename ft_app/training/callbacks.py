@@ -48,7 +48,11 @@ class MetricsCallback(TrainerCallback):
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         logs = dict(logs or {})
-        if any(k in logs for k in SUMMARY_KEYS):
+        # A step record has "loss"; with tokens counted (causal LM, seq2seq) the Trainer also puts
+        # train_runtime in it, so "loss" must decide before the summary keys do.
+        if "loss" in logs:
+            kind = "train"
+        elif any(k in logs for k in SUMMARY_KEYS):
             kind = "summary"
         elif any(k.startswith("eval_") for k in logs):
             kind = "eval"

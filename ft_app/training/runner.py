@@ -18,7 +18,16 @@ from ft_app.config import CUDA_ONLY_OPTIMIZERS, RunConfig, resolve_precision, re
 from ft_app.data import RawSplits, load_splits, looks_like_path, prepare_data
 from ft_app.evaluation import answer_prompts, describe_change, evaluate_model, exact_match, zero_shot_baseline
 from ft_app.modeling import DeviceInfo, check_method_supported, device_info, effective_max_length, load_model_config
-from ft_app.runs import ADAPTER_DIR, CHECKPOINTS_DIR, LOG_FILE, MODEL_DIR, RunStore, now_iso, write_json_atomic
+from ft_app.runs import (
+    ADAPTER_DIR,
+    CHECKPOINTS_DIR,
+    LABELS_FILE,
+    LOG_FILE,
+    MODEL_DIR,
+    RunStore,
+    now_iso,
+    write_json_atomic,
+)
 from ft_app.tasks import get_task
 from ft_app.training.errors import explain_error
 from ft_app.training.progress import RunProgress
@@ -207,6 +216,13 @@ def _train(
     trainer.save_model(str(result))
     if is_main:
         tokenizer.save_pretrained(str(result))
+        if data.label_names:
+            # An adapter folder has no model config to hold id2label: keep the label names next to it.
+            names = data.label_names
+            write_json_atomic(
+                result / LABELS_FILE,
+                {"id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}},
+            )
     if is_main:
         progress.update(phase="evaluating the fine-tuned model")
         after = _held_out_metrics(trainer.model, tokenizer, data, task, config)

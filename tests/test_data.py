@@ -1,0 +1,220 @@
+"""Data loading: every file type, column auto-detection, labels, seeded validation split, row caps."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import datasets
+import pytest
+
+from ft_app.config import DataConfig, RunConfig
+from ft_app.data import detect_columns, label_names, load_splits, load_table, looks_like_path
+from tests.fixtures.data_files import sentiment_rows
+
+ROWS = sentiment_rows(40)
+
+
+def _write(path: Path, rows: list[dict], kind: str) -> Path:
+    if kind in ("csv", "tsv"):
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t" if kind == "tsv" else ",")
+            writer.writeheader()
+            writer.writerows(rows)
+    elif kind == "json":
+        path.write_text(json.dumps(rows), encoding="utf-8")
+    elif kind == "jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    elif kind == "parquet":
+        datasets.Dataset.from_list(rows).to_parquet(str(path))
+    return path
+
+
+def _config(train: Path | str, task: str = "classification", **data) -> RunConfig:
+    return RunConfig.from_dict({"task": task, "model": "m", "data": {"train": str(train), **data}})
+
+
+@pytest.mark.parametrize("kind", ["csv", "tsv", "json", "jsonl", "parquet"])
+def test_load_each_file_type(kind: str, tmp_path: Path) -> None:
+    """Every supported file type loads with its rows and columns intact."""
+    path = _write(tmp_path / f"reviews.{kind}", ROWS, kind)
+    table = load_table(str(path))
+    assert len(table) == 40 and table.column_names == ["text", "label"]
+    assert table[0] == ROWS[0] and table[39] == ROWS[39]
+
+
+def test_load_saved_dataset_folders(tmp_path: Path) -> None:
+    """A save_to_disk folder loads, a DatasetDict by split; its validation split is used automatically."""
+    single = tmp_path / "single"
+    datasets.Dataset.from_list(ROWS).save_to_disk(str(single))
+    assert load_table(str(single))["text"] == [r["text"] for r in ROWS]
+
+    both = tmp_path / "dict"
+    datasets.DatasetDict(
+        {"train": datasets.Dataset.from_list(ROWS[:30]), "validation": datasets.Dataset.from_list(ROWS[30:])}
+    ).save_to_disk(str(both))
+    assert len(load_table(str(both), split="validation")) == 10
+    raw = load_splits(_config(both))
+    assert len(raw.train) == 30 and raw.validation["text"] == [r["text"] for r in ROWS[30:]]
+    with pytest.raises(ValueError, match="no split 'test'.*train, validation"):
+        load_table(str(both), split="test")
+
+
+def test_looks_like_path() -> None:
+    """Paths and file names are local; plain names are Hub ids."""
+    assert looks_like_path("./x") and looks_like_path("/abs/x") and looks_like_path("data.csv")
+    assert looks_like_path("notes.txt")
+    assert not looks_like_path("imdb") and not looks_like_path("stanfordnlp/sst2")
+
+
+# ---------------------------------------------------------------- column detection
+
+
+@pytest.mark.parametrize(
+    ("task", "columns", "expected"),
+    [
+        ("classification", ["text", "label"], {"text": "text", "label": "label"}),
+        ("classification", ["id", "Sentence", "Label"], {"text": "Sentence", "label": "Label"}),
+        ("classification", ["content", "sentiment"], {"text": "content", "label": "sentiment"}),
+        ("classification", ["review", "class"], {"text": "review", "label": "class"}),
+        ("classification", ["email_body", "label"], {"text": "email_body", "label": "label"}),  # the only other column
+        ("causal_lm", ["prompt", "response"], {"prompt": "prompt", "response": "response"}),
+        ("causal_lm", ["instruction", "input", "output"], {"prompt": "instruction", "input": "input", "response": "output"}),
+        ("causal_lm", ["question", "answer"], {"prompt": "question", "response": "answer"}),
+        ("causal_lm", ["messages"], {"messages": "messages"}),
+        ("causal_lm", ["conversations", "id"], {"messages": "conversations"}),
+        ("causal_lm", ["text"], {"text": "text"}),
+        ("seq2seq", ["text", "target"], {"text": "text", "target": "target"}),
+        ("seq2seq", ["sentence", "label"], {"text": "sentence", "target": "label"}),
+        ("seq2seq", ["document", "summary"], {"text": "document", "target": "summary"}),
+    ],
+)
+def test_detect_obvious_columns(task: str, columns: list[str], expected: dict[str, str]) -> None:
+    """The obvious column names are found without any mapping."""
+    mapping = detect_columns(columns, task)
+    got = {k: v for k, v in vars(mapping).items() if v}
+    assert got == expected
+
+
+def test_user_mapping_wins_and_is_checked() -> None:
+    """A mapped column is used as given; one that does not exist is named along with the ones that do."""
+    data = DataConfig(train="x", text_column="body", label_column="spam")
+    mapping = detect_columns(["body", "spam", "text", "label"], "classification", data)
+    assert (mapping.text, mapping.label) == ("body", "spam")
+    with pytest.raises(ValueError, match=r"'Body'.*The columns are: body, spam"):
+        detect_columns(["body", "spam"], "classification", DataConfig(train="x", text_column="Body"))
+
+
+def test_undetectable_columns_say_what_to_map() -> None:
+    """No obvious name: the message lists the columns and the field to set."""
+    with pytest.raises(ValueError, match=r"text.*a, b, c.*data.text_column"):
+        detect_columns(["a", "b", "c"], "classification")
+    with pytest.raises(ValueError, match=r"label.*words, score.*data.label_column"):
+        detect_columns(["words", "score"], "classification", DataConfig(train="x", text_column="words"))
+    with pytest.raises(ValueError, match=r"columns are: x, y"):
+        detect_columns(["x", "y"], "causal_lm")
+    with pytest.raises(ValueError, match="prompt_column"):
+        detect_columns(["q", "response"], "causal_lm", DataConfig(train="x", response_column="response"))
+
+
+# ---------------------------------------------------------------- labels
+
+
+def test_string_labels_become_ids_with_names_kept(tmp_path: Path) -> None:
+    """String labels: sorted names; whitespace and empty cells do not make extra classes."""
+    rows = [{"text": f"t{i}", "label": lab} for i, lab in enumerate(["spam", " ham", "ham ", "spam", "", "eggs"])]
+    table = datasets.Dataset.from_list(rows)
+    assert label_names(table, "label") == ["eggs", "ham", "spam"]
+    raw = load_splits(_config(_write(tmp_path / "l.csv", rows, "csv"), validation_size=0))
+    assert len(raw.train) == 5  # the empty label row is dropped
+    assert raw.label_names == ["eggs", "ham", "spam"]
+
+
+def test_numeric_and_classlabel_labels() -> None:
+    """Integer labels keep their numbers as names; a ClassLabel keeps its own names."""
+    ints = datasets.Dataset.from_list([{"text": "a", "label": 2}, {"text": "b", "label": 0}, {"text": "c", "label": 2.0}])
+    assert label_names(ints, "label") == ["0", "2"]
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])})
+    named = datasets.Dataset.from_dict({"text": ["a", "b"], "label": [1, 1]}, features=features)
+    assert label_names(named, "label") == ["neg", "pos"]
+
+
+def test_validation_label_unseen_in_training(tmp_path: Path) -> None:
+    """A validation label that training never shows is named."""
+    train = _write(tmp_path / "train.csv", ROWS, "csv")
+    val = _write(tmp_path / "val.csv", [{"text": "meh", "label": "neutral"}, *ROWS[:3]], "csv")
+    with pytest.raises(ValueError, match="'neutral'.*negative, positive"):
+        load_splits(_config(train, validation=str(val)))
+
+
+# ---------------------------------------------------------------- splits and caps
+
+
+def test_seeded_validation_split(tmp_path: Path) -> None:
+    """No validation data: a held-out slice, the same for the same seed and different for another seed."""
+    path = _write(tmp_path / "reviews.csv", ROWS, "csv")
+
+    def split(seed: int, size: float | int = 0.25) -> tuple[list[str], list[str]]:
+        cfg = RunConfig.from_dict(
+            {"model": "m", "data": {"train": str(path), "validation_size": size}, "training": {"seed": seed}}
+        )
+        raw = load_splits(cfg)
+        return list(raw.train["text"]), list(raw.validation["text"])
+
+    train_a, val_a = split(1)
+    train_b, val_b = split(1)
+    _, val_c = split(2)
+    assert len(val_a) == 10 and len(train_a) == 30
+    assert set(train_a).isdisjoint(val_a) and sorted(train_a + val_a) == sorted(r["text"] for r in ROWS)
+    assert (train_a, val_a) == (train_b, val_b)
+    assert val_a != val_c
+    assert len(split(1, 7)[1]) == 7  # a whole number is a row count
+
+
+def test_validation_file_and_no_validation(tmp_path: Path) -> None:
+    """A validation file is used as given; validation_size 0 means no evaluation rows at all."""
+    train = _write(tmp_path / "train.csv", ROWS[:30], "csv")
+    val = _write(tmp_path / "val.jsonl", ROWS[30:], "jsonl")
+    raw = load_splits(_config(train, validation=str(val)))
+    assert len(raw.train) == 30 and raw.validation["text"] == [r["text"] for r in ROWS[30:]]
+    none = load_splits(_config(train, validation_size=0))
+    assert none.validation is None and len(none.train) == 30
+    other = _write(tmp_path / "other.csv", [{"sentence": "x", "label": "positive"}], "csv")
+    with pytest.raises(ValueError, match="lacks column 'text'.*sentence, label"):
+        load_splits(_config(train, validation=str(other)))
+
+
+def test_max_rows_caps_training_rows(tmp_path: Path) -> None:
+    """max_rows caps training rows (after the held-out split), max_eval_rows caps evaluation rows."""
+    path = _write(tmp_path / "reviews.csv", ROWS, "csv")
+    raw = load_splits(_config(path, max_rows=12, max_eval_rows=3, validation_size=10))
+    assert len(raw.train) == 12 and len(raw.validation) == 3
+    assert set(raw.train["text"]).isdisjoint(raw.validation["text"])
+    assert len(load_splits(_config(path, max_rows=500)).train) == 36  # a cap above the data changes nothing
+
+
+def test_empty_rows_are_dropped(tmp_path: Path) -> None:
+    """Rows with an empty mapped cell are dropped; if none is left the message says so."""
+    rows = [*ROWS[:10], {"text": "   ", "label": "positive"}, {"text": "ok", "label": ""}]
+    raw = load_splits(_config(_write(tmp_path / "r.csv", rows, "csv"), validation_size=0))
+    assert len(raw.train) == 10
+    empty = [{"text": "", "label": "a"}, {"text": " ", "label": "b"}]
+    with pytest.raises(ValueError, match="empty text or label"):
+        load_splits(_config(_write(tmp_path / "e.csv", empty, "csv"), validation_size=0))
+
+
+def test_too_few_rows_to_hold_out(tmp_path: Path) -> None:
+    """Three rows cannot give a validation slice: the message offers the ways out."""
+    path = _write(tmp_path / "tiny.csv", ROWS[:3], "csv")
+    with pytest.raises(ValueError, match="only 3 rows.*validation_size to 0"):
+        load_splits(_config(path))
+    with pytest.raises(ValueError, match="not smaller than the 40"):
+        load_splits(_config(_write(tmp_path / "all.csv", ROWS, "csv"), validation_size=40))
+
+
+def test_hub_dataset_offline_is_a_plain_error(no_network: None) -> None:
+    """A Hub dataset id with no network gives a sentence, not a traceback from the datasets library."""
+    with pytest.raises(ValueError, match="ft-app-no-such-user/no-such-dataset") as info:
+        load_table("ft-app-no-such-user/no-such-dataset")
+    assert any(k in str(info.value) for k in ("cannot be reached", "not found", "Could not load"))
