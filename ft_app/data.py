@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ft_app.config import DataConfig, RunConfig
+from ft_app.hub_token import token_kwargs
 
 if TYPE_CHECKING:
     import datasets
@@ -170,7 +171,7 @@ def _load_hub(dataset_id: str, config: str | None, split: str) -> datasets.Datas
     import datasets
 
     try:
-        return datasets.load_dataset(dataset_id, config or None, split=split)
+        return datasets.load_dataset(dataset_id, config or None, split=split, **token_kwargs())
     except Exception as exc:  # Hub, network and builder errors all end here with a plain sentence
         raise ValueError(hub_dataset_error(dataset_id, config, split, exc)) from exc
 
@@ -359,7 +360,7 @@ def _hub_or_folder_splits(d: DataConfig) -> list[str]:
     import datasets
 
     try:
-        return list(datasets.get_dataset_split_names(source, d.dataset_config or None))
+        return list(datasets.get_dataset_split_names(source, d.dataset_config or None, **token_kwargs()))
     except Exception as exc:  # unreachable Hub: loading the train split will say so plainly
         log.info("Could not list splits of %s: %s", source, exc)
         return []

@@ -75,7 +75,7 @@ def load_base_model(info: RunInfo) -> tuple[Any, Any]:
     from transformers import set_seed
 
     from ft_app.modeling import device_info as _device_info
-    from ft_app.modeling import load_dtype, load_tokenizer
+    from ft_app.modeling import load_dtype, load_tokenizer, weights_kwargs
 
     config = info.config
     task = get_task(config.task)
@@ -85,6 +85,7 @@ def load_base_model(info: RunInfo) -> tuple[Any, Any]:
         revision=config.model.revision,
         trust_remote_code=config.model.trust_remote_code,
         dtype=load_dtype(config, _device_info()),
+        **weights_kwargs(config.model.name_or_path),
         **task.model_kwargs(info.label_names),
     )
     if config.method in ("qlora", "lora8bit"):

@@ -11,6 +11,7 @@ from typing import Any
 
 from ft_app.config import QUANTIZED_METHODS, ModelConfig, RunConfig, to_bnb_config, to_lora_config
 from ft_app.data import looks_like_path
+from ft_app.hub_token import token_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,9 @@ def load_model_config(model: ModelConfig) -> Any:
                 "that save_pretrained wrote (with config.json and the weights)."
             )
     try:
-        return AutoConfig.from_pretrained(source, revision=model.revision, trust_remote_code=model.trust_remote_code)
+        return AutoConfig.from_pretrained(
+            source, revision=model.revision, trust_remote_code=model.trust_remote_code, **token_kwargs()
+        )
     except ValueError as exc:
         if "trust_remote_code" in str(exc):
             raise ValueError(
@@ -113,6 +116,11 @@ def load_model_config(model: ModelConfig) -> Any:
 def hub_model_error(source: str, exc: BaseException) -> str:
     """A plain sentence for a model that could not be found or fetched."""
     text = str(exc).lower()
+    if "safetensors" in text and ("does not appear to have" in text or "no file named" in text):
+        return (
+            f"Model {source!r} has no safetensors weights on the Hub. For safety this app loads only safetensors "
+            "from the Hub (pickled .bin weights can run code). Pick a model that ships model.safetensors."
+        )
     if "gated" in text or "401" in text or "403" in text or "restricted" in text:
         return f"Model {source!r} is gated or private: accept its licence on the Hub and set HF_TOKEN, then try again."
     if any(k in text for k in ("offline", "connection", "resolve host", "max retries", "timed out", "cannot find the requested files in the local cache", "couldn't connect")):
@@ -156,7 +164,9 @@ def load_tokenizer(config: RunConfig) -> Any:
 
     m = config.model
     try:
-        tokenizer = AutoTokenizer.from_pretrained(m.name_or_path, revision=m.revision, trust_remote_code=m.trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(
+            m.name_or_path, revision=m.revision, trust_remote_code=m.trust_remote_code, **token_kwargs()
+        )
     except OSError as exc:
         raise ValueError(hub_model_error(m.name_or_path, exc)) from exc
     if tokenizer.pad_token is None:
@@ -164,6 +174,11 @@ def load_tokenizer(config: RunConfig) -> Any:
     if config.task == "causal_lm":
         tokenizer.padding_side = "right"  # training pads on the right; generation handles one row at a time
     return tokenizer
+
+
+def weights_kwargs(source: str) -> dict[str, Any]:
+    """Hub models load from safetensors only (pickled weights can run code); local folders load as they are."""
+    return {**token_kwargs(), **({} if looks_like_path(source) else {"use_safetensors": True})}
 
 
 def count_parameters(model: Any) -> tuple[int, int]:
@@ -207,7 +222,11 @@ def load_model(config: RunConfig, tokenizer: Any, label_names: list[str] | None 
     m = config.model
     dtype = load_dtype(config, device)
     kwargs: dict[str, Any] = dict(
-        revision=m.revision, trust_remote_code=m.trust_remote_code, dtype=dtype, **task.model_kwargs(label_names)
+        revision=m.revision,
+        trust_remote_code=m.trust_remote_code,
+        dtype=dtype,
+        **weights_kwargs(m.name_or_path),
+        **task.model_kwargs(label_names),
     )
     if config.method in QUANTIZED_METHODS:
         compute = torch.bfloat16 if device.bf16 else torch.float16

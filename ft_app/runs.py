@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,6 +23,8 @@ MODEL_DIR = "model"
 ADAPTER_DIR = "adapter"
 CHECKPOINTS_DIR = "checkpoints"
 LABELS_FILE = "labels.json"
+# Written after a checkpoint is fully on disk; a checkpoint without it was cut short and is never resumed from.
+CHECKPOINT_MARKER = "ft_app_complete.json"
 
 # A run id is a folder name inside the runs root; nothing that could climb out of it.
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -214,11 +217,24 @@ class RunStore:
             raise ValueError(f"Run {run_id!r} is still running: stop it before deleting it.")
         shutil.rmtree(run_dir)
 
+    @staticmethod
+    def last_complete_checkpoint(run_dir: Path) -> Path | None:
+        """The newest checkpoint that was fully written (it carries our completion marker), or None."""
+        folder = run_dir / CHECKPOINTS_DIR
+        if not folder.is_dir():
+            return None
+        complete = []
+        for ckpt in folder.glob("checkpoint-*"):
+            step = ckpt.name.rpartition("-")[2]
+            if step.isdigit() and (ckpt / CHECKPOINT_MARKER).is_file() and (ckpt / "trainer_state.json").is_file():
+                complete.append((int(step), ckpt))
+        return max(complete)[1] if complete else None
+
     def mark_interrupted(self) -> list[str]:
         """Mark runs left active by a process that died as interrupted; return their ids."""
         found = []
         for summary in self.list_runs():
-            if summary.status in ACTIVE_STATUSES:
+            if summary.status in ACTIVE_STATUSES and not _owner_alive(self.read_status(summary.path)):
                 self.write_status(
                     summary.path,
                     status="interrupted",
@@ -228,3 +244,17 @@ class RunStore:
                 found.append(summary.run_id)
         return found
 
+
+
+def _owner_alive(status: dict[str, Any]) -> bool:
+    """Whether the process that owns an active run is still running on this machine (e.g. a CLI run)."""
+    pid, host = status.get("pid"), status.get("host")
+    if not isinstance(pid, int) or host != socket.gethostname() or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, owned by another user
+    return True

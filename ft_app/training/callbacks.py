@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -10,7 +11,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from ft_app.runs import METRICS_FILE, RunStore, append_jsonl
+from ft_app.runs import CHECKPOINT_MARKER, METRICS_FILE, RunStore, append_jsonl, now_iso, write_json_atomic
 from ft_app.training.progress import RunProgress
 
 # Trainer keys that describe the run as a whole rather than a point on the curve.
@@ -21,13 +22,16 @@ STATUS_WRITE_INTERVAL_S = 5.0
 class MetricsCallback(TrainerCallback):
     """Writes each log record (train, eval, summary) to disk and to the in-memory progress."""
 
-    def __init__(self, run_dir: Path, store: RunStore, progress: RunProgress, samples_per_step: int) -> None:
+    def __init__(
+        self, run_dir: Path, store: RunStore, progress: RunProgress, samples_per_step: int, time_offset: float = 0.0
+    ) -> None:
         self.path = run_dir / METRICS_FILE
         self.run_dir = run_dir
         self.store = store
         self.progress = progress
         self.samples_per_step = samples_per_step
         self.started = time.monotonic()
+        self.time_offset = time_offset  # a resumed run's clock continues where the last attempt stopped
         self.last_status_write = 0.0
         self.bad_loss: tuple[int, str, float] | None = None
 
@@ -46,6 +50,16 @@ class MetricsCallback(TrainerCallback):
                 self.run_dir, step=state.global_step, epoch=state.epoch, elapsed_s=self.progress.snapshot().elapsed_s
             )
 
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """Mark the checkpoint just written as complete, so a resume never picks a half-written one."""
+        if not state.is_world_process_zero:
+            return
+        ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        trainer_state = ckpt / "trainer_state.json"
+        if trainer_state.is_file():
+            json.loads(trainer_state.read_text(encoding="utf-8"))  # raises if torn: then no marker is written
+            write_json_atomic(ckpt / CHECKPOINT_MARKER, {"step": state.global_step, "time": now_iso()})
+
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         logs = dict(logs or {})
         # A step record has "loss"; with tokens counted (causal LM, seq2seq) the Trainer also puts
@@ -62,7 +76,7 @@ class MetricsCallback(TrainerCallback):
             "kind": kind,
             "step": state.global_step,
             "epoch": round(float(state.epoch or 0.0), 4),
-            "time": round(time.monotonic() - self.started, 3),
+            "time": round(self.time_offset + time.monotonic() - self.started, 3),
             "samples_seen": state.global_step * self.samples_per_step,
         }
         if getattr(state, "num_input_tokens_seen", 0):
@@ -88,6 +102,7 @@ class StopCallback(TrainerCallback):
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.stop_event.is_set():
             control.should_training_stop = True
+            control.should_save = True  # a checkpoint at the stop step, so Resume continues exactly from here
 
     def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.stop_event.is_set():

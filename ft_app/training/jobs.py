@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 from ft_app.config import RunConfig
+from ft_app.hosting import HostSettings
+from ft_app.hub_token import set_token
 from ft_app.runs import FINAL_STATUSES, RunStore
 from ft_app.training.progress import JobSnapshot, RunProgress
 
 log = logging.getLogger(__name__)
+
+
+RESUMABLE_STATUSES = ("interrupted", "stopped", "failed")
 
 
 class JobBusyError(ValueError):
@@ -24,8 +31,9 @@ class NothingRunningError(ValueError):
 class JobManager:
     """Starts, stops and reports on the single active training run; all state behind one lock."""
 
-    def __init__(self, store: RunStore | None = None) -> None:
+    def __init__(self, store: RunStore | None = None, host: HostSettings | None = None) -> None:
         self.store = store or RunStore()
+        self.host = host or HostSettings()
         self._lock = threading.Lock()
         self._progress: RunProgress | None = None
         self._thread: threading.Thread | None = None
@@ -40,21 +48,61 @@ class JobManager:
     def _active(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self, config: RunConfig) -> str:
-        """Create the run folder and start training in the background; returns the run id at once."""
-        from ft_app.training.runner import preflight, run_training
+    def start(self, config: RunConfig, token: str | None = None) -> str:
+        """Create the run folder and start training in the background; returns the run id at once.
 
+        `token` is a Hugging Face token for this run only: used for Hub downloads, never written anywhere.
+        """
+        self.host.check_run_allowed(config)
         if self.busy:
             raise JobBusyError(self._busy_message())
-        checked = preflight(config)  # bad input fails here, before a run folder or a thread exists
+        context = _context_with_token(token)
+        checked = context.run(_preflight, config)  # bad input fails here, before a run folder or a thread exists
+        return self._launch(config, context, checked=checked)
+
+    def resume(self, run_id: str, token: str | None = None) -> str:
+        """Continue an interrupted, stopped or failed run from its last complete checkpoint, in the same folder."""
+        run_dir = self.store.path(run_id)
+        if not run_dir.is_dir():
+            raise ValueError(f"Run {run_id!r} does not exist in {self.store.root}.")
+        status = self.store.read_status(run_dir).get("status", "unknown")
+        if status not in RESUMABLE_STATUSES:
+            raise ValueError(
+                f"Run {run_id!r} is {status}; only interrupted, stopped or failed runs can be resumed."
+            )
+        checkpoint = self.store.last_complete_checkpoint(run_dir)
+        if checkpoint is None:
+            raise ValueError(
+                f"Run {run_id!r} has no complete checkpoint to resume from (none was saved before it ended). "
+                "Start it again with the same settings instead."
+            )
+        config = self.store.read_config(run_dir)
+        self.host.check_run_allowed(config)
+        if self.busy:
+            raise JobBusyError(self._busy_message())
+        context = _context_with_token(token)
+        checked = context.run(_preflight, config)
+        return self._launch(config, context, checked=checked, run_dir=run_dir, resume_from=checkpoint)
+
+    def _launch(
+        self,
+        config: RunConfig,
+        context: contextvars.Context,
+        checked: Any,
+        run_dir: Path | None = None,
+        resume_from: Path | None = None,
+    ) -> str:
+        from ft_app.training.runner import run_training
+
         with self._lock:
             if self._active():
                 raise JobBusyError(self._busy_message())
-            run_dir = self.store.create(config)
+            run_dir = run_dir or self.store.create(config)
             progress = RunProgress(run_id=run_dir.name, run_dir=run_dir)
             stop_event = threading.Event()
             thread = threading.Thread(
-                target=run_training,
+                target=context.run,
+                args=(run_training,),
                 kwargs=dict(
                     config=config,
                     run_dir=run_dir,
@@ -62,6 +110,7 @@ class JobManager:
                     progress=progress,
                     stop_event=stop_event,
                     checked=checked,
+                    resume_from=resume_from,
                 ),
                 name=f"train-{run_dir.name}",
                 daemon=True,
@@ -109,6 +158,19 @@ class JobManager:
             f"Busy: run {snap.run_id} is training (step {snap.step}/{snap.total_steps or '?'}{left}). "
             "Only one run can train at a time: wait for it to finish, or stop it first."
         )
+
+
+def _context_with_token(token: str | None) -> contextvars.Context:
+    """A copy of the current context in which Hub calls use this run's token."""
+    context = contextvars.copy_context()
+    context.run(set_token, token)
+    return context
+
+
+def _preflight(config: RunConfig) -> Any:
+    from ft_app.training.runner import preflight
+
+    return preflight(config)
 
 
 def snapshot_from_disk(store: RunStore, run_id: str) -> JobSnapshot:

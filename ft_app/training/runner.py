@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import os
+import socket
 import threading
 import traceback
 from dataclasses import dataclass
@@ -17,15 +18,18 @@ from typing import Any
 from ft_app.config import CUDA_ONLY_OPTIMIZERS, RunConfig, resolve_precision, resolve_schedule, to_training_arguments
 from ft_app.data import RawSplits, load_splits, looks_like_path, prepare_data
 from ft_app.evaluation import answer_prompts, describe_change, evaluate_model, exact_match, zero_shot_baseline
+from ft_app.hub_token import RedactingFilter, redact
 from ft_app.modeling import DeviceInfo, check_method_supported, device_info, effective_max_length, load_model_config
 from ft_app.runs import (
     ADAPTER_DIR,
     CHECKPOINTS_DIR,
     LABELS_FILE,
     LOG_FILE,
+    METRICS_FILE,
     MODEL_DIR,
     RunStore,
     now_iso,
+    read_jsonl,
     write_json_atomic,
 )
 from ft_app.tasks import get_task
@@ -37,6 +41,7 @@ DATA_INFO_FILE = "data.json"
 EXAMPLES_FILE = "examples.jsonl"
 EVAL_FILE = "eval.json"
 COMPARE_FILE = "compare.jsonl"
+BASE_RESULTS_FILE = "base_results.json"
 N_EXAMPLES = 200  # held-out rows kept for one-click prompts and the batch side-by-side table
 LOGGERS = ("ft_app", "transformers", "datasets", "peft", "accelerate")
 
@@ -77,8 +82,12 @@ def run_training(
     stop_event: threading.Event,
     checked: Preflight | None = None,
     show_progress_bar: bool = False,
+    resume_from: Path | None = None,
 ) -> str:
-    """Train one run to the end and record the outcome; returns the final status. Never raises."""
+    """Train one run to the end (or on from a checkpoint) and record the outcome; returns the final status.
+
+    Never raises: every failure ends as a `failed` status with a plain message.
+    """
     is_main = int(os.environ.get("RANK", "0")) == 0
     handler = _attach_log_file(run_dir / LOG_FILE) if is_main else None
     status = "failed"
@@ -86,12 +95,23 @@ def run_training(
     try:
         progress.update(status="running", phase="checking the model and data")
         if is_main:
-            store.write_status(run_dir, status="running", phase=progress.phase, started=now_iso())
-        status = _train(config, run_dir, store, progress, stop_event, checked, show_progress_bar, is_main, state)
+            store.write_status(
+                run_dir,
+                status="running",
+                phase=progress.phase,
+                started=now_iso(),
+                pid=os.getpid(),
+                host=socket.gethostname(),
+                resumed_from=resume_from.name if resume_from else None,
+                message="",
+            )
+        status = _train(
+            config, run_dir, store, progress, stop_event, checked, show_progress_bar, is_main, state, resume_from
+        )
     except BaseException as exc:  # everything ends as a recorded outcome; the thread must not die silently
         stopped = isinstance(exc, KeyboardInterrupt)
         status = "stopped" if stopped else "failed"
-        message = explain_error(exc)
+        message = redact(explain_error(exc))
         log.error("Run %s %s: %s\n%s", run_dir.name, status, message, traceback.format_exc())
         progress.update(status=status, phase=status, message=message)
         if is_main:
@@ -124,6 +144,7 @@ def _train(
     show_progress_bar: bool,
     is_main: bool,
     state: dict[str, Any],
+    resume_from: Path | None,
 ) -> str:
     from transformers import EarlyStoppingCallback, Trainer
     from transformers.trainer_callback import PrinterCallback
@@ -157,7 +178,8 @@ def _train(
         use_cpu=checked.device.kind == "cpu",
     )
     samples_per_step = config.training.batch_size * config.training.gradient_accumulation_steps * world
-    metrics_cb = MetricsCallback(run_dir, store, progress, samples_per_step)
+    time_offset = _prepare_resume(run_dir, progress, resume_from) if resume_from and is_main else 0.0
+    metrics_cb = MetricsCallback(run_dir, store, progress, samples_per_step, time_offset)
     callbacks: list[Any] = [metrics_cb, StopCallback(stop_event)]
     if config.training.early_stopping and has_eval:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
@@ -195,13 +217,15 @@ def _train(
         checked.device.kind,
     )
     golden = golden_rows(config, data, task)
-    before, golden_before = {}, []
-    if is_main:
+    before, golden_before = _earlier_base_results(run_dir) if resume_from else ({}, [])
+    if is_main and not before and not golden_before:
         progress.update(phase="evaluating the base model")
         before = _held_out_metrics(trainer.model, tokenizer, data, task, config)
         golden_before = answer_prompts(trainer.model, tokenizer, golden, config) if golden else []
-        progress.update(phase="training")
-    trainer.train()
+        # Kept at once, so a resumed run still compares against the untouched base.
+        write_json_atomic(run_dir / BASE_RESULTS_FILE, _finite_json({"before": before, "golden": golden_before}))
+    progress.update(phase="training")
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     step = trainer.state.global_step
     if metrics_cb.bad_loss is not None:
         bad_step, key, value = metrics_cb.bad_loss
@@ -251,6 +275,28 @@ def _train(
             result=result.name,
         )
     return status
+
+
+def _prepare_resume(run_dir: Path, progress: RunProgress, checkpoint: Path) -> float:
+    """Drop records logged after the checkpoint (they will be logged again) and restore the curve so far."""
+    step = int(checkpoint.name.rpartition("-")[2])
+    records = [r for r in read_jsonl(run_dir / METRICS_FILE) if int(r.get("step", 0)) <= step]
+    tmp = run_dir / f".{METRICS_FILE}.tmp"
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    os.replace(tmp, run_dir / METRICS_FILE)
+    for record in records:
+        progress.add_record(record)
+    log.info("Resuming from %s (step %d); %d earlier records kept.", checkpoint.name, step, len(records))
+    return max((float(r.get("time", 0.0)) for r in records), default=0.0)
+
+
+def _earlier_base_results(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The base model's held-out metrics and golden answers from the run's first attempt."""
+    path = run_dir / BASE_RESULTS_FILE
+    if not path.is_file():
+        return {}, []
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    return saved.get("before") or {}, saved.get("golden") or []
 
 
 def golden_rows(config: RunConfig, data: Any, task: Any) -> list[dict[str, str]]:
@@ -378,6 +424,7 @@ def _attach_log_file(path: Path) -> logging.Handler:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     handler.setLevel(logging.INFO)
+    handler.addFilter(RedactingFilter())  # a Hub token never reaches log.txt
     for name in LOGGERS:
         logger = logging.getLogger(name)
         logger.addHandler(handler)
