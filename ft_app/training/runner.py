@@ -115,15 +115,18 @@ def run_training(
         log.error("Run %s %s: %s\n%s", run_dir.name, status, message, traceback.format_exc())
         progress.update(status=status, phase=status, message=message)
         if is_main:
-            store.write_status(
-                run_dir,
-                status=status,
-                phase=status,
-                message=message,
-                error_type=type(exc).__name__,
-                finished=now_iso(),
-                elapsed_s=progress.snapshot().elapsed_s,
-            )
+            try:
+                store.write_status(
+                    run_dir,
+                    status=status,
+                    phase=status,
+                    message=message,
+                    error_type=type(exc).__name__,
+                    finished=now_iso(),
+                    elapsed_s=progress.snapshot().elapsed_s,
+                )
+            except OSError as write_error:  # e.g. the disk is full: the live status above still tells the user
+                log.error("Could not record the outcome in status.json: %s", write_error)
     finally:
         state.clear()
         _release_memory()

@@ -1,0 +1,246 @@
+"""Runs that are never lost and failures that explain themselves: kill and resume, OOM, disk full, secrets, host limits."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from ft_app.hosting import HostSettings
+from ft_app.runs import CHECKPOINT_MARKER, RunStore
+from ft_app.training.jobs import JobManager
+from tests.engine_checks import REPO_ROOT, cli_env, make_config, read_metrics
+
+SECRET = "hf_TestSecretToken0123456789abcdef"
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_killed_run_is_marked_interrupted_and_resumes_where_it_stopped(tmp_path, tiny_bert_dir, sentiment_csv) -> None:
+    config = make_config(
+        "classification", tiny_bert_dir, "full", sentiment_csv,
+        training={"max_steps": 60, "batch_size": 4, "save_strategy": "steps", "save_steps": 5,
+                  "eval_strategy": "steps", "eval_steps": 10, "save_total_limit": 3},
+    )
+    config_path = tmp_path / "run.json"
+    config.save(config_path)
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ft_app", "train", str(config_path), "--runs-dir", str(runs)],
+        cwd=REPO_ROOT, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        def has_checkpoint() -> bool:
+            return any(runs.glob(f"*/checkpoints/checkpoint-*/{CHECKPOINT_MARKER}"))
+
+        _wait(has_checkpoint, 120, "a complete checkpoint")
+        _wait(lambda: len(read_metrics(next(runs.iterdir()))) >= 8, 60, "some metrics")
+        proc.send_signal(signal.SIGKILL)  # no chance to write anything: as a crash or power cut
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    run_dir = next(runs.iterdir())
+    store = RunStore(runs)
+    assert store.read_status(run_dir)["status"] == "running"  # left as it was at the kill
+    before_kill = read_metrics(run_dir)
+
+    assert store.mark_interrupted() == [run_dir.name]  # what the app does on start
+    assert store.read_status(run_dir)["status"] == "interrupted"
+    checkpoint = store.last_complete_checkpoint(run_dir)
+    resumed_at = int(checkpoint.name.rpartition("-")[2])
+
+    manager = JobManager(store)
+    assert manager.resume(run_dir.name) == run_dir.name  # same folder, not a new run
+    snapshot = manager.wait(300)
+    assert snapshot.status == "completed", snapshot.message
+    assert store.read_status(run_dir)["resumed_from"] == checkpoint.name
+    records = read_metrics(run_dir)
+    train_steps = [r["step"] for r in records if r["kind"] == "train"]
+    assert train_steps == sorted(set(train_steps))  # one curve: no step twice, none out of order
+    assert train_steps[-1] == 60
+    assert [r for r in records if r["step"] <= resumed_at] == [r for r in before_kill if r["step"] <= resumed_at]
+    assert min(s for s in train_steps if s > resumed_at) == resumed_at + 1  # continues right after the checkpoint
+    times = [r["time"] for r in records]
+    assert times == sorted(times)  # the clock continues too
+    assert (run_dir / "model" / "model.safetensors").is_file()
+
+
+def test_partial_checkpoint_is_never_resumed_from(tmp_path) -> None:
+    run_dir = tmp_path / "r"
+    for step, complete in ((5, True), (10, False)):
+        ckpt = run_dir / "checkpoints" / f"checkpoint-{step}"
+        ckpt.mkdir(parents=True)
+        (ckpt / "trainer_state.json").write_text("{}")
+        if complete:
+            (ckpt / CHECKPOINT_MARKER).write_text("{}")
+    assert RunStore.last_complete_checkpoint(run_dir).name == "checkpoint-5"
+
+
+def test_resume_refuses_completed_runs_and_runs_without_checkpoint(tmp_path, tiny_bert_dir, sentiment_csv) -> None:
+    store = RunStore(tmp_path / "runs")
+    manager = JobManager(store)
+    manager.start(make_config("classification", tiny_bert_dir, "full", sentiment_csv))
+    run_id = manager.wait(120).run_id
+    with pytest.raises(ValueError, match="completed; only interrupted, stopped or failed"):
+        manager.resume(run_id)
+    store.write_status(store.path(run_id), status="interrupted")
+    with pytest.raises(ValueError, match="no complete checkpoint"):
+        manager.resume(run_id)
+
+
+def test_out_of_memory_fails_with_advice_and_frees_the_slot(tmp_path, tiny_bert_dir, sentiment_csv, monkeypatch) -> None:
+    import ft_app.modeling as modeling
+
+    real_load = modeling.load_model
+
+    def load_then_explode(*args, **kwargs):
+        loaded = real_load(*args, **kwargs)
+        calls = {"n": 0}
+
+        def hook(module, inputs):
+            calls["n"] += 1
+            if module.training and calls["n"] >= 2:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+        loaded.model.register_forward_pre_hook(hook)
+        return loaded
+
+    monkeypatch.setattr(modeling, "load_model", load_then_explode)
+    store = RunStore(tmp_path / "runs")
+    manager = JobManager(store)
+    manager.start(make_config("classification", tiny_bert_dir, "full", sentiment_csv))
+    snapshot = manager.wait(120)
+    assert snapshot.status == "failed"
+    for advice in ("out of memory", "batch size", "gradient accumulation", "gradient checkpointing", "LoRA"):
+        assert advice in snapshot.message
+    status = store.read_status(snapshot.run_dir)
+    assert status["status"] == "failed" and status["error_type"] == "OutOfMemoryError"
+    assert "Traceback" in (snapshot.run_dir / "log.txt").read_text()  # the log keeps the details
+
+    monkeypatch.setattr(modeling, "load_model", real_load)
+    assert not manager.busy
+    manager.start(make_config("classification", tiny_bert_dir, "full", sentiment_csv))  # starts at once
+    assert manager.wait(120).status == "completed"
+
+
+def test_disk_full_is_explained(tmp_path, tiny_bert_dir, sentiment_csv, monkeypatch) -> None:
+    import ft_app.training.callbacks as callbacks
+
+    def no_space(path, record):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(callbacks, "append_jsonl", no_space)
+    manager = JobManager(RunStore(tmp_path / "runs"))
+    manager.start(make_config("classification", tiny_bert_dir, "full", sentiment_csv))
+    snapshot = manager.wait(120)
+    assert snapshot.status == "failed"
+    assert "disk is full" in snapshot.message
+    assert "disk is full" in json.loads((snapshot.run_dir / "status.json").read_text())["message"]
+
+
+def test_hub_token_is_never_written(tmp_path, tiny_bert_dir, sentiment_csv, monkeypatch) -> None:
+    import ft_app.modeling as modeling
+    from ft_app.hub_token import token_kwargs
+
+    seen = {}
+    real_load = modeling.load_model
+
+    def load_and_leak(*args, **kwargs):
+        seen.update(token_kwargs())  # the loaders get the run's token ...
+        modeling.log.warning("Loading with token %s", seen.get("token"))  # ... and a careless log line names it
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(modeling, "load_model", load_and_leak)
+    store = RunStore(tmp_path / "runs")
+    manager = JobManager(store)
+    manager.start(make_config("classification", tiny_bert_dir, "full", sentiment_csv), token=SECRET)
+    ok = manager.wait(120)
+    assert ok.status == "completed" and seen == {"token": SECRET}
+
+    def fail_with_token(*args, **kwargs):
+        raise ValueError(f"401 Client Error for token {SECRET}: access denied")
+
+    monkeypatch.setattr(modeling, "load_model", fail_with_token)
+    manager.start(make_config("classification", tiny_bert_dir, "full", sentiment_csv), token=SECRET)
+    failed = manager.wait(120)
+    assert failed.status == "failed" and SECRET not in failed.message and "hf_***" in failed.message
+
+    files = [p for p in store.root.rglob("*") if p.is_file()]
+    assert len(files) > 10
+    for path in files:
+        assert SECRET.encode() not in path.read_bytes(), f"token found in {path}"
+    assert "hf_***" in (store.path(ok.run_id) / "log.txt").read_text()
+    assert not token_kwargs()  # the token lived in the run's context only, not in this thread
+
+
+def test_demo_mode_refuses_training(tmp_path, tiny_bert_dir, sentiment_csv) -> None:
+    manager = JobManager(RunStore(tmp_path / "runs"), host=HostSettings(demo=True))
+    with pytest.raises(ValueError, match="demo server"):
+        manager.start(make_config("classification", tiny_bert_dir, "full", sentiment_csv))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_host_limits_remote_code_and_local_paths(tmp_path, tiny_bert_dir, sentiment_csv) -> None:
+    root = tmp_path / "allowed"
+    root.mkdir()
+    host = HostSettings(local_root=root.resolve())
+    manager = JobManager(RunStore(tmp_path / "runs"), host=host)
+    with pytest.raises(ValueError, match="outside the folder this server allows"):
+        manager.start(make_config("classification", tiny_bert_dir, "full", sentiment_csv))
+    config = make_config("classification", tiny_bert_dir, "full", sentiment_csv)
+    config.model.trust_remote_code = True
+    with pytest.raises(ValueError, match="does not run code shipped with models"):
+        JobManager(RunStore(tmp_path / "runs")).start(config)
+
+
+@pytest.mark.parametrize("run_id", ["../etc", "/etc/passwd", "a/b", "..", ".hidden", "a\\b", ""])
+def test_run_ids_cannot_escape_the_runs_folder(tmp_path, run_id) -> None:
+    with pytest.raises(ValueError, match="not valid"):
+        RunStore(tmp_path).path(run_id)
+
+
+def test_host_settings_from_env(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("FT_APP_DEMO", "1")
+    monkeypatch.setenv("FT_APP_AUTH", "ada:secret")
+    monkeypatch.setenv("FT_APP_LOCAL_ROOT", str(tmp_path))
+    monkeypatch.setenv("FT_APP_MAX_UPLOAD_MB", "5")
+    host = HostSettings.from_env()
+    assert host.demo and host.auth == ("ada", "secret") and host.local_root == tmp_path.resolve()
+    assert host.max_upload_mb == 5
+    monkeypatch.setenv("FT_APP_AUTH", "nocolon")
+    with pytest.raises(ValueError, match="user:password"):
+        HostSettings.from_env()
+
+
+def test_live_cli_run_is_not_marked_interrupted(tmp_path) -> None:
+    store = RunStore(tmp_path)
+    from ft_app.config import RunConfig
+
+    run_dir = store.create(RunConfig.from_dict({"task": "classification", "model": "m", "data": {"train": "d.csv"}}))
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        import socket
+
+        store.write_status(run_dir, status="running", pid=sleeper.pid, host=socket.gethostname())
+        assert store.mark_interrupted() == []  # its process is alive: leave it alone
+        sleeper.kill()
+        sleeper.wait()
+        assert store.mark_interrupted() == [run_dir.name]
+    finally:
+        if sleeper.poll() is None:
+            os.kill(sleeper.pid, signal.SIGKILL)
