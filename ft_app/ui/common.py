@@ -1,0 +1,172 @@
+"""Shared UI helpers: plain-language labels, error translation and small display formatters."""
+
+from __future__ import annotations
+
+import functools
+import html
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import gradio as gr
+
+from ft_app.training.progress import JobSnapshot
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+TASK_LABELS: dict[str, str] = {
+    "classification": "Sort texts into labels (classification)",
+    "causal_lm": "Follow instructions / chat (text generation)",
+    "seq2seq": "Turn one text into another (text-to-text)",
+}
+TASK_SHORT: dict[str, str] = {"classification": "classification", "causal_lm": "text generation", "seq2seq": "text-to-text"}
+METHOD_LABELS: dict[str, str] = {
+    "full": "Full fine-tuning",
+    "head": "New head only",
+    "lora": "LoRA",
+    "qlora": "QLoRA (4-bit)",
+    "lora8bit": "LoRA on 8-bit",
+}
+METHOD_HELP: dict[str, str] = {
+    "full": "trains every weight: best results for small models, needs the most memory.",
+    "head": "freezes the model and trains only a new output layer: very fast, a bit less accurate (labels only).",
+    "lora": "trains small adapter layers: about 1% of the weights, little memory, small files.",
+    "qlora": "LoRA on a model loaded in 4-bit: fine-tunes 7-8B models on one GPU (needs an NVIDIA GPU).",
+    "lora8bit": "LoRA on a model loaded in 8-bit: between LoRA and QLoRA in memory (needs an NVIDIA GPU).",
+}
+STATUS_WORDS: dict[str, str] = {
+    "queued": "Starting",
+    "running": "Training",
+    "stopping": "Stopping",
+    "completed": "Finished",
+    "stopped": "Stopped",
+    "failed": "Failed",
+    "interrupted": "Interrupted",
+}
+# Field names whose plain label is not just the name with spaces.
+FIELD_LABELS: dict[str, str] = {
+    "name_or_path": "Model",
+    "max_steps": "Max steps",
+    "eval_batch_size": "Eval batch size",
+    "gradient_accumulation_steps": "Gradient accumulation steps",
+    "max_grad_norm": "Max gradient norm",
+    "warmup_ratio": "Warmup ratio",
+    "precision": "Precision (fp16 / bf16)",
+    "eval_strategy": "When to evaluate",
+    "save_strategy": "When to save checkpoints",
+    "save_total_limit": "Checkpoints to keep",
+    "load_best_model_at_end": "Keep the best checkpoint",
+    "metric_for_best_model": "Metric for the best checkpoint",
+    "group_by_length": "Group by length",
+    "r": "LoRA rank (r)",
+    "alpha": "LoRA alpha",
+    "dropout": "LoRA dropout",
+    "target_modules": "Target layers",
+    "train": "Training data",
+    "validation": "Validation data",
+    "dataset_config": "Dataset configuration",
+    "train_split": "Split to train on",
+    "validation_size": "Held-out share for evaluation",
+    "text_column": "Text column",
+    "label_column": "Label column",
+    "prompt_column": "Prompt / instruction column",
+    "input_column": "Extra input column",
+    "response_column": "Response / answer column",
+    "messages_column": "Chat messages column",
+    "target_column": "Target text column",
+    "template": "Prompt template",
+    "system_prompt": "System prompt",
+    "loss_on_prompt": "Also learn the prompt",
+    "max_length": "Max length (tokens)",
+    "max_target_length": "Max target length (tokens)",
+    "max_rows": "Use at most this many rows",
+    "max_eval_rows": "Evaluate on at most this many rows",
+    "dtype": "Weight precision",
+    "trust_remote_code": "Trust remote code",
+    "revision": "Revision",
+}
+
+
+def field_label(name: str) -> str:
+    """A plain label for a config field name."""
+    return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def user_error(exc: BaseException) -> gr.Error:
+    """A gr.Error showing the engine's plain message (no traceback on the page or in the log)."""
+    return gr.Error(str(exc) or type(exc).__name__, title="Please check", print_exception=False)
+
+
+def user_errors(fn: F) -> F:
+    """Run a handler and show the engine's ValueError messages as a gr.Error; other errors propagate."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except ValueError as exc:
+            raise user_error(exc) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """Seconds as m:ss or h:mm:ss."""
+    if seconds is None:
+        return "?"
+    seconds = max(0, int(round(seconds)))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def fmt_count(n: int | None) -> str:
+    """A parameter or row count as people say it: 66.4M, 1.1B."""
+    if n is None:
+        return "?"
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
+
+
+def progress_html(snap: JobSnapshot | None) -> str:
+    """A progress bar with status, step/total, elapsed time and ETA for one run."""
+    if snap is None:
+        return (
+            '<div class="ft-progress" data-status="idle"><div class="ft-progress-text">'
+            "Nothing is training yet. Pick a model and data, then press <b>Train</b>.</div></div>"
+        )
+    pct = round(100 * snap.fraction)
+    if snap.status == "completed":
+        pct = 100
+    word = STATUS_WORDS.get(snap.status, snap.status.capitalize())
+    parts = [f"<b>{html.escape(word)}</b>"]
+    if snap.phase and snap.phase not in (snap.status, "training") and snap.active:
+        parts.append(html.escape(snap.phase))
+    if snap.total_steps:
+        parts.append(f"step {snap.step} / {snap.total_steps} ({pct}%)")
+    if snap.epoch:
+        parts.append(f"epoch {snap.epoch:.2f}")
+    parts.append(f"elapsed {fmt_duration(snap.elapsed_s)}")
+    if snap.active and snap.eta_s is not None:
+        parts.append(f"about {fmt_duration(snap.eta_s)} left")
+    if snap.trainable_params and snap.total_params:
+        share = 100 * snap.trainable_params / snap.total_params
+        parts.append(f"training {fmt_count(snap.trainable_params)} of {fmt_count(snap.total_params)} weights ({share:.1f}%)")
+    message = f'<div class="ft-progress-msg">{html.escape(snap.message)}</div>' if snap.message else ""
+    return (
+        f'<div class="ft-progress" data-status="{html.escape(snap.status)}" data-run="{html.escape(snap.run_id)}">'
+        f'<div class="ft-progress-text">Run <code>{html.escape(snap.run_id)}</code> · {" · ".join(parts)}</div>'
+        f'<div class="ft-bar"><div class="ft-bar-fill ft-{html.escape(snap.status)}" style="width:{pct}%"></div></div>'
+        f"{message}</div>"
+    )
+
+
+def dropdown_value(value: Any) -> str | None:
+    """A dropdown/textbox value as an optional string: blank becomes None."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None

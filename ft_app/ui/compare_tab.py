@@ -1,0 +1,158 @@
+"""Compare tab: the same input through the base model and the fine-tuned model of a run, side by side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from ft_app.runs import RunSummary
+from ft_app.ui.common import METHOD_LABELS, STATUS_WORDS, TASK_SHORT, user_errors
+from ft_app.ui.context import AppContext
+
+NO_RUN_MESSAGE = (
+    "No finished run to compare yet: train a model in the Train tab first, and when it has finished, pick it here."
+)
+
+
+@dataclass
+class CompareTab:
+    """The Compare tab's widgets that other parts of the app use."""
+
+    run: gr.Dropdown
+    refresh: Any
+
+
+def finished_runs(ctx: AppContext) -> list[RunSummary]:
+    """Runs that saved a model (completed or stopped), newest first."""
+    return [s for s in ctx.store.list_runs() if s.result_dir is not None]
+
+
+def run_choices(ctx: AppContext, selected: str | None = None) -> gr.Dropdown:
+    """The finished runs as dropdown choices, keeping the selection when it is still there."""
+    runs = finished_runs(ctx)
+    choices = [(f"{s.run_id} · {STATUS_WORDS.get(s.status, s.status)} · {s.model}", s.run_id) for s in runs]
+    ids = [s.run_id for s in runs]
+    value = selected if selected in ids else (ids[0] if ids else None)
+    info = "Runs that finished (or were stopped) and saved a model." if runs else "No finished runs yet."
+    return gr.Dropdown(choices=choices, value=value, info=info)
+
+
+def build(ctx: AppContext) -> CompareTab:
+    """Lay out the Compare tab and wire its events."""
+    gr.Markdown(
+        "### Step 4 · Before and after\n"
+        "Type a text (or click a held-out example): the base model and your fine-tuned model answer side by side, "
+        "with the same settings."
+    )
+    with gr.Row(elem_classes=["ft-row"]):
+        run = gr.Dropdown(label="Fine-tuned run", choices=[], value=None, scale=4, elem_id="compare-run", allow_custom_value=True)
+        refresh = gr.Button("Refresh list", scale=0, min_width=150)
+    run_info = gr.Markdown(NO_RUN_MESSAGE, elem_classes=["ft-card"])
+    text = gr.Textbox(label="Your text or prompt", lines=3, placeholder="Type something the model should handle…",
+                      elem_id="compare-text")
+    examples_state = gr.State([])
+    examples = gr.Dataset(
+        components=[gr.Textbox(visible=False)],
+        samples=[],
+        label="Held-out examples the model never trained on (click one to use it)",
+        type="index",
+        visible=False,
+    )
+    reference = gr.Markdown("")
+    with gr.Accordion("Decoding settings (the same for both models)", open=False) as decoding:
+        with gr.Row():
+            max_new_tokens = gr.Slider(1, 512, value=64, step=1, label="Max new tokens", info="Longest answer, in tokens.")
+            temperature = gr.Slider(0, 2, value=0.0, step=0.05, label="Temperature",
+                                    info="0 always picks the likeliest word (repeatable); higher is more varied.")
+            top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="Top-p",
+                              info="With temperature above 0: sample only from the likeliest words adding up to this share.")
+            seed = gr.Number(value=42, precision=0, label="Seed", info="Same seed, same sampled answer.")
+    go = gr.Button("Compare", variant="primary", elem_id="compare-btn")
+    with gr.Row(elem_classes=["ft-row"]):
+        with gr.Column(elem_classes=["ft-side"]):
+            gr.Markdown("#### Base model (before)")
+            base_text = gr.Textbox(label="Base model says", lines=4, interactive=False, elem_id="base-out")
+            base_label = gr.Label(label="Base model: label probabilities", visible=False)
+        with gr.Column(elem_classes=["ft-side"]):
+            gr.Markdown("#### Fine-tuned (after)")
+            tuned_text = gr.Textbox(label="Fine-tuned model says", lines=4, interactive=False, elem_id="tuned-out")
+            tuned_label = gr.Label(label="Fine-tuned model: label probabilities", visible=False)
+
+    def on_run(run_id: str | None) -> list[Any]:
+        """Describe the picked run, offer its held-out examples, and show the fitting output widgets."""
+        if not run_id:
+            return [NO_RUN_MESSAGE, [], gr.Dataset(samples=[], visible=False), gr.skip(), gr.skip(), gr.skip()]
+        from ft_app.compare import held_out_examples
+
+        summary = ctx.store.summary(run_id)
+        rows = held_out_examples(summary.path, n=5)
+        classify = summary.task == "classification"
+        best = ", ".join(f"{k.removeprefix('eval_')} {v:.3f}" for k, v in summary.best_metric.items())
+        info = (
+            f"**{summary.run_id}** · {TASK_SHORT.get(summary.task, summary.task)} · `{summary.model}` · "
+            f"{METHOD_LABELS.get(summary.method, summary.method)} · {STATUS_WORDS.get(summary.status, summary.status)}"
+            + (f" · best: {best}" if best else "")
+        )
+        samples = [[_short(r.get("input", ""))] for r in rows]
+        return [
+            info,
+            rows,
+            gr.Dataset(samples=samples, visible=bool(samples)),
+            gr.Accordion(visible=not classify),
+            gr.Label(visible=classify),
+            gr.Label(visible=classify),
+        ]
+
+    def use_example(index: int | None, rows: list[dict[str, Any]]) -> tuple[str, str]:
+        """Put a held-out example into the text box and show its reference answer."""
+        if index is None or index >= len(rows):
+            return gr.skip(), gr.skip()
+        row = rows[index]
+        ref = row.get("reference")
+        return str(row.get("input", "")), (f"**Expected answer (from the data):** {ref}" if ref not in (None, "") else "")
+
+    @user_errors
+    def do_compare(run_id: str | None, prompt: str, tokens: float, temp: float, p: float, seed_value: float) -> list[Any]:
+        """Run the same input through the base and the fine-tuned model of a run."""
+        if not run_id:
+            raise ValueError(NO_RUN_MESSAGE if not finished_runs(ctx) else "Pick a run to compare first.")
+        if not (prompt or "").strip():
+            raise ValueError("Type a text or prompt first, or click one of the held-out examples.")
+        from ft_app.compare import compare
+        from ft_app.tasks import GenerationSettings
+
+        settings = GenerationSettings(
+            max_new_tokens=int(tokens), temperature=float(temp), top_p=float(p), seed=int(seed_value or 0)
+        )
+        result = compare(ctx.store.path(run_id), prompt, settings)
+        return [*_side(result.base), *_side(result.finetuned)]
+
+    run.change(on_run, [run], [run_info, examples_state, examples, decoding, base_label, tuned_label],
+               api_visibility="private")
+    examples.click(use_example, [examples, examples_state], [text, reference], api_visibility="private")
+    refresh.click(lambda current: run_choices(ctx, current), [run], [run], api_name="compare_runs")
+    go.click(
+        do_compare, [run, text, max_new_tokens, temperature, top_p, seed], [base_text, base_label, tuned_text, tuned_label],
+        api_name="compare", concurrency_limit=1,
+    )
+    text.submit(
+        do_compare, [run, text, max_new_tokens, temperature, top_p, seed], [base_text, base_label, tuned_text, tuned_label],
+        api_visibility="private", concurrency_limit=1,
+    )
+    return CompareTab(run=run, refresh=lambda current=None: run_choices(ctx, current))
+
+
+def _side(pred: Any) -> tuple[str, Any]:
+    """One side of the comparison: the text, and the label probabilities for classification."""
+    if pred.probabilities:
+        text = pred.label or pred.text
+        top = pred.probabilities.get(text)
+        return (f"{text} ({top:.0%} sure)" if top is not None else text), dict(pred.probabilities)
+    return pred.text, None
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

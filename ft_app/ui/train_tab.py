@@ -1,0 +1,295 @@
+"""Train tab: presets, method, knobs with plain help, Train/Stop, and the live curve polled by a timer."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from ft_app import presets
+from ft_app.config import METHODS, RunConfig, TrainingSettings
+from ft_app.training.progress import JobSnapshot
+from ft_app.ui.common import METHOD_HELP, METHOD_LABELS, progress_html, user_errors
+from ft_app.ui.context import AppContext
+
+BASIC_KNOBS = ("epochs", "max_steps", "learning_rate", "batch_size")
+POLL_SECONDS = 1.0
+LOG_LINES = 30
+
+
+@dataclass
+class TrainTab:
+    """The Train tab's widgets that other parts of the app use."""
+
+    method: gr.Radio
+    preset: gr.Dropdown
+    preset_note: gr.Markdown
+    lora_box: gr.Accordion
+    estimate: gr.Markdown
+    run_box: gr.Textbox
+    progress: gr.HTML
+    plot: gr.Plot
+    log: gr.Textbox
+    smoothing: gr.Slider
+    timer: gr.Timer
+    watched: gr.State
+    config_code: gr.Code
+    estimate_inputs: list[gr.components.Component]
+    attach: Callable[..., tuple[Any, ...]]
+
+
+def preset_choices(task: str) -> list[tuple[str, str]]:
+    """The presets of a task as dropdown choices."""
+    return [(p.title, p.key) for p in presets.presets_for(task)]
+
+
+def method_info(method: str) -> str:
+    """One line explaining a training method."""
+    return f"{METHOD_LABELS.get(method, method)}: {METHOD_HELP.get(method, '')}"
+
+
+def snapshot_for(ctx: AppContext, run_id: str | None) -> JobSnapshot | None:
+    """The watched run's snapshot, else the job manager's current run, else the newest run on disk."""
+    if run_id:
+        try:
+            return ctx.jobs.snapshot(run_id)
+        except ValueError:
+            pass  # the run was deleted: fall back to what is current
+    snap = ctx.jobs.current()
+    if snap is not None:
+        return snap
+    runs = ctx.store.list_runs()
+    return ctx.jobs.snapshot(runs[0].run_id) if runs else None
+
+
+def live_view(ctx: AppContext, snap: JobSnapshot | None, smoothing: float) -> tuple[Any, str, str]:
+    """The figure, the progress bar and the log tail for one snapshot."""
+    from ft_app import plots
+
+    if snap is None:
+        return plots.empty_figure("Press Train to start: the loss curve is drawn here live."), progress_html(None), ""
+    waiting = {
+        "queued": "Starting the run…",
+        "running": f"Getting ready ({snap.phase or 'loading'})… the first point appears after the first logged step.",
+    }.get(snap.status, "This run logged no training steps.")
+    fig = plots.training_figure(
+        snap.records, smoothing=smoothing or 0.0, title=f"Training curve · {snap.run_id}", uirevision=snap.run_id,
+        empty_message=waiting,
+    )
+    return fig, progress_html(snap), ctx.store.read_log_tail(snap.run_dir, LOG_LINES)
+
+
+def status_dict(snap: JobSnapshot | None) -> dict[str, Any]:
+    """A snapshot as plain JSON for API clients."""
+    if snap is None:
+        return {"run_id": None, "status": "idle", "active": False}
+    from ft_app.plots import count_points
+
+    train_points, eval_points = count_points(snap.records)
+    return {
+        "run_id": snap.run_id,
+        "status": snap.status,
+        "active": snap.active,
+        "phase": snap.phase,
+        "step": snap.step,
+        "total_steps": snap.total_steps,
+        "epoch": snap.epoch,
+        "elapsed_s": round(snap.elapsed_s, 2),
+        "eta_s": None if snap.eta_s is None else round(snap.eta_s, 2),
+        "message": snap.message,
+        "train_points": train_points,
+        "eval_points": eval_points,
+        "trainable_params": snap.trainable_params,
+        "total_params": snap.total_params,
+    }
+
+
+def build(ctx: AppContext, task: gr.Radio) -> TrainTab:
+    """Lay out the Train tab and wire Train, Stop and the live view."""
+    form = ctx.form
+    gr.Markdown(
+        "### Step 3 · Choose how to train, then press Train\n"
+        "Start from a recipe; every setting has a one-line explanation. The defaults are safe."
+    )
+    preset = gr.Dropdown(
+        label="Recipe",
+        choices=preset_choices("classification"),
+        value=None,
+        info="Pick a known-good set of settings for a classic use; it fills in the method and the knobs below.",
+        elem_id="preset",
+    )
+    preset_note = gr.Markdown("")
+    method = form.add(
+        ("method",),
+        gr.Radio(
+            [(METHOD_LABELS[m], m) for m in METHODS],
+            value="full",
+            label="Training method",
+            info=method_info("full"),
+            elem_id="method",
+        ),
+    )
+    estimate = gr.Markdown("", elem_classes=["ft-card"])
+    with gr.Row():
+        basic = {name: form.field("training", name) for name in BASIC_KNOBS}
+    with gr.Accordion("LoRA settings", open=False, visible=False) as lora_box:
+        with gr.Row():
+            lora_r = form.field("lora", "r")
+            form.field("lora", "alpha")
+            form.field("lora", "dropout")
+            form.field("lora", "target_modules")
+    with gr.Accordion("More training settings", open=False):
+        rest = [f.name for f in dataclasses.fields(TrainingSettings) if f.name not in BASIC_KNOBS]
+        for i in range(0, len(rest), 3):
+            with gr.Row():
+                for name in rest[i : i + 3]:
+                    form.field("training", name)
+    with gr.Row(elem_classes=["ft-row"]):
+        form.add(("name",), gr.Textbox(label="Run name (optional)", placeholder="e.g. reviews-v1", scale=2))
+        train_btn = gr.Button("Train", variant="primary", scale=0, min_width=170, size="lg", elem_id="train-btn")
+        stop_btn = gr.Button("Stop", variant="stop", scale=0, min_width=130, size="lg", elem_id="stop-btn")
+    run_box = gr.Textbox(label="Run", interactive=False, visible=False, elem_id="run-box", max_lines=1)
+    progress = gr.HTML(progress_html(None), elem_id="progress")
+    plot = gr.Plot(label="Live training curve", elem_id="live-plot")
+    smoothing = gr.Slider(
+        0,
+        0.95,
+        value=0.0,
+        step=0.05,
+        label="Smoothing",
+        info="Evens out a noisy loss curve (0 = raw values). Only changes the picture, not the training.",
+    )
+    with gr.Accordion("Log", open=False):
+        log = gr.Textbox(label="Last lines of the run's log", lines=10, max_lines=20, interactive=False, elem_id="log-tail")
+    with gr.Accordion("This run as a config file (to run it from the command line)", open=False):
+        config_code = gr.Code(label="Run config (JSON)", language="json", interactive=False, elem_id="config-json")
+        gr.Markdown("Save it as `run.json` and run `python -m ft_app train run.json` to train the same run headless.")
+    timer = gr.Timer(POLL_SECONDS, active=False)
+    watched = gr.State(None)
+
+    # ---- handlers --------------------------------------------------------------------------
+    def build_config(values: dict[Any, Any]) -> str:
+        """Turn the whole form into ONE run config (plain error for a bad value) and show it as JSON."""
+        try:
+            return form.to_config(values).to_json()
+        except ValueError as exc:
+            raise gr.Error(str(exc), title="Please check", print_exception=False) from exc
+
+    @user_errors
+    def start(config_json: str, smoothing_value: float) -> tuple[Any, ...]:
+        """Start training the given run config (JSON) in the background; returns at once with the run id."""
+        if not (config_json or "").strip():
+            raise ValueError("No run config: pick a model (Model tab) and data (Data tab), then press Train.")
+        config = RunConfig.from_json(config_json)
+        run_id = ctx.jobs.start(config)
+        fig, bar, log_text = live_view(ctx, ctx.jobs.snapshot(run_id), smoothing_value)
+        return run_id, run_id, gr.Timer(active=True), fig, bar, log_text
+
+    def poll(run_id: str | None, smoothing_value: float) -> tuple[Any, ...]:
+        """Redraw the curve, progress and log of the watched run; the timer stops once the run has ended."""
+        snap = snapshot_for(ctx, run_id)
+        fig, bar, log_text = live_view(ctx, snap, smoothing_value)
+        active = bool(snap and snap.active)
+        return fig, bar, log_text, gr.Timer(active=active), snap.run_id if snap else ""
+
+    def attach(run_id: str | None, smoothing_value: float) -> tuple[Any, ...]:
+        """On page load: re-attach to the running job (or show the last run) and start polling if it is active."""
+        snap = snapshot_for(ctx, run_id)
+        fig, bar, log_text = live_view(ctx, snap, smoothing_value)
+        rid = snap.run_id if snap else None
+        return rid, fig, bar, log_text, gr.Timer(active=bool(snap and snap.active)), rid or ""
+
+    @user_errors
+    def stop() -> str:
+        """Ask the running job to stop after the current step."""
+        run_id = ctx.jobs.stop()
+        gr.Info(f"Stopping run {run_id} after the current step; what it learned so far is kept.")
+        return progress_html(ctx.jobs.snapshot(run_id))
+
+    def status(run_id: str = "") -> dict[str, Any]:
+        """The status of a run (or of the current one when run_id is empty) as JSON."""
+        snap = snapshot_for(ctx, run_id or None)
+        return status_dict(snap)
+
+    def pick_preset(key: str | None, model_value: str) -> Any:
+        """Apply a recipe: its method and knobs (and its model when none is chosen yet)."""
+        if not key:
+            return {}
+        p = presets.get_preset(key)
+        updates = form.updates(p.config(with_model=not (model_value or "").strip()), reset=True, keep=_keep_paths())
+        updates[preset_note] = f"**{p.title}.** {p.description} Suggested model: `{p.model}`."
+        return updates
+
+    def on_method(method_value: str) -> tuple[Any, Any]:
+        """Explain the chosen method and show the LoRA settings when it uses adapters."""
+        return gr.Radio(info=method_info(method_value)), gr.Accordion(visible=method_value in ("lora", "qlora", "lora8bit"))
+
+    def on_estimate(model_value: str, task_value: str, method_value: str, batch: float | None, lora_r_value: float | None,
+                    max_len: float | None) -> str:
+        """Trainable weights and GPU memory for the chosen model, method and batch (when the estimator is there)."""
+        return estimate_text(model_value, task_value, method_value, batch, lora_r_value, max_len)
+
+    # ---- wiring ----------------------------------------------------------------------------
+    live_outputs = [plot, progress, log, timer, run_box]
+    train_btn.click(build_config, form.components(), [config_code], api_visibility="private").success(
+        start, [config_code, smoothing], [run_box, watched, timer, plot, progress, log], api_name="train",
+        concurrency_limit=1,
+    )
+    stop_btn.click(stop, None, [progress], api_name="stop")
+    timer.tick(poll, [watched, smoothing], live_outputs, api_name="poll", concurrency_limit=None, show_progress="hidden")
+    smoothing.release(poll, [watched, smoothing], live_outputs, api_visibility="private", show_progress="hidden")
+    gr.api(status, api_name="status")
+    preset.input(pick_preset, [preset, form.by_path[("model", "name_or_path")]], list(form.components()) + [preset_note],
+                       api_visibility="private")
+    method.change(on_method, [method], [method, lora_box], api_visibility="private")
+    estimate_inputs = [form.by_path[("model", "name_or_path")], task, method, basic["batch_size"], lora_r,
+                       form.by_path[("data", "max_length")]]
+    for trigger in (method, basic["batch_size"], lora_r):
+        trigger.change(on_estimate, estimate_inputs, [estimate], api_visibility="private", trigger_mode="always_last",
+                       show_progress="hidden")
+    return TrainTab(
+        method=method, preset=preset, preset_note=preset_note, lora_box=lora_box, estimate=estimate, run_box=run_box,
+        progress=progress, plot=plot, log=log, smoothing=smoothing, timer=timer, watched=watched,
+        config_code=config_code, estimate_inputs=estimate_inputs, attach=attach,
+    )
+
+
+def _keep_paths() -> tuple[tuple[str, ...], ...]:
+    """Form fields a recipe never resets: what the user picked as data, the model and the run name."""
+    keep = [("model", "name_or_path"), ("model", "revision"), ("name",), ("task",)]
+    keep += [("data", f) for f in ("train", "validation", "dataset_config", "train_split", "text_column", "label_column",
+                                   "prompt_column", "input_column", "response_column", "messages_column", "target_column",
+                                   "max_rows", "max_eval_rows")]
+    return tuple(keep)
+
+
+def estimate_text(model: str, task: str, method: str, batch: float | None, lora_r: float | None,
+                  max_len: float | None) -> str:
+    """Markdown with the estimator's trainable weights and GPU memory; a plain line when it cannot tell."""
+    model = (model or "").strip()
+    if not model:
+        return "Pick a model to see how many weights will train and how much GPU memory it needs."
+    try:
+        from ft_app.estimate import estimate_run
+    except ImportError:
+        return ""
+    from ft_app.config import DEFAULT_MAX_LENGTH
+
+    try:
+        est = estimate_run(
+            model, task, method, int(batch or 8), int(max_len or DEFAULT_MAX_LENGTH.get(task, 256)), lora_r=int(lora_r or 8)
+        )
+    except ValueError as exc:
+        return f"Estimate not available: {exc}"
+    fit = [gpu for gpu, ok in est.fits.items() if ok]
+    too_small = [gpu for gpu, ok in est.fits.items() if not ok]
+    lines = [
+        f"**{METHOD_LABELS.get(method, method)}** · {est.summary()}",
+        (f"Fits on: {', '.join(fit)}." if fit else "Too big for the usual single GPUs: try LoRA or QLoRA, or a smaller batch.")
+        + (f" Too big for: {', '.join(too_small)}." if fit and too_small else ""),
+    ]
+    lines += [f"- {n}" for n in (est.notes or [])]
+    return "\n".join(line for line in lines if line)
