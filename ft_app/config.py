@@ -110,7 +110,9 @@ class DataConfig:
     max_length: int | None = _help("Longest input in tokens; longer inputs are cut. Empty means a task default.", default=None)
     max_target_length: int = _help("Seq2seq: longest target in tokens.", default=128)
     max_rows: int | None = _help("Use at most this many training rows (for quick tries).", default=None)
-    max_eval_rows: int | None = _help("Evaluate on at most this many held-out rows.", default=None)
+    max_eval_rows: int | None = _help(
+        "Evaluate on at most this many held-out rows (keeps evaluation quick); empty means all of them.", default=1000
+    )
 
 
 @dataclass
@@ -584,7 +586,7 @@ def _coerce(section: str, f: dataclasses.Field, value: Any) -> Any:
     kind = str(f.type)
     if value is None:
         if "None" not in kind:
-            raise ConfigError(f"{where} cannot be empty (null). Remove the key to get the default.")
+            raise ConfigError(f"{where} needs a value: fill it in (in a config file, leave the key out to get the default).")
         return None
     if kind.startswith("bool"):
         if not isinstance(value, bool):

@@ -321,6 +321,12 @@ def load_splits(config: RunConfig) -> RawSplits:
             raise ValueError(
                 f"data.validation_size {held} is not smaller than the {len(train)} training rows. Use a share such as 0.1."
             )
+        if d.max_rows:
+            # Hold out a share of the rows that will be used, not of the whole file: 2,000 rows of a
+            # 67,000-row dataset should not be evaluated on 6,700 held-out rows.
+            capped = held if isinstance(held, int) else max(1, round(d.max_rows * held))
+            if len(train) > d.max_rows + capped:
+                train, held = train.shuffle(seed=seed).select(range(d.max_rows + capped)), capped
         parts = train.train_test_split(test_size=held, seed=seed, shuffle=True)
         train, validation = parts["train"], parts["test"]
     elif validation is not None:

@@ -125,7 +125,7 @@ def test_friendly_shapes_are_accepted() -> None:
     [
         ({"training": {"batch_size": 2.5}}, r"training.batch_size must be a whole number, got 2.5"),
         ({"training": {"early_stopping": "yes"}}, r"training.early_stopping must be true or false"),
-        ({"training": {"epochs": None}}, r"training.epochs cannot be empty"),
+        ({"training": {"epochs": None}}, r"training.epochs needs a value"),
         ({"training": {"scheduler": "exponential"}}, r"training.scheduler 'exponential' is not one of: linear"),
         ({"training": {"optimizer": "lion"}}, r"'lion' is not one of"),
         ({"task": "translation"}, r"task 'translation' is not one of"),

@@ -218,3 +218,14 @@ def test_hub_dataset_offline_is_a_plain_error(no_network: None) -> None:
     with pytest.raises(ValueError, match="ft-app-no-such-user/no-such-dataset") as info:
         load_table("ft-app-no-such-user/no-such-dataset")
     assert any(k in str(info.value) for k in ("cannot be reached", "not found", "Could not load"))
+
+
+def test_max_rows_holds_out_a_share_of_the_rows_used(tmp_path: Path) -> None:
+    """With max_rows, the held-out split is a share of the capped rows, not of the whole file."""
+    rows = [{"text": f"review number {i} was {'good' if i % 2 else 'bad'}", "label": "pos" if i % 2 else "neg"}
+            for i in range(400)]
+    path = _write(tmp_path / "big.csv", rows, "csv")
+    raw = load_splits(_config(path, max_rows=50, validation_size=0.1))
+    assert len(raw.train) == 50 and len(raw.validation) == 5
+    assert set(raw.train["text"]).isdisjoint(raw.validation["text"])
+    assert len(load_splits(_config(path, max_rows=50, validation_size=20)).validation) == 20
