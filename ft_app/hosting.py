@@ -60,8 +60,8 @@ class HostSettings:
             queue_size=_int("FT_APP_QUEUE_SIZE", 16),
         )
 
-    def check_run_allowed(self, config: Any) -> None:
-        """Refuse what this host does not allow, before anything is loaded."""
+    def check_run_allowed(self, config: Any, uploads_dir: Path | None = None) -> None:
+        """Refuse what this host does not allow, before anything is loaded (files in `uploads_dir` are allowed)."""
         if self.demo:
             raise ValueError(
                 "This is a demo server: training is switched off here. You can compare and browse the runs "
@@ -75,14 +75,15 @@ class HostSettings:
         for what, value in (("model", config.model.name_or_path), ("data.train", config.data.train),
                             ("data.validation", config.data.validation)):
             if value:
-                self.check_local_path(what, value)
+                self.check_local_path(what, value, uploads_dir)
 
-    def check_local_path(self, what: str, value: str) -> None:
-        """With a local root set, refuse local paths outside it (uploads are copied inside by the UI)."""
+    def check_local_path(self, what: str, value: str, uploads_dir: Path | None = None) -> None:
+        """With a local root set, refuse local paths outside it and outside the app's uploads folder."""
         if self.local_root is None or not looks_like_path(value):
             return
         path = Path(value).expanduser().resolve()
-        if path != self.local_root and self.local_root not in path.parents:
+        roots = [self.local_root] + ([uploads_dir.resolve()] if uploads_dir else [])
+        if not any(path == root or root in path.parents for root in roots):
             raise ValueError(
                 f"{what} {value!r} is outside the folder this server allows ({self.local_root}). "
                 "Upload the file instead, or use a path inside that folder."

@@ -12,6 +12,7 @@ TRAIN_COLOR = "#2563eb"
 EVAL_COLOR = "#dc2626"
 LR_COLOR = "#9ca3af"
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777")
+HEAT_SCALES = {"blue": [[0, "#f8fafc"], [1, "#2563eb"]], "grey": [[0, "#f8fafc"], [1, "#94a3b8"]]}
 EVAL_METRIC_NAMES = {"eval_accuracy": "accuracy", "eval_f1": "F1", "eval_loss": "eval loss"}
 
 
@@ -256,4 +257,48 @@ def length_histogram_figure(
         xaxis["range"] = [0, longest * 1.1 + 1]
     _base_layout(fig, title)
     fig.update_layout(xaxis=xaxis, yaxis={"title": "rows"}, height=300, showlegend=False, bargap=0.05)
+    return fig
+
+
+def confusion_matrix_figure(
+    matrix: Sequence[Sequence[int]] | None,
+    labels: Sequence[str] | None,
+    title: str = "Confusion matrix",
+    colorscale: str = "blue",
+) -> go.Figure:
+    """A heat map of a confusion matrix: rows are the true labels, columns the predicted ones, counts in the cells."""
+    matrix = [list(row) for row in (matrix or [])]
+    labels = [str(label) for label in (labels or [])]
+    if not matrix or not labels or len(matrix) != len(labels) or any(len(row) != len(labels) for row in matrix):
+        return empty_figure("No confusion matrix for this run.", title)
+    totals = [sum(row) for row in matrix]
+    shares = [[(v / t if t else 0.0) for v in row] for row, t in zip(matrix, totals)]
+    text = [[str(v) for v in row] for row in matrix]
+    custom = [[[t, s] for s in row_shares] for t, row_shares in zip(totals, shares)]
+    fig = go.Figure(
+        go.Heatmap(
+            z=shares,  # colour by the share of each true label, so rare labels show their mistakes too
+            x=labels,
+            y=labels,
+            text=text,
+            texttemplate="%{text}",
+            textfont={"size": 18, "color": "#0f172a"},
+            customdata=custom,
+            colorscale=HEAT_SCALES.get(colorscale, colorscale),
+            zmin=0,
+            zmax=1,
+            showscale=False,
+            hovertemplate="true: %{y}<br>predicted: %{x}<br>%{text} of %{customdata[0]} rows (%{customdata[1]:.0%})"
+            "<extra></extra>",
+        )
+    )
+    _base_layout(fig, title)
+    size = max(260, min(480, 110 + 60 * len(labels)))
+    fig.update_layout(
+        xaxis={"title": "predicted label", "type": "category", "side": "bottom"},
+        yaxis={"title": "true label", "type": "category", "autorange": "reversed"},
+        height=size,
+        margin={"l": 90, "r": 20, "t": 50, "b": 60},
+        showlegend=False,
+    )
     return fig

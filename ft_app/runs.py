@@ -23,6 +23,12 @@ MODEL_DIR = "model"
 ADAPTER_DIR = "adapter"
 CHECKPOINTS_DIR = "checkpoints"
 LABELS_FILE = "labels.json"
+DATA_INFO_FILE = "data.json"
+EXAMPLES_FILE = "examples.jsonl"
+EVAL_FILE = "eval.json"
+COMPARE_FILE = "compare.jsonl"
+BASE_RESULTS_FILE = "base_results.json"
+UPLOADS_DIR = "uploads"
 # Written after a checkpoint is fully on disk; a checkpoint without it was cut short and is never resumed from.
 CHECKPOINT_MARKER = "ft_app_complete.json"
 
@@ -108,6 +114,11 @@ class RunStore:
 
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root).expanduser().resolve() if root else default_runs_root()
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where the app keeps uploaded data files: beside the runs folder."""
+        return self.root.parent / UPLOADS_DIR
 
     def path(self, run_id: str) -> Path:
         """The folder of a run; refuses ids that are not plain folder names."""

@@ -244,3 +244,15 @@ def test_live_cli_run_is_not_marked_interrupted(tmp_path) -> None:
     finally:
         if sleeper.poll() is None:
             os.kill(sleeper.pid, signal.SIGKILL)
+
+
+def test_local_root_still_allows_the_apps_uploads(tmp_path, tiny_bert_dir, sentiment_csv) -> None:
+    store = RunStore(tmp_path / "home" / "runs")
+    store.uploads_dir.mkdir(parents=True)
+    uploaded = store.uploads_dir / "reviews.csv"
+    uploaded.write_bytes(sentiment_csv.read_bytes())
+    host = HostSettings(local_root=tiny_bert_dir.parent.resolve())  # models from here; data only via uploads
+    config = make_config("classification", tiny_bert_dir, "full", uploaded)
+    host.check_run_allowed(config, store.uploads_dir)
+    with pytest.raises(ValueError, match="outside the folder"):
+        host.check_run_allowed(make_config("classification", tiny_bert_dir, "full", sentiment_csv), store.uploads_dir)

@@ -53,7 +53,7 @@ class JobManager:
 
         `token` is a Hugging Face token for this run only: used for Hub downloads, never written anywhere.
         """
-        self.host.check_run_allowed(config)
+        self.host.check_run_allowed(config, self.store.uploads_dir)
         if self.busy:
             raise JobBusyError(self._busy_message())
         context = _context_with_token(token)
@@ -77,7 +77,7 @@ class JobManager:
                 "Start it again with the same settings instead."
             )
         config = self.store.read_config(run_dir)
-        self.host.check_run_allowed(config)
+        self.host.check_run_allowed(config, self.store.uploads_dir)
         if self.busy:
             raise JobBusyError(self._busy_message())
         context = _context_with_token(token)

@@ -22,7 +22,12 @@ from ft_app.hub_token import RedactingFilter, redact
 from ft_app.modeling import DeviceInfo, check_method_supported, device_info, effective_max_length, load_model_config
 from ft_app.runs import (
     ADAPTER_DIR,
+    BASE_RESULTS_FILE,
     CHECKPOINTS_DIR,
+    COMPARE_FILE,
+    DATA_INFO_FILE,
+    EVAL_FILE,
+    EXAMPLES_FILE,
     LABELS_FILE,
     LOG_FILE,
     METRICS_FILE,
@@ -37,11 +42,6 @@ from ft_app.training.errors import explain_error
 from ft_app.training.progress import RunProgress
 
 log = logging.getLogger(__name__)
-DATA_INFO_FILE = "data.json"
-EXAMPLES_FILE = "examples.jsonl"
-EVAL_FILE = "eval.json"
-COMPARE_FILE = "compare.jsonl"
-BASE_RESULTS_FILE = "base_results.json"
 N_EXAMPLES = 200  # held-out rows kept for one-click prompts and the batch side-by-side table
 LOGGERS = ("ft_app", "transformers", "datasets", "peft", "accelerate")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import gradio as gr
 
 from ft_app import presets
 from ft_app.config import TASKS, DataConfig
+from ft_app.hosting import HostSettings
 from ft_app.runs import RunStore
 from ft_app.training.jobs import JobManager
 from ft_app.ui import compare_tab, data_tab, model_tab, runs_tab, train_tab
@@ -19,6 +21,8 @@ from ft_app.ui.context import AppContext
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 CSS_FILE = ASSETS / "style.css"
 TITLE = "Fine-Tune Studio"
+TRAINING_CONCURRENCY = 4  # light handlers in parallel; Train, Compare and Resume each run one at a time
+log = logging.getLogger(__name__)
 
 
 def launch_options() -> dict[str, Any]:
@@ -30,13 +34,55 @@ def launch_options() -> dict[str, Any]:
     }
 
 
+def oauth_available(host: HostSettings) -> bool:
+    """Whether "Sign in with Hugging Face" can work here: asked for, on a Space with OAuth set up, libraries present."""
+    if not host.oauth:
+        return False
+    from gradio.utils import get_space
+
+    missing = [name for name in ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_SCOPES") if not os.environ.get(name)]
+    if get_space() is None:
+        missing.insert(0, "SYSTEM=spaces/SPACE_ID")
+    if missing:
+        log.warning("FT_APP_OAUTH is set but this is not a Space with OAuth enabled (missing %s): no sign-in button.",
+                    ", ".join(missing))
+        return False
+    try:
+        import authlib  # noqa: F401
+        import itsdangerous  # noqa: F401
+    except ImportError:
+        log.warning("FT_APP_OAUTH is set but gradio[oauth] is not installed: no sign-in button.")
+        return False
+    return True
+
+
+def server_options(host: HostSettings, store: RunStore) -> dict[str, Any]:
+    """`demo.launch` options that make the server safe to host: login, upload limit, and the paths it may serve."""
+    return {
+        "auth": host.auth,
+        "auth_message": "Fine-Tune Studio: sign in with the user name and password the host gave you." if host.auth else None,
+        "max_file_size": f"{host.max_upload_mb}mb",
+        # Only Gradio's own cache (uploads it received, files a handler returned) is served: no app folder is
+        # allowed, and the runs and uploads folders are blocked outright even if someone adds them later.
+        "allowed_paths": [],
+        "blocked_paths": [str(store.root), str(store.root.parent / "uploads")],
+    }
+
+
 def launch(host: str | None = None, port: int | None = None) -> None:
-    """Build the app and serve it (queue on); host/port default to GRADIO_SERVER_NAME/GRADIO_SERVER_PORT."""
-    demo = build_app()
-    demo.queue(default_concurrency_limit=4)
+    """Build the app from the FT_APP_* host settings and serve it; host/port default to GRADIO_SERVER_NAME/PORT."""
+    try:
+        settings = HostSettings.from_env()
+    except ValueError as exc:
+        raise SystemExit(f"Fine-Tune Studio cannot start: {exc}") from None
+    store = RunStore()
+    store.mark_interrupted()  # runs left "running" by a process that died are not running any more
+    demo = build_app(JobManager(store, host=settings))
+    demo.queue(default_concurrency_limit=TRAINING_CONCURRENCY, max_size=settings.queue_size)
     demo.launch(
         server_name=host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        **server_options(settings, store),
         **launch_options(),
     )
 
@@ -56,16 +102,30 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
         store = RunStore()
         store.mark_interrupted()  # runs left "running" by a process that died are not running any more
         jobs = JobManager(store)
-    ctx = AppContext(jobs=jobs)
+    host = jobs.host
+    login = oauth_available(host)
+    ctx = AppContext(jobs=jobs, login_required=login)
     form = ctx.form
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
-        gr.Markdown(
-            f"# {TITLE}\n"
-            "Teach a model with your own examples: **pick a model, give it data, press Train**, watch it learn, "
-            "then compare its answers before and after. New here? Choose what the model should learn and press "
-            "**Try an example**.",
-            elem_id="header",
-        )
+        with gr.Row(elem_classes=["ft-row"]):
+            gr.Markdown(
+                f"# {TITLE}\n"
+                "Teach a model with your own examples: **pick a model, give it data, press Train**, watch it learn, "
+                "then compare its answers before and after. New here? Choose what the model should learn and press "
+                "**Try an example**.",
+                elem_id="header",
+            )
+            if login:
+                gr.LoginButton(scale=0, min_width=260)
+        if host.demo:
+            gr.Markdown(
+                "**Demo server:** training is switched off here. Browse the runs already on it and compare their "
+                "models before and after fine-tuning in the **Compare** and **Runs** tabs. To train your own, run "
+                "the app on your own machine.",
+                elem_id="demo-banner", elem_classes=["ft-banner"],
+            )
+        elif login:
+            gr.Markdown("Sign in with Hugging Face (button above) to train on this Space.", elem_classes=["ft-note"])
         with gr.Row(elem_classes=["ft-row"]):
             task = form.add(
                 ("task",),
@@ -85,7 +145,7 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
             with gr.Tab("2 · Data", id="data"):
                 data_ui = data_tab.build(ctx, task)
             with gr.Tab("3 · Train", id="train") as train_page:
-                train_ui = train_tab.build(ctx, task)
+                train_ui = train_tab.build(ctx, task, model_ui.token)
             with gr.Tab("4 · Compare", id="compare") as compare_page:
                 compare_ui = compare_tab.build(ctx)
             with gr.Tab("5 · Runs", id="runs") as runs_page:
@@ -140,12 +200,12 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
             """Open the Compare tab on the picked run."""
             return compare_ui.refresh(run_id), gr.Tabs(selected="compare")
 
-        def on_load(run_id: str | None, smoothing: float) -> list[Any]:
+        def on_load(run_id: str | None, smoothing: float, shown: str | None) -> list[Any]:
             """Page (re)load: Hub status, local models, the run being trained, finished runs and the runs table."""
             return [
                 model_tab.hub_line(),
                 model_tab.local_choices(),
-                *train_ui.attach(run_id, smoothing),
+                *train_ui.attach(run_id, smoothing, shown),
                 compare_ui.refresh(None),
                 *runs_ui.refresh_fn(),
             ]
@@ -177,6 +237,16 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
             api_visibility="private",
         ).then(data_ui.auto_report, form.components(), data_ui.report_outputs, api_visibility="private")
         runs_ui.to_compare.click(to_compare, [runs_ui.pick], [compare_ui.run, tabs], api_visibility="private")
+        # Resume (Runs tab): continue the run, then watch it on the Train tab.
+        runs_ui.resume.click(
+            train_ui.resume, [runs_ui.pick, model_ui.token], [train_ui.run_box, train_ui.watched], api_name="resume_run",
+            concurrency_limit=1,
+        ).success(
+            lambda: gr.Tabs(selected="train"), None, [tabs], api_visibility="private"
+        ).then(
+            train_ui.view, [train_ui.watched, train_ui.smoothing, train_ui.shown], train_ui.view_outputs,
+            api_visibility="private", show_progress="hidden",
+        )
         train_page.select(
             train_tab.estimate_text, train_ui.estimate_inputs, [train_ui.estimate], api_visibility="private", show_progress="hidden",
         )
@@ -186,11 +256,11 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
         )
         demo.load(
             on_load,
-            [train_ui.watched, train_ui.smoothing],
+            [train_ui.watched, train_ui.smoothing, train_ui.shown],
             [
                 model_ui.hub_line,
                 model_ui.local,
-                train_ui.watched, train_ui.plot, train_ui.progress, train_ui.log, train_ui.timer, train_ui.run_box,
+                train_ui.watched, *train_ui.view_outputs,
                 compare_ui.run,
                 *runs_ui.refresh_outputs,
             ],
@@ -203,6 +273,7 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
             api_visibility="private",
         )
     demo.ft_context = ctx  # type: ignore[attr-defined]  # for tests and benchmarks
+    demo.ft_train = train_ui  # type: ignore[attr-defined]
     return demo
 
 

@@ -155,7 +155,9 @@ def progress_html(snap: JobSnapshot | None) -> str:
     if snap.trainable_params and snap.total_params:
         share = 100 * snap.trainable_params / snap.total_params
         parts.append(f"training {fmt_count(snap.trainable_params)} of {fmt_count(snap.total_params)} weights ({share:.1f}%)")
-    message = f'<div class="ft-progress-msg">{html.escape(snap.message)}</div>' if snap.message else ""
+    # A failed or interrupted run's message is shown in its own card (with the log), not twice.
+    show_message = snap.message and snap.status not in ("failed", "interrupted")
+    message = f'<div class="ft-progress-msg">{html.escape(snap.message)}</div>' if show_message else ""
     return (
         f'<div class="ft-progress" data-status="{html.escape(snap.status)}" data-run="{html.escape(snap.run_id)}">'
         f'<div class="ft-progress-text">Run <code>{html.escape(snap.run_id)}</code> · {" · ".join(parts)}</div>'
@@ -170,3 +172,36 @@ def dropdown_value(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+FAILURE_TITLES = {
+    "failed": "Training failed",
+    "interrupted": "Training was interrupted",
+    "stopped": "Training was stopped",
+}
+
+
+def failure_html(status: str, message: str, log_tail: str = "", resume_note: str | None = None) -> str:
+    """A card for a run that did not finish: what happened in plain words, what to do, and the log's last lines."""
+    title = FAILURE_TITLES.get(status, status.capitalize())
+    if status == "interrupted":
+        what = message or "The app stopped while this run was training."
+        todo = (
+            "Press <b>Resume this run</b> to continue from its last checkpoint; the curve goes on where it stopped."
+            if resume_note is None else html.escape(resume_note)
+        )
+    else:
+        what = message or "The run ended with an error."
+        todo = (
+            "Fix the cause above, then press <b>Resume this run</b> to continue from its last checkpoint, or "
+            "<b>Train</b> to start again." if resume_note is None else
+            "Fix the cause above, then press <b>Train</b> to start again."
+        )
+    log_part = (
+        f'<details open><summary>Last lines of the log</summary><pre class="ft-log">{html.escape(log_tail)}</pre></details>'
+        if log_tail.strip() else ""
+    )
+    return (
+        f'<div class="ft-failure" data-status="{html.escape(status)}"><div class="ft-failure-title">{html.escape(title)}</div>'
+        f'<div class="ft-failure-msg">{html.escape(what)}</div><div class="ft-failure-todo">{todo}</div>{log_part}</div>'
+    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -14,6 +16,11 @@ from ft_app.ui.context import AppContext
 NO_RUN_MESSAGE = (
     "No finished run to compare yet: train a model in the Train tab first, and when it has finished, pick it here."
 )
+BATCH_COLUMNS = ["input", "reference (from the data)", "base model (before)", "fine-tuned (after)", "base right?",
+                 "fine-tuned right?", "change"]
+FILTERS = [("All rows", "all"), ("Fixed by fine-tuning (base wrong, fine-tuned right)", "fixed"),
+           ("Broken by fine-tuning (base right, fine-tuned wrong)", "broken")]
+CHANGE_WORDS = {"fixed": "fixed by fine-tuning", "broken": "broken by fine-tuning", "same": "no change", "": ""}
 
 
 @dataclass
@@ -79,7 +86,24 @@ def build(ctx: AppContext) -> CompareTab:
             gr.Markdown("#### Fine-tuned (after)")
             tuned_text = gr.Textbox(label="Fine-tuned model says", lines=4, interactive=False, elem_id="tuned-out")
             tuned_label = gr.Label(label="Fine-tuned model: label probabilities", visible=False)
+    gr.Markdown(
+        "### Many held-out rows at once\n"
+        "Both models answer the same held-out rows (kept aside from training); each answer is checked against the "
+        "expected one from your data. For generated text, *right* means equal to it, ignoring case and punctuation."
+    )
+    with gr.Row(elem_classes=["ft-row"]):
+        batch_n = gr.Slider(1, 200, value=20, step=1, label="How many held-out rows", scale=3, elem_id="batch-n",
+                            info="More rows give a fairer picture but take longer (each row is answered twice).")
+        batch_go = gr.Button("Compare on these rows", variant="primary", scale=0, min_width=220, elem_id="batch-btn")
+    batch_summary = gr.Markdown("", elem_classes=["ft-card"], elem_id="batch-summary", visible=False)
+    batch_filter = gr.Radio(FILTERS, value="all", label="Show", elem_id="batch-filter")
+    batch_table = gr.Dataframe(headers=BATCH_COLUMNS, value=[], interactive=False, wrap=True, max_height=520,
+                               label="Side by side", elem_id="batch-table")
+    batch_csv = gr.DownloadButton("Download the table as CSV", value=None, visible=False, elem_id="batch-csv",
+                                  variant="secondary")
+    batch_rows = gr.State([])
 
+    @user_errors
     def on_run(run_id: str | None) -> list[Any]:
         """Describe the picked run, offer its held-out examples, and show the fitting output widgets."""
         if not run_id:
@@ -129,6 +153,34 @@ def build(ctx: AppContext) -> CompareTab:
         result = compare(ctx.store.path(run_id), prompt, settings)
         return [*_side(result.base), *_side(result.finetuned)]
 
+    @user_errors
+    def do_batch(run_id: str | None, n: float, tokens: float, temp: float, p: float, seed_value: float,
+                 which: str) -> list[Any]:
+        """Answer N held-out rows with both models, judge each side, and offer the table as CSV."""
+        if not run_id:
+            raise ValueError(NO_RUN_MESSAGE if not finished_runs(ctx) else "Pick a run to compare first.")
+        from ft_app.compare import batch_compare, write_batch_csv
+        from ft_app.tasks import GenerationSettings
+
+        run_dir = ctx.store.path(run_id)
+        if not run_dir.is_dir():
+            raise ValueError(f"Run {run_id!r} does not exist.")
+        settings = GenerationSettings(
+            max_new_tokens=int(tokens), temperature=float(temp), top_p=float(p), seed=int(seed_value or 0)
+        )
+        rows = batch_compare(run_dir, int(n or 1), settings)
+        folder = Path(tempfile.mkdtemp(prefix="ft_app_table_"))  # served as a returned file, never the runs folder
+        csv_path = write_batch_csv(rows, folder / f"{run_id}-side-by-side.csv")
+        records = [_batch_record(r) for r in rows]
+        summary = _batch_summary(records)
+        if len(records) < int(n or 1):
+            summary += f" (This run kept only {len(records)} held-out rows.)"
+        return [summary, _filtered(records, which), str(csv_path), records]
+
+    def filter_rows(which: str, records: list[dict[str, Any]]) -> list[list[str]]:
+        """Show all rows, or only those fine-tuning fixed, or only those it broke."""
+        return _filtered(records or [], which)
+
     run.change(on_run, [run], [run_info, examples_state, examples, decoding, base_label, tuned_label],
                api_visibility="private")
     examples.click(use_example, [examples, examples_state], [text, reference], api_visibility="private")
@@ -141,7 +193,52 @@ def build(ctx: AppContext) -> CompareTab:
         do_compare, [run, text, max_new_tokens, temperature, top_p, seed], [base_text, base_label, tuned_text, tuned_label],
         api_visibility="private", concurrency_limit=1,
     )
+    batch_go.click(
+        do_batch, [run, batch_n, max_new_tokens, temperature, top_p, seed, batch_filter],
+        [batch_summary, batch_table, batch_csv, batch_rows], api_name="batch_compare", concurrency_limit=1,
+    ).success(
+        lambda: (gr.Markdown(visible=True), gr.DownloadButton(visible=True)), None, [batch_summary, batch_csv],
+        api_visibility="private",
+    )
+    batch_filter.change(filter_rows, [batch_filter, batch_rows], [batch_table], api_visibility="private")
+    run.change(lambda: (gr.Markdown(visible=False), [], gr.DownloadButton(visible=False), []), None,
+               [batch_summary, batch_table, batch_csv, batch_rows], api_visibility="private")
     return CompareTab(run=run, refresh=lambda current=None: run_choices(ctx, current))
+
+
+def _yes_no(value: bool | None) -> str:
+    return "–" if value is None else ("✔ yes" if value else "✘ no")
+
+
+def _batch_record(row: Any) -> dict[str, Any]:
+    """One BatchRow as the table shows it, with its change kept for filtering."""
+    return {
+        "cells": [row.input, row.reference, row.base, row.finetuned, _yes_no(row.base_correct),
+                  _yes_no(row.finetuned_correct), CHANGE_WORDS.get(row.change, row.change)],
+        "change": row.change,
+        "base_correct": row.base_correct,
+        "finetuned_correct": row.finetuned_correct,
+    }
+
+
+def _filtered(records: list[dict[str, Any]], which: str) -> list[list[str]]:
+    return [r["cells"] for r in records if which in (None, "", "all") or r["change"] == which]
+
+
+def _batch_summary(records: list[dict[str, Any]]) -> str:
+    """One plain line: how often each side was right, and how many rows fine-tuning fixed or broke."""
+    judged = [r for r in records if r["base_correct"] is not None]
+    n = len(records)
+    if not judged:
+        return f"Both models answered {n} held-out rows; these rows have no expected answer to check against."
+    base = sum(bool(r["base_correct"]) for r in judged)
+    tuned = sum(bool(r["finetuned_correct"]) for r in judged)
+    fixed = sum(r["change"] == "fixed" for r in judged)
+    broken = sum(r["change"] == "broken" for r in judged)
+    return (
+        f"On {len(judged)} held-out rows the **base model was right {base} times** and the **fine-tuned model "
+        f"{tuned} times**: fine-tuning **fixed {fixed}** and **broke {broken}**."
+    )
 
 
 def _side(pred: Any) -> tuple[str, Any]:

@@ -16,6 +16,7 @@ class AppContext:
 
     jobs: JobManager
     form: Form = field(default_factory=Form)
+    login_required: bool = False  # Hugging Face OAuth on a Space: Train and Resume need a signed-in visitor
 
     @property
     def store(self) -> RunStore:
@@ -25,4 +26,4 @@ class AppContext:
     @property
     def uploads_dir(self) -> Path:
         """Where uploaded data files are kept so that runs can read them after the upload cache is cleaned."""
-        return self.store.root.parent / "uploads"
+        return self.store.uploads_dir

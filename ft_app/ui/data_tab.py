@@ -116,7 +116,8 @@ def build(ctx: AppContext, task: gr.Radio) -> DataTab:
     )
     with gr.Row():
         with gr.Column(scale=1):
-            upload = gr.File(label="Upload a data file", file_types=FILE_TYPES, elem_id="data-upload", height=140)
+            upload = gr.File(label=f"Upload a data file (up to {ctx.jobs.host.max_upload_mb} MB)", file_types=FILE_TYPES,
+                             elem_id="data-upload", height=140)
         with gr.Column(scale=1):
             source = form.field(
                 "data",

@@ -18,6 +18,7 @@ from ft_app.config import (
     OPTIMIZERS,
     SCHEDULERS,
     DataConfig,
+    EvaluationSettings,
     LoraSettings,
     ModelConfig,
     RunConfig,
@@ -31,6 +32,7 @@ SECTIONS: dict[str, type] = {
     "data": DataConfig,
     "lora": LoraSettings,
     "training": TrainingSettings,
+    "evaluation": EvaluationSettings,
 }
 # Choices for free-text fields that in practice take one of a few values.
 EXTRA_CHOICES: dict[str, tuple[str, ...]] = {
@@ -123,7 +125,11 @@ class Form:
                 common["info"] = f"{common['info'] or ''} 0 = not set.".strip()
             comp = gr.Number(value=_to_widget(default, number=True), precision=0 if hint is int else None, **common)
         elif get_origin(hint) is list:
-            comp = gr.Textbox(value=_to_widget(default), placeholder="empty = the usual choice", **common)
+            separator = _separator((section, name))
+            kwargs_list = {"placeholder": "empty = the usual choice", **common}
+            if separator == "\n":
+                kwargs_list.setdefault("lines", 3)
+            comp = gr.Textbox(value=_to_widget(default, separator=separator), **kwargs_list)
         else:
             comp = gr.Textbox(value=_to_widget(default), **common)
         return self.add((section, name), comp)
@@ -159,7 +165,9 @@ class Form:
             if comp is None or path in keep:
                 continue
             out[comp] = gr.update(
-                value=_to_widget(value, tristate=_is_tristate(path), number=isinstance(comp, gr.Number))
+                value=_to_widget(
+                    value, tristate=_is_tristate(path), number=isinstance(comp, gr.Number), separator=_separator(path)
+                )
             )
         return out
 
@@ -172,13 +180,24 @@ def _is_tristate(path: Path_) -> bool:
     return hint is bool and optional
 
 
-def _to_widget(value: Any, tristate: bool = False, number: bool = False) -> Any:
+def _separator(path: Path_) -> str:
+    """How a list field is written in its text box: one item per line, or comma-separated."""
+    if len(path) != 2 or path[0] not in SECTIONS:
+        return ", "
+    try:
+        sep = config_field(*path).metadata.get("separator", ",")
+    except KeyError:
+        return ", "
+    return "\n" if sep == "\n" else f"{sep} "
+
+
+def _to_widget(value: Any, tristate: bool = False, number: bool = False, separator: str = ", ") -> Any:
     if number:
         return 0 if value is None else value
     if tristate:
         return {None: "auto", True: "yes", False: "no"}.get(value, value)
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
+        return separator.join(str(v) for v in value)
     return "" if value is None else value
 
 

@@ -22,6 +22,7 @@ class ModelTab:
     hub_line: gr.Markdown
     details: gr.Markdown
     local: gr.Dropdown
+    token: gr.Textbox
 
 
 def _catalog() -> Any:
@@ -115,6 +116,18 @@ def build(ctx: AppContext, task: gr.Radio) -> ModelTab:
             ctx.form.field("model", "revision")
             ctx.form.field("model", "dtype")
             ctx.form.field("model", "trust_remote_code")
+    with gr.Accordion("Private or gated model? Your Hugging Face token", open=False):
+        # Not part of the run form: sent with the Train/Resume click only, never saved in a run, a log or a config.
+        token = gr.Textbox(
+            value="",
+            label="Hugging Face token (optional)",
+            type="password",
+            placeholder="hf_…",
+            info="Only needed for gated models (e.g. Llama) or private ones. Used for this run's downloads and never "
+                 "saved: not in the run folder, its log or its config file. Create one at huggingface.co/settings/tokens.",
+            elem_id="hf-token",
+            max_lines=1,
+        )
 
     @user_errors
     def do_search(text: str, task_value: str) -> Any:
@@ -148,7 +161,7 @@ def build(ctx: AppContext, task: gr.Radio) -> ModelTab:
     refresh.click(local_choices, None, [local], api_visibility="private")
     check.click(check_model, [model, task], [details], api_name="check_model")
     model.submit(check_model, [model, task], [details], api_visibility="private")
-    return ModelTab(model=model, hub_line=status, details=details, local=local)
+    return ModelTab(model=model, hub_line=status, details=details, local=local, token=token)
 
 
 def _safe_describe(name: str, task: str) -> str:

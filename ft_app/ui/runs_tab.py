@@ -8,7 +8,8 @@ from typing import Any
 
 import gradio as gr
 
-from ft_app.ui.common import METHOD_LABELS, STATUS_WORDS, TASK_SHORT, fmt_duration, user_errors
+from ft_app.ui import results_panel
+from ft_app.ui.common import METHOD_LABELS, STATUS_WORDS, TASK_SHORT, failure_html, fmt_duration, user_errors
 from ft_app.ui.context import AppContext
 
 COLUMNS = ["run", "status", "task", "model", "method", "started", "best eval metric"]
@@ -22,6 +23,7 @@ class RunsTab:
     pick: gr.Dropdown
     overlay_pick: gr.CheckboxGroup
     to_compare: gr.Button
+    resume: gr.Button
     refresh_fn: Any
     refresh_outputs: list[gr.components.Component]
 
@@ -64,8 +66,10 @@ def build(ctx: AppContext) -> RunsTab:
                          max_height=300, elem_id="runs-table")
     with gr.Row(elem_classes=["ft-row"]):
         pick = gr.Dropdown(label="Open a run", choices=[], value=None, scale=3, elem_id="runs-pick", allow_custom_value=True)
+        resume = gr.Button("Resume this run", variant="primary", scale=0, min_width=170, visible=False,
+                           elem_id="runs-resume")
         to_compare = gr.Button("Try it in Compare", scale=0, min_width=170)
-        delete = gr.Button("Delete this run…", variant="stop", scale=0, min_width=170)
+        delete = gr.Button("Delete this run…", variant="stop", scale=0, min_width=170, visible=not ctx.jobs.host.demo)
     with gr.Row(visible=False) as confirm_row:
         confirm_text = gr.Markdown("")
         confirm = gr.Button("Yes, delete it", variant="stop", elem_id="confirm-delete")
@@ -77,12 +81,18 @@ def build(ctx: AppContext) -> RunsTab:
             run_summary = gr.Markdown("Pick a run above to open it.", elem_classes=["ft-card"])
             with gr.Accordion("Settings of this run (config file)", open=False):
                 run_config = gr.Code(language="json", interactive=False, label="config.json")
+    run_failure = gr.HTML("", visible=False, elem_id="runs-failure")
+    results = results_panel.build("runs")
+    with gr.Accordion("Log of this run (last lines)", open=False) as log_box:
+        run_log = gr.Textbox(lines=10, max_lines=25, interactive=False, show_label=False, elem_id="runs-log")
     with gr.Accordion("Compare the curves of several runs", open=False):
         overlay_pick = gr.CheckboxGroup(label="Runs to overlay", choices=[])
         overlay_plot = gr.Plot(label="Runs side by side")
 
     def list_runs() -> list[dict[str, Any]]:
         """Every run on disk, newest first, as JSON records (for API clients)."""
+        from ft_app.results import resume_blocker
+
         return [
             {
                 "run_id": s.run_id,
@@ -95,6 +105,7 @@ def build(ctx: AppContext) -> RunsTab:
                 "best_metric": s.best_metric,
                 "message": s.message,
                 "has_model": s.result_dir is not None,
+                "can_resume": s.status in ("failed", "interrupted", "stopped") and resume_blocker(ctx.store, s.run_id) is None,
             }
             for s in ctx.store.list_runs()
         ]
@@ -105,31 +116,62 @@ def build(ctx: AppContext) -> RunsTab:
         return row[0] if row else None
 
     @user_errors
-    def open_run(run_id: str | None) -> tuple[Any, str, str]:
-        """A run's curves, a short summary and its config file."""
+    def open_run(run_id: str | None) -> tuple[Any, ...]:
+        """A run's curves, a short summary, its config file, Resume, the failure reason and log, and its results."""
         from ft_app import plots
+        from ft_app.results import resume_blocker
 
         if not run_id:
-            return plots.empty_figure("Pick a run above to see its curves."), "Pick a run above to open it.", ""
+            return (plots.empty_figure("Pick a run above to see its curves."), "Pick a run above to open it.", "",
+                    gr.Button(visible=False), gr.HTML(visible=False), gr.Accordion(open=False), "",
+                    *results_panel.hidden())
         s = ctx.store.summary(run_id)
         snap = ctx.jobs.snapshot(run_id)
         status = ctx.store.read_status(s.path)
         lines = [
             f"**{s.run_id}**",
-            f"- Status: **{STATUS_WORDS.get(s.status, s.status)}** {s.message}",
+            f"- Status: **{STATUS_WORDS.get(s.status, s.status)}** {s.message if s.status != 'failed' else ''}",
             f"- Task: {TASK_SHORT.get(s.task, s.task)} · method: {METHOD_LABELS.get(s.method, s.method)}",
             f"- Model: `{s.model}`",
             f"- Started {_when(s.created)} · finished {_when(s.finished) or '-'} · took {fmt_duration(snap.elapsed_s)}",
             f"- Steps: {snap.step} of {snap.total_steps or '?'}",
         ]
+        if status.get("resumed_from"):
+            lines.append(f"- Resumed from {status['resumed_from']}")
         if status.get("train_rows"):
             lines.append(f"- Rows: {status['train_rows']} for training, {status.get('eval_rows', 0)} held out")
         if s.best_metric:
             lines.append("- Best: " + ", ".join(f"{k.removeprefix('eval_')} {v:.4f}" for k, v in s.best_metric.items()))
+        if snap.records and not snap.active:
+            from ft_app.ui.coach_box import report_for
+
+            lines.append(f"- Coach: {report_for(ctx, snap).summary}")
         lines.append(f"- Folder: `{s.path}`")
         config_text = (s.path / "config.json").read_text(encoding="utf-8") if (s.path / "config.json").is_file() else ""
         fig = plots.training_figure(snap.records, title=f"Training curve · {run_id}", empty_message="This run logged no steps.")
-        return fig, "\n".join(lines), config_text
+        blocker = resume_blocker(ctx.store, run_id) if s.status in ("failed", "interrupted", "stopped") else "n/a"
+        failed = s.status in ("failed", "interrupted")
+        log_tail = ctx.store.read_log_tail(s.path, 40)
+        failure = (
+            gr.HTML(failure_html(s.status, s.message, ctx.store.read_log_tail(s.path, 12) if s.status == "failed" else "",
+                                 blocker), visible=True)
+            if failed else gr.HTML("", visible=False)
+        )
+        panel = results_panel.hidden() if snap.active else results_panel.render(s.path, s.status)
+        return (fig, "\n".join(lines), config_text, gr.Button(visible=blocker is None and not ctx.jobs.host.demo),
+                failure, gr.Accordion(open=False), log_tail, *panel)
+
+    def run_results(run_id: str) -> dict[str, Any]:
+        """A run's before/after numbers (eval.json) and golden prompts (compare.jsonl) as JSON, for API clients."""
+        from ft_app.results import read_results
+
+        try:
+            path = ctx.store.path(run_id)
+        except ValueError as exc:
+            raise gr.Error(str(exc), title="Please check", print_exception=False) from exc
+        if not path.is_dir():
+            raise gr.Error(f"Run {run_id!r} does not exist.", title="Please check", print_exception=False)
+        return read_results(path).to_dict()
 
     def refresh_all(current: str | None = None, ticked: list[str] | None = None) -> tuple[Any, ...]:
         """Re-read the runs folder: table, the open run (the newest when none is open) and the overlay choices."""
@@ -155,6 +197,9 @@ def build(ctx: AppContext) -> RunsTab:
         """Show the confirmation row for deleting the open run."""
         if not run_id:
             raise gr.Error("Pick a run to delete first.", title="Please check", print_exception=False)
+        if ctx.jobs.host.demo:
+            raise gr.Error("This is a demo server: deleting runs is switched off here.", title="Please check",
+                           print_exception=False)
         return gr.Row(visible=True), f"Delete run **{run_id}** and all its files for good?"
 
     @user_errors
@@ -162,20 +207,24 @@ def build(ctx: AppContext) -> RunsTab:
         """Delete a run's folder (refused while it is running) and refresh the lists."""
         if not run_id:
             raise ValueError("Pick a run to delete first.")
+        if ctx.jobs.host.demo:
+            raise ValueError("This is a demo server: deleting runs is switched off here.")
         ctx.store.delete(run_id)
         gr.Info(f"Run {run_id} deleted.")
         return (gr.Row(visible=False), *refresh_all(None, ticked))
 
-    refresh_outputs = [table, pick, overlay_pick, run_plot, run_summary, run_config]
+    open_outputs = [run_plot, run_summary, run_config, resume, run_failure, log_box, run_log, *results.outputs]
+    refresh_outputs = [table, pick, overlay_pick, *open_outputs]
     refresh.click(refresh_all, [pick, overlay_pick], refresh_outputs, api_name="refresh_runs")
     gr.api(list_runs, api_name="list_runs")
-    pick.change(open_run, [pick], [run_plot, run_summary, run_config], api_name="open_run")
+    gr.api(run_results, api_name="run_results")
+    pick.change(open_run, [pick], open_outputs, api_name="open_run")
     table.select(pick_row, None, [pick], api_visibility="private")
     overlay_pick.change(overlay, [overlay_pick], [overlay_plot], api_visibility="private")
     delete.click(ask_delete, [pick], [confirm_row, confirm_text], api_visibility="private")
     cancel.click(lambda: gr.Row(visible=False), None, [confirm_row], api_visibility="private")
     confirm.click(delete_run, [pick, overlay_pick], [confirm_row, *refresh_outputs], api_name="delete_run")
     return RunsTab(
-        table=table, pick=pick, overlay_pick=overlay_pick, to_compare=to_compare, refresh_fn=refresh_all,
+        table=table, pick=pick, overlay_pick=overlay_pick, to_compare=to_compare, resume=resume, refresh_fn=refresh_all,
         refresh_outputs=refresh_outputs,
     )

@@ -12,12 +12,15 @@ import gradio as gr
 from ft_app import presets
 from ft_app.config import METHODS, RunConfig, TrainingSettings
 from ft_app.training.progress import JobSnapshot
-from ft_app.ui.common import METHOD_HELP, METHOD_LABELS, progress_html, user_errors
+from ft_app.ui import coach_box, results_panel
+from ft_app.ui.common import METHOD_HELP, METHOD_LABELS, failure_html, progress_html, user_errors
 from ft_app.ui.context import AppContext
 
 BASIC_KNOBS = ("epochs", "max_steps", "learning_rate", "batch_size")
+EVAL_KNOBS = ("before_after", "zero_shot_model", "max_new_tokens", "temperature", "exact_match_rows")
 POLL_SECONDS = 1.0
 LOG_LINES = 30
+FAILURE_LOG_LINES = 12
 
 
 @dataclass
@@ -36,9 +39,15 @@ class TrainTab:
     smoothing: gr.Slider
     timer: gr.Timer
     watched: gr.State
+    shown: gr.State
     config_code: gr.Code
+    resume_btn: gr.Button
+    coach: coach_box.CoachBox
     estimate_inputs: list[gr.components.Component]
-    attach: Callable[..., tuple[Any, ...]]
+    view_outputs: list[Any]
+    view: Callable[..., list[Any]]
+    attach: Callable[..., list[Any]]
+    resume: Callable[..., tuple[str, str]]
 
 
 def preset_choices(task: str) -> list[tuple[str, str]]:
@@ -107,9 +116,10 @@ def status_dict(snap: JobSnapshot | None) -> dict[str, Any]:
     }
 
 
-def build(ctx: AppContext, task: gr.Radio) -> TrainTab:
-    """Lay out the Train tab and wire Train, Stop and the live view."""
+def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
+    """Lay out the Train tab and wire Train, Stop, Resume, the live view, the coach and the results."""
     form = ctx.form
+    host = ctx.jobs.host
     gr.Markdown(
         "### Step 3 · Choose how to train, then press Train\n"
         "Start from a recipe; every setting has a one-line explanation. The defaults are safe."
@@ -147,12 +157,47 @@ def build(ctx: AppContext, task: gr.Radio) -> TrainTab:
             with gr.Row():
                 for name in rest[i : i + 3]:
                     form.field("training", name)
+        gr.Markdown("#### Checking the result")
+        with gr.Row():
+            form.field("evaluation", "before_after", label="Test before and after training")
+            form.field(
+                "evaluation", "zero_shot_model", label="Zero-shot baseline model (optional)",
+                placeholder="e.g. cross-encoder/nli-distilroberta-base",
+            )
+        with gr.Row():
+            form.field("evaluation", "max_new_tokens", label="Longest answer for test prompts (tokens)", minimum=1)
+            form.field("evaluation", "temperature", label="Temperature for test prompts", minimum=0)
+            form.field("evaluation", "exact_match_rows", label="Rows checked for exact match", minimum=0)
+    with gr.Accordion("Test prompts: see how the answers change (optional)", open=False, elem_id="golden-box"):
+        gr.Markdown(
+            "Write a few texts or questions you care about. The model answers them **before** training starts and "
+            "**again when it ends**, so you see the difference side by side."
+        )
+        with gr.Row():
+            form.field(
+                "evaluation", "golden_prompts", label="Test prompts (one per line)", lines=4, scale=3,
+                placeholder="One per line, e.g.\nThe food was cold and the waiter was rude.\nBest concert of my life!",
+                elem_id="golden-prompts",
+            )
+            form.field(
+                "evaluation", "golden_from_heldout", label="Also test on this many held-out rows", minimum=0,
+                maximum=100, scale=1, elem_id="golden-heldout",
+                info="Rows kept aside from your data, with their expected answers. 0 = none.",
+            )
     with gr.Row(elem_classes=["ft-row"]):
         form.add(("name",), gr.Textbox(label="Run name (optional)", placeholder="e.g. reviews-v1", scale=2))
-        train_btn = gr.Button("Train", variant="primary", scale=0, min_width=170, size="lg", elem_id="train-btn")
+        if host.demo:
+            train_btn = gr.Button("Training is off on this demo", variant="primary", scale=0, min_width=170, size="lg",
+                                  elem_id="train-btn", interactive=False)
+        else:
+            train_btn = gr.Button("Train", variant="primary", scale=0, min_width=170, size="lg", elem_id="train-btn")
         stop_btn = gr.Button("Stop", variant="stop", scale=0, min_width=130, size="lg", elem_id="stop-btn")
     run_box = gr.Textbox(label="Run", interactive=False, visible=False, elem_id="run-box", max_lines=1)
     progress = gr.HTML(progress_html(None), elem_id="progress")
+    with gr.Row(elem_classes=["ft-row"]):
+        failure = gr.HTML("", visible=False, elem_id="train-failure")
+        resume_btn = gr.Button("Resume this run", variant="primary", scale=0, min_width=190, visible=False,
+                               elem_id="train-resume")
     plot = gr.Plot(label="Live training curve", elem_id="live-plot")
     smoothing = gr.Slider(
         0,
@@ -162,6 +207,8 @@ def build(ctx: AppContext, task: gr.Radio) -> TrainTab:
         label="Smoothing",
         info="Evens out a noisy loss curve (0 = raw values). Only changes the picture, not the training.",
     )
+    coach = coach_box.build()
+    results = results_panel.build("train")
     with gr.Accordion("Log", open=False):
         log = gr.Textbox(label="Last lines of the run's log", lines=10, max_lines=20, interactive=False, elem_id="log-tail")
     with gr.Accordion("This run as a config file (to run it from the command line)", open=False):
@@ -169,6 +216,7 @@ def build(ctx: AppContext, task: gr.Radio) -> TrainTab:
         gr.Markdown("Save it as `run.json` and run `python -m ft_app train run.json` to train the same run headless.")
     timer = gr.Timer(POLL_SECONDS, active=False)
     watched = gr.State(None)
+    shown = gr.State(None)  # which finished run's results the panel shows, so a tick does not redraw them
 
     # ---- handlers --------------------------------------------------------------------------
     def build_config(values: dict[Any, Any]) -> str:
@@ -178,29 +226,54 @@ def build(ctx: AppContext, task: gr.Radio) -> TrainTab:
         except ValueError as exc:
             raise gr.Error(str(exc), title="Please check", print_exception=False) from exc
 
-    @user_errors
-    def start(config_json: str, smoothing_value: float) -> tuple[Any, ...]:
-        """Start training the given run config (JSON) in the background; returns at once with the run id."""
-        if not (config_json or "").strip():
-            raise ValueError("No run config: pick a model (Model tab) and data (Data tab), then press Train.")
-        config = RunConfig.from_json(config_json)
-        run_id = ctx.jobs.start(config)
-        fig, bar, log_text = live_view(ctx, ctx.jobs.snapshot(run_id), smoothing_value)
-        return run_id, run_id, gr.Timer(active=True), fig, bar, log_text
-
-    def poll(run_id: str | None, smoothing_value: float) -> tuple[Any, ...]:
-        """Redraw the curve, progress and log of the watched run; the timer stops once the run has ended."""
+    def view(run_id: str | None, smoothing_value: float, shown_key: str | None) -> list[Any]:
+        """Everything the Train tab shows about a run: curve, progress, log, failure, coach and results."""
         snap = snapshot_for(ctx, run_id)
         fig, bar, log_text = live_view(ctx, snap, smoothing_value)
         active = bool(snap and snap.active)
-        return fig, bar, log_text, gr.Timer(active=active), snap.run_id if snap else ""
+        out: list[Any] = [fig, bar, log_text, gr.Timer(active=active), snap.run_id if snap else ""]
+        out += _failure_view(ctx, snap)
+        out += coach_box.view(ctx, snap)
+        if snap is None or active:
+            key = None
+            out += results_panel.hidden() if shown_key is not None else [gr.skip()] * len(results.outputs)
+        else:
+            key = f"{snap.run_id}:{snap.status}"
+            out += (results_panel.render(snap.run_dir, snap.status) if key != shown_key
+                    else [gr.skip()] * len(results.outputs))
+        return [*out, key]
 
-    def attach(run_id: str | None, smoothing_value: float) -> tuple[Any, ...]:
+    def attach(run_id: str | None, smoothing_value: float, shown_key: str | None = None) -> list[Any]:
         """On page load: re-attach to the running job (or show the last run) and start polling if it is active."""
         snap = snapshot_for(ctx, run_id)
-        fig, bar, log_text = live_view(ctx, snap, smoothing_value)
-        rid = snap.run_id if snap else None
-        return rid, fig, bar, log_text, gr.Timer(active=bool(snap and snap.active)), rid or ""
+        return [snap.run_id if snap else None, *view(run_id, smoothing_value, shown_key)]
+
+    @user_errors
+    def start(config_json: str, smoothing_value: float, hub_token: str | None = None,
+              profile: gr.OAuthProfile | None = None) -> tuple[Any, ...]:
+        """Start training the given run config (JSON) in the background; returns at once with the run id.
+
+        `hub_token` is a Hugging Face token for this run only (gated or private models); it is never written.
+        """
+        if ctx.login_required and profile is None:
+            raise ValueError("Sign in with Hugging Face (the button at the top of the page) to train on this server.")
+        if not (config_json or "").strip():
+            raise ValueError("No run config: pick a model (Model tab) and data (Data tab), then press Train.")
+        config = RunConfig.from_json(config_json)
+        run_id = ctx.jobs.start(config, token=(hub_token or "").strip() or None)
+        fig, bar, log_text = live_view(ctx, ctx.jobs.snapshot(run_id), smoothing_value)
+        return run_id, run_id, gr.Timer(active=True), fig, bar, log_text
+
+    @user_errors
+    def resume(run_id: str | None, hub_token: str | None = None, profile: gr.OAuthProfile | None = None) -> tuple[str, str]:
+        """Continue an interrupted, stopped or failed run from its last checkpoint, in the same folder."""
+        if ctx.login_required and profile is None:
+            raise ValueError("Sign in with Hugging Face (the button at the top of the page) to train on this server.")
+        if not run_id:
+            raise ValueError("Pick a run to resume first.")
+        resumed = ctx.jobs.resume(run_id, token=(hub_token or "").strip() or None)
+        gr.Info(f"Run {resumed} continues from its last checkpoint; its curve goes on where it stopped.")
+        return resumed, resumed
 
     @user_errors
     def stop() -> str:
@@ -233,15 +306,24 @@ def build(ctx: AppContext, task: gr.Radio) -> TrainTab:
         return estimate_text(model_value, task_value, method_value, batch, lora_r_value, max_len)
 
     # ---- wiring ----------------------------------------------------------------------------
-    live_outputs = [plot, progress, log, timer, run_box]
+    token_inputs = [token]  # the Model tab's password box: sent with the click, kept nowhere on the server
+    view_outputs = [
+        plot, progress, log, timer, run_box, failure, resume_btn, *coach.outputs, *results.outputs, shown,
+    ]
     train_btn.click(build_config, form.components(), [config_code], api_visibility="private").success(
-        start, [config_code, smoothing], [run_box, watched, timer, plot, progress, log], api_name="train",
+        start, [config_code, smoothing, *token_inputs], [run_box, watched, timer, plot, progress, log], api_name="train",
         concurrency_limit=1,
     )
+    resume_btn.click(resume, [watched, *token_inputs], [run_box, watched], api_visibility="private",
+                     concurrency_limit=1).success(
+        view, [watched, smoothing, shown], view_outputs, api_visibility="private", show_progress="hidden",
+    )
     stop_btn.click(stop, None, [progress], api_name="stop")
-    timer.tick(poll, [watched, smoothing], live_outputs, api_name="poll", concurrency_limit=None, show_progress="hidden")
-    smoothing.release(poll, [watched, smoothing], live_outputs, api_visibility="private", show_progress="hidden")
+    timer.tick(view, [watched, smoothing, shown], view_outputs, api_name="poll", concurrency_limit=None,
+               show_progress="hidden")
+    smoothing.release(view, [watched, smoothing, shown], view_outputs, api_visibility="private", show_progress="hidden")
     gr.api(status, api_name="status")
+    coach_box.wire(ctx, coach)
     preset.input(pick_preset, [preset, form.by_path[("model", "name_or_path")]], list(form.components()) + [preset_note],
                        api_visibility="private")
     method.change(on_method, [method], [method, lora_box], api_visibility="private")
@@ -250,11 +332,28 @@ def build(ctx: AppContext, task: gr.Radio) -> TrainTab:
     for trigger in (method, basic["batch_size"], lora_r):
         trigger.change(on_estimate, estimate_inputs, [estimate], api_visibility="private", trigger_mode="always_last",
                        show_progress="hidden")
-    return TrainTab(
+    tab = TrainTab(
         method=method, preset=preset, preset_note=preset_note, lora_box=lora_box, estimate=estimate, run_box=run_box,
-        progress=progress, plot=plot, log=log, smoothing=smoothing, timer=timer, watched=watched,
-        config_code=config_code, estimate_inputs=estimate_inputs, attach=attach,
+        progress=progress, plot=plot, log=log, smoothing=smoothing, timer=timer, watched=watched, shown=shown,
+        config_code=config_code, resume_btn=resume_btn, coach=coach, estimate_inputs=estimate_inputs, view_outputs=view_outputs,
+        view=view, attach=attach, resume=resume,
     )
+    return tab
+
+
+def _failure_view(ctx: AppContext, snap: JobSnapshot | None) -> list[Any]:
+    """The failure card (message and log tail) and the Resume button, for a run that did not finish."""
+    if snap is None or snap.status not in ("failed", "interrupted", "stopped"):
+        return [gr.HTML("", visible=False), gr.Button(visible=False)]
+    from ft_app.results import resume_blocker
+
+    blocker = resume_blocker(ctx.store, snap.run_id)
+    if snap.status == "stopped":
+        # A stopped run saved what it learned; it only needs the Resume button to go on.
+        return [gr.HTML("", visible=False), gr.Button(visible=blocker is None)]
+    tail = ctx.store.read_log_tail(snap.run_dir, FAILURE_LOG_LINES) if snap.status == "failed" else ""
+    return [gr.HTML(failure_html(snap.status, snap.message, tail, blocker), visible=True),
+            gr.Button(visible=blocker is None)]
 
 
 def _keep_paths() -> tuple[tuple[str, ...], ...]:
@@ -263,6 +362,7 @@ def _keep_paths() -> tuple[tuple[str, ...], ...]:
     keep += [("data", f) for f in ("train", "validation", "dataset_config", "train_split", "text_column", "label_column",
                                    "prompt_column", "input_column", "response_column", "messages_column", "target_column",
                                    "max_rows", "max_eval_rows")]
+    keep += [("evaluation", f) for f in ("golden_prompts", "golden_from_heldout", "zero_shot_model")]
     return tuple(keep)
 
 

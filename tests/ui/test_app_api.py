@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import json
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -14,6 +16,7 @@ from gradio_client.exceptions import AppError
 from tests.ui.conftest import AppServer
 
 TRAIN_TIMEOUT_S = 180
+SECRET_TOKEN = "hf_UiSecretToken0123456789abcdefXYZ"
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +137,7 @@ def test_tiny_training_end_to_end(
     assert status["train_points"] >= 20 and status["eval_points"] >= 1
 
     # The timer's poll endpoint draws the whole curve, the finished progress bar and the log.
-    plot, progress, log_tail, _timer, shown_run = client.predict(api_name="/poll")
+    plot, progress, log_tail, _timer, shown_run, *_ = client.predict(api_name="/poll")
     assert shown_run == run_id
     assert plot_points(plot, "train loss") == status["train_points"]
     assert plot_points(plot, "eval loss") == status["eval_points"]
@@ -166,6 +169,93 @@ def test_tiny_training_end_to_end(
         client.predict(run_id, [], api_name="/delete_run")
 
 
+def find_card(values: Any) -> str:
+    """The before -> after card's HTML among an endpoint's outputs."""
+    cards = [v for v in values if isinstance(v, str) and ('class="ft-ba"' in v or 'class="ft-ba ' in v)]
+    assert len(cards) == 1, values
+    return cards[0]
+
+
+def heat_maps(values: Any) -> list[dict[str, Any]]:
+    """The confusion-matrix heat maps (first trace of each plotly figure that is a heat map) among outputs."""
+    traces = []
+    for v in values:
+        if isinstance(v, dict) and v.get("type") == "plotly":
+            data = json.loads(v["plot"])["data"]
+            traces += [t for t in data if t.get("type") == "heatmap"]
+    return traces
+
+
+def test_before_after_card_golden_table_and_batch_side_by_side(
+    client: Client, app_server: AppServer, sentiment_csv: Path, tiny_bert_dir: Path
+) -> None:
+    prompts = ["A wonderful, moving film.", "A dull and ugly mess."]
+    cfg = json.dumps({
+        "task": "classification", "model": str(tiny_bert_dir), "method": "full", "data": {"train": str(sentiment_csv)},
+        "training": {"max_steps": 40, "batch_size": 8, "logging_steps": 2, "learning_rate": 1e-3},
+        "evaluation": {"golden_prompts": "\n".join(prompts), "golden_from_heldout": 3,  # typed one per line
+                       "zero_shot_model": "no-such-org/nli-model"},  # cannot be had offline: skipped, run not failed
+    })
+    run_id, *_ = client.predict(cfg, 0.0, SECRET_TOKEN, api_name="/train")  # a token typed into the password box
+    assert wait_done(client)["status"] == "completed"
+    written = [p for p in app_server.home.rglob("*") if p.is_file()] + [app_server.log_path]
+    assert len(written) > 10
+    assert not [p for p in written if SECRET_TOKEN.encode() in p.read_bytes()]  # kept for the run only, never written
+
+    # The numbers come back through the API exactly as the run wrote them.
+    on_disk = json.loads((app_server.runs_dir / run_id / "eval.json").read_text())
+    results = client.predict(run_id, api_name="/run_results")
+    assert results["before"] == on_disk["before"] and results["after"] == on_disk["after"]
+    assert results["summary"] == on_disk["summary"] and "held-out rows" in results["summary"]
+    before, after = results["before"], results["after"]
+    assert {"accuracy", "f1", "loss", "per_class", "confusion_matrix", "labels"} <= set(after)
+    golden = results["golden"]
+    assert [g["input"] for g in golden[:2]] == prompts and len(golden) == 5
+    assert all(g["reference"] for g in golden[2:]) and not any(g["reference"] for g in golden[:2])
+
+    # The Train tab (the timer's poll) and the Runs tab (open_run) show the same card, heat maps and golden table.
+    for values in (client.predict(api_name="/poll"), client.predict(run_id, api_name="/open_run")):
+        card = find_card(values)
+        assert results["summary"].split(":")[-1].strip() in card  # the plain verdict
+        for side in (before, after):
+            assert f"{side['accuracy']:.1%}" in card and f"{side['f1']:.3f}" in card
+        assert "F1 of label “positive”" in card and "F1 of label “negative”" in card
+        assert "Zero-shot baseline skipped: The zero-shot model 'no-such-org/nli-model' could not be loaded" in (
+            html.unescape(card)
+        )
+        maps = heat_maps(values)
+        assert [m["text"] for m in maps] == [
+            [[str(v) for v in row] for row in side["confusion_matrix"]] for side in (before, after)
+        ]
+        assert all(m["x"] == after["labels"] and m["y"] == after["labels"] for m in maps)
+        (table,) = [v for v in values if isinstance(v, dict) and v.get("headers", [None])[0] == "input"]
+        assert [row[0] for row in table["data"]] == [g["input"] for g in golden]
+        assert [row[1] for row in table["data"]] == [g["reference"] for g in golden]
+        assert all(row[2].startswith(g["base"]["label"]) and row[3].startswith(g["finetuned"]["label"])
+                   for row, g in zip(table["data"], golden))
+
+    # Batch side by side: N rows, each side judged, a filter, and the table as a CSV served as a returned file.
+    raw = Client(app_server.url, verbose=False, download_files=False)
+    summary, table, csv_file = raw.predict(run_id, 5, 16, 0.0, 1.0, 42, "all", api_name="/batch_compare")
+    rows = table["data"]
+    assert len(rows) == 5 and all(len(r) == 7 for r in rows)
+    assert {r[4] for r in rows} <= {"✔ yes", "✘ no"} and {r[5] for r in rows} <= {"✔ yes", "✘ no"}
+    assert f"base model was right {sum(r[4] == '✔ yes' for r in rows)} times" in summary
+    assert f"fine-tuned model {sum(r[5] == '✔ yes' for r in rows)} times" in summary
+    for row in rows:
+        expected = {("✘ no", "✔ yes"): "fixed by fine-tuning", ("✔ yes", "✘ no"): "broken by fine-tuning"}
+        assert row[6] == expected.get((row[4], row[5]), "no change")
+    response = httpx.get(csv_file["url"], timeout=10)
+    assert response.status_code == 200
+    lines = response.content.decode("utf-8-sig").strip().splitlines()
+    assert lines[0].startswith("input,reference,base,fine-tuned") and len(lines) == 6
+    assert not csv_file["path"].startswith(str(app_server.home))  # a temp copy, not a file of the runs folder
+    for which, word in (("fixed", "fixed by fine-tuning"), ("broken", "broken by fine-tuning")):
+        _, only, _ = raw.predict(run_id, 5, 16, 0.0, 1.0, 42, which, api_name="/batch_compare")
+        assert [r for r in only["data"]] == [r for r in rows if r[6] == word]
+    client.predict(run_id, [], api_name="/delete_run")
+
+
 def test_hub_parts_say_offline_in_one_line_at_once(client: Client) -> None:
     for args, api in (
         (("bert", "classification"), "/search_models"),
@@ -193,28 +283,51 @@ def test_stop_mid_run_keeps_what_it_learned(
     status = wait_done(client)
     assert status["status"] == "stopped" and 3 <= status["step"] < 5000
     (run,) = [r for r in client.predict(api_name="/list_runs") if r["run_id"] == run_id]
-    assert run["status"] == "stopped" and run["has_model"]
+    assert run["status"] == "stopped" and run["has_model"] and run["can_resume"]  # Stop saved a checkpoint
     client.predict(run_id, [], api_name="/delete_run")
     assert run_id not in run_folders(app_server)
 
 
-def test_runs_left_running_by_a_dead_app_show_as_interrupted(tmp_path: Path, tiny_bert_dir: Path) -> None:
+def test_runs_left_running_by_a_dead_app_show_as_interrupted_and_failures_explain_themselves(
+    tmp_path: Path, tiny_bert_dir: Path
+) -> None:
     from ft_app.config import RunConfig
     from ft_app.runs import RunStore
     from tests.ui.conftest import start_app, stop_app
 
     home = tmp_path / "home"
     store = RunStore(home / "runs")
+    failed = store.create(RunConfig.from_dict({"task": "classification", "model": str(tiny_bert_dir),
+                                               "data": {"train": "x.csv"}, "name": "crashed"}))
+    reason = "The GPU ran out of memory. Lower the batch size (and raise gradient accumulation to keep the effective batch)."
+    store.write_status(failed, status="failed", message=reason, created="2020-01-01T00:00:00+00:00")
+    (failed / "log.txt").write_text("loading model\nstep 1\nTraceback (most recent call last):\n  boom <here>\n")
     config = RunConfig.from_dict({"task": "classification", "model": str(tiny_bert_dir), "data": {"train": "x.csv"}})
     run_dir = store.create(config)
     store.write_status(run_dir, status="running", phase="training", step=3, total_steps=10)
     server = start_app(home, tmp_path / "app.log")
     try:
         client = Client(server.url, verbose=False)
-        (run,) = client.predict(api_name="/list_runs")
+        run, crashed = client.predict(api_name="/list_runs")
         assert run["run_id"] == run_dir.name and run["status"] == "interrupted"
         assert "app stopped while this run was active" in run["message"]
+        assert not run["can_resume"] and not crashed["can_resume"]  # neither saved a checkpoint
         status = client.predict("", api_name="/status")  # what a reloaded page shows: the last run, not active
         assert status["run_id"] == run_dir.name and status["status"] == "interrupted" and not status["active"]
+
+        # Runs tab: the failed run shows its plain reason, what to do, and its log tail (escaped, not as HTML).
+        # (API outputs: plot, summary, config, failure card, log tail, then the results panel.)
+        _plot, summary, _config, failure, log_tail, *_ = client.predict(crashed["run_id"], api_name="/open_run")
+        assert failure["visible"] and "Training failed" in failure["value"] and reason in failure["value"]
+        assert "boom &lt;here&gt;" in failure["value"] and "<here>" not in failure["value"]
+        assert "start again" in failure["value"] and "Resume" not in failure["value"]
+        assert "Traceback" in log_tail and reason not in summary  # the reason is said once, in the card
+        # The interrupted one says what happened and why it cannot simply continue.
+        _plot, _summary, _config, failure, *_ = client.predict(run_dir.name, api_name="/open_run")
+        assert "Training was interrupted" in failure["value"] and "saved no checkpoint" in failure["value"]
+        # The Train tab (a reloaded page shows the last run) shows the failure card too.
+        values = client.predict(api_name="/poll")
+        (card,) = [v for v in values if isinstance(v, dict) and "ft-failure" in str(v.get("value", ""))]
+        assert card["visible"] and "Training was interrupted" in card["value"]
     finally:
         stop_app(server)

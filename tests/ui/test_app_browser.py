@@ -7,6 +7,7 @@ each tab go to $FT_APP_SCREENSHOTS (default: a `screenshots` folder in the test'
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TRAIN_STEPS = 150
+BATCH_ROWS_JS = "() => document.querySelectorAll('#batch-table [role=row]').length - 1"  # minus the header row
+HAS_TEXT_JS = "([sel, text]) => ((document.querySelector(sel) || {}).innerText || '').includes(text)"
+GOLDEN = ["An absolutely wonderful, moving film.", "A dull, ugly and boring mess."]
 # The live plot's train-loss trace length, read from the Plotly graph div.
 POINTS_JS = """() => {
   const div = document.querySelector('#live-plot .js-plotly-plot');
@@ -122,6 +126,10 @@ def test_click_through_all_tabs_train_live_and_reload(
     open_tab(page, "3 · Train")
     fill(page, "cfg-training-max-steps", str(TRAIN_STEPS))
     fill(page, "cfg-training-learning-rate", "0.001")
+    # Test prompts, answered before and after training: two typed ones and three held-out rows.
+    page.get_by_text("Test prompts: see how the answers change").click()
+    fill(page, "golden-prompts", "\n".join(GOLDEN))
+    fill(page, "golden-heldout", "3")
     page.locator("#train-btn").click()
     page.wait_for_function(f"() => ({POINTS_JS})() >= 3", timeout=90_000)
     first = page.evaluate(POINTS_JS)
@@ -137,7 +145,18 @@ def test_click_through_all_tabs_train_live_and_reload(
     shot(page, screenshots, "3-train-after-reload")
     page.wait_for_selector('#progress [data-status="completed"]', timeout=150_000)
     assert page.evaluate(POINTS_JS) >= TRAIN_STEPS // 3 - 1  # logging every 3 steps aims at about 50 points
+    # The before -> after card, both confusion matrices, the test-prompt table and the coach appear by themselves.
+    card = page.locator("#train-results .ft-ba")
+    card.wait_for()
+    assert "Accuracy" in card.inner_text() and "held-out rows" in card.inner_text()
+    page.wait_for_selector("#train-cm-before .js-plotly-plot .heatmaplayer, #train-cm-before .js-plotly-plot .hm")
+    page.wait_for_selector("#train-cm-after .js-plotly-plot")
+    for prompt in GOLDEN:
+        page.wait_for_function(HAS_TEXT_JS, arg=["#train-golden", prompt])
+    page.locator("#coach-summary").get_by_text("Training coach").wait_for()
+    assert not errors_shown(page)
     shot(page, screenshots, "3-train-finished")
+    page.locator("#train-results").screenshot(path=str(screenshots / "3-train-before-after.png"))
 
     # 4 · Compare: the finished run is offered; both sides answer.
     open_tab(page, "4 · Compare")
@@ -151,15 +170,36 @@ def test_click_through_all_tabs_train_live_and_reload(
     assert not errors_shown(page)
     shot(page, screenshots, "4-compare")
 
+    # Batch side by side on held-out rows, with the filter and the CSV download.
+    page.locator("#batch-btn").click()
+    page.wait_for_function(f"() => ({BATCH_ROWS_JS})() >= 5", timeout=60_000)
+    page.locator("#batch-summary").get_by_text("base model was right").wait_for()
+    page.locator("#batch-csv").wait_for()
+    total_rows = page.evaluate(BATCH_ROWS_JS)
+    row_texts = "() => [...document.querySelectorAll('#batch-table [role=row]')].slice(1).map(r => r.innerText.trim())"
+    fixed = [t for t in page.evaluate(row_texts) if t.endswith("fixed by fine-tuning")]
+    page.locator("#batch-filter").get_by_text("Fixed by fine-tuning").click()
+    page.wait_for_function(f"() => ({BATCH_ROWS_JS})() == {len(fixed)}", timeout=10_000)
+    assert page.evaluate(row_texts) == fixed
+    page.locator("#batch-filter").get_by_text("All rows", exact=True).click()
+    page.wait_for_function(f"() => ({BATCH_ROWS_JS})() == {total_rows}")
+    with page.expect_download() as download:
+        page.locator("#batch-csv").click()
+    assert download.value.suggested_filename.endswith("-side-by-side.csv")
+    assert not errors_shown(page)
+    shot(page, screenshots, "4-compare-batch")
+
     # 5 · Runs: the run is listed; opening it draws its curves.
     open_tab(page, "5 · Runs")
     run_cell = page.locator("#runs-table [role=gridcell]", has_text="classification-full").first
     run_cell.wait_for()
-    page.get_by_text("Rows:").wait_for()  # the newest run opens by itself
+    page.get_by_text(re.compile(r"^Rows: \d+ for training")).wait_for()  # the newest run opens by itself
     run_cell.click()
     page.wait_for_selector("#runs-plot .js-plotly-plot .scatterlayer .trace")
+    page.locator("#runs-results .ft-ba").wait_for()
+    page.wait_for_function(HAS_TEXT_JS, arg=["#runs-golden", GOLDEN[0]])
     shot(page, screenshots, "5-runs")
     assert sorted(p.name for p in screenshots.glob("*.png")) == [
-        "0-example.png", "1-model.png", "2-data.png", "3-train-after-reload.png", "3-train-finished.png", "3-train-live.png",
-        "4-compare.png", "5-runs.png",
+        "0-example.png", "1-model.png", "2-data.png", "3-train-after-reload.png", "3-train-before-after.png",
+        "3-train-finished.png", "3-train-live.png", "4-compare-batch.png", "4-compare.png", "5-runs.png",
     ]

@@ -1,0 +1,153 @@
+"""The training coach on the Train tab: what the curves say, in plain words, with an Apply button per fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from ft_app.training.progress import JobSnapshot
+from ft_app.ui.common import field_label
+from ft_app.ui.context import AppContext
+
+MAX_FINDINGS = 4
+KIND_TITLES = {
+    "diverged": "Training blew up",
+    "unstable": "Unsteady training",
+    "flat": "Not learning",
+    "overfitting": "Overfitting",
+    "memorising": "Memorising",
+}
+
+
+@dataclass
+class CoachBox:
+    """The coach's widgets: a summary line and a few finding slots, each with its Apply button."""
+
+    box: gr.Column
+    summary: gr.Markdown
+    rows: list[gr.Row]
+    messages: list[gr.Markdown]
+    buttons: list[gr.Button]
+    fixes: gr.State
+
+    @property
+    def outputs(self) -> list[Any]:
+        """The widgets `view` fills, in order."""
+        out: list[Any] = [self.box, self.summary]
+        for row, message, button in zip(self.rows, self.messages, self.buttons):
+            out += [row, message, button]
+        return [*out, self.fixes]
+
+
+def build() -> CoachBox:
+    """Lay out the coach (hidden until a run has logged some steps)."""
+    rows, messages, buttons = [], [], []
+    with gr.Column(visible=False, elem_id="coach", elem_classes=["ft-coach"]) as box:
+        summary = gr.Markdown("", elem_id="coach-summary")
+        for i in range(MAX_FINDINGS):
+            with gr.Row(visible=False, elem_classes=["ft-row", "ft-coach-finding"]) as row:
+                messages.append(gr.Markdown("", elem_id=f"coach-finding-{i}"))
+                buttons.append(gr.Button("Apply", scale=0, min_width=230, visible=False, elem_id=f"coach-apply-{i}"))
+            rows.append(row)
+    return CoachBox(box=box, summary=summary, rows=rows, messages=messages, buttons=buttons, fixes=gr.State([]))
+
+
+def hidden() -> list[Any]:
+    """Values that hide the coach."""
+    return [gr.Column(visible=False), gr.skip(), *([gr.skip()] * (3 * MAX_FINDINGS)), []]
+
+
+def report_for(ctx: AppContext, snap: JobSnapshot) -> Any:
+    """The coach's report on a run right now (cheap: the curve so far, the run's config and row count)."""
+    from ft_app.coach import diagnose
+
+    try:
+        config = ctx.store.read_config(snap.run_dir)
+    except (OSError, ValueError):
+        config = None
+    try:
+        train_rows = ctx.store.read_status(snap.run_dir).get("train_rows")
+    except (OSError, ValueError):
+        train_rows = None
+    return diagnose(list(snap.records), config, train_rows if isinstance(train_rows, int) else None,
+                    finished=not snap.active)
+
+
+def view(ctx: AppContext, snap: JobSnapshot | None) -> list[Any]:
+    """The coach for a run: hidden before the first logged step, else its summary and findings."""
+    if snap is None or not any(r.get("kind", "train") == "train" and "loss" in r for r in snap.records):
+        return hidden()
+    report = report_for(ctx, snap)
+    when = "So far" if snap.active else "At the end"
+    if report.findings:
+        n = len(report.findings)
+        summary = (
+            f"**Training coach.** {when}, {'one thing' if n == 1 else f'{n} things'} to look at"
+            + (": **Apply** changes the settings above for your next run (then press **Train**)."
+               if any(f.fix for f in report.findings) else ".")
+        )
+    else:
+        summary = f"**Training coach.** {when}: {report.summary.replace(' -> ', ' → ')}"
+    out: list[Any] = [gr.Column(visible=True), summary]
+    findings = report.findings[:MAX_FINDINGS]
+    for i in range(MAX_FINDINGS):
+        if i < len(findings):
+            f = findings[i]
+            sign = "⛔" if f.severity == "error" else "⚠️"
+            out += [
+                gr.Row(visible=True),
+                f"{sign} **{KIND_TITLES.get(f.kind, f.kind.capitalize())}.** {f.message}",
+                gr.Button(value=f"Apply: {f.fix_label}" if f.fix_label else "Apply", visible=bool(f.fix)),
+            ]
+        else:
+            out += [gr.Row(visible=False), "", gr.Button(visible=False)]
+    return [*out, [f.fix for f in findings]]
+
+
+def wire(ctx: AppContext, coach: CoachBox) -> None:
+    """Each Apply button puts its finding's config change into the form (the user then presses Train)."""
+    form = ctx.form
+
+    def make_apply(index: int) -> Any:
+        def apply(values: dict[Any, Any]) -> dict[Any, Any]:
+            """Apply the coach's fix to the settings in the form."""
+            from ft_app.coach import apply_fix
+
+            fixes = values.get(coach.fixes) or []
+            if index >= len(fixes) or not fixes[index]:
+                raise gr.Error("This advice has no setting to change.", title="Nothing to apply", print_exception=False)
+            fix = fixes[index]
+            try:
+                config = form.to_config(values)
+                changed = apply_fix(config, fix)
+            except ValueError as exc:
+                raise gr.Error(
+                    f"The fix could not be applied to the current settings: {exc}", title="Please check",
+                    print_exception=False,
+                ) from exc
+            partial: dict[str, Any] = {}
+            words = []
+            for dotted in fix:
+                section, _, key = dotted.partition(".")
+                old = getattr(getattr(config, section), key)
+                new = getattr(getattr(changed, section), key)
+                partial.setdefault(section, {})[key] = new
+                words.append(f"{field_label(key).lower()} {_plain(old)} → {_plain(new)}")
+            gr.Info("Changed " + ", ".join(words) + ". Press Train to start a new run with these settings.")
+            return form.updates(partial)
+
+        return apply
+
+    inputs = {coach.fixes, *form.components()}
+    for i, button in enumerate(coach.buttons):
+        button.click(make_apply(i), inputs, list(form.components()), api_visibility="private")
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value is None:
+        return "automatic"
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,286 @@
+"""The before -> after card, the confusion matrices and the golden-prompt table of a finished run.
+
+Built twice (Train tab and Runs tab) from the same code; `render(run_dir)` turns the run's eval.json and
+compare.jsonl into widget values.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+GOLDEN_COLUMNS = ["input", "reference (from the data)", "base model (before)", "fine-tuned (after)"]
+NO_EVAL = (
+    "No before/after numbers for this run: it kept no held-out rows to test on (see <i>Held-out share for "
+    "evaluation</i> in the Data tab's settings), or before/after evaluation was switched off."
+)
+
+
+@dataclass
+class ResultsPanel:
+    """The widgets of one results panel."""
+
+    box: gr.Column
+    card: gr.HTML
+    matrices: gr.Column
+    cm_before: gr.Plot
+    cm_after: gr.Plot
+    golden_box: gr.Column
+    golden: gr.Dataframe
+
+    @property
+    def outputs(self) -> list[gr.components.Component]:
+        """The widgets `render` and `hidden` fill, in order."""
+        return [self.box, self.card, self.matrices, self.cm_before, self.cm_after, self.golden_box, self.golden]
+
+
+def build(prefix: str, visible: bool = False) -> ResultsPanel:
+    """Lay out a results panel; `prefix` makes its element ids unique (e.g. 'train', 'runs')."""
+    with gr.Column(visible=visible, elem_id=f"{prefix}-results", elem_classes=["ft-results-box"]) as box:
+        gr.Markdown("#### Did fine-tuning help? Before → after, on rows the model never trained on")
+        card = gr.HTML("", elem_id=f"{prefix}-ba-card")
+        with gr.Column(visible=False) as matrices:
+            gr.Markdown(
+                "**Which label each model gave.** Each row is the right label, each column the label the model gave: "
+                "the numbers on the diagonal are right answers, the others are mix-ups.",
+                elem_classes=["ft-note"],
+            )
+            with gr.Row(equal_height=True):
+                cm_before = gr.Plot(show_label=False, elem_id=f"{prefix}-cm-before")
+                cm_after = gr.Plot(show_label=False, elem_id=f"{prefix}-cm-after")
+        with gr.Column(visible=False) as golden_box:
+            gr.Markdown(
+                "#### Your test prompts, answered before and after training\n"
+                "Answered by the base model before training started, and by the fine-tuned model when it ended."
+            )
+            golden = gr.Dataframe(
+                headers=GOLDEN_COLUMNS,
+                value=[],
+                interactive=False,
+                wrap=True,
+                max_height=420,
+                elem_id=f"{prefix}-golden",
+                label="Test prompts",
+                show_label=False,
+            )
+    return ResultsPanel(box=box, card=card, matrices=matrices, cm_before=cm_before, cm_after=cm_after,
+                        golden_box=golden_box, golden=golden)
+
+
+def hidden() -> list[Any]:
+    """Values that hide the whole panel (no run, or the run is still training)."""
+    return [gr.Column(visible=False), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()]
+
+
+def render(run_dir: Path | None, status: str = "completed") -> list[Any]:
+    """The panel for a finished run: the card, the two heat maps (classification) and the golden table.
+
+    A run that failed or was interrupted before its evaluation has nothing to show: the panel stays hidden.
+    """
+    from ft_app import plots
+    from ft_app.results import read_results
+
+    if run_dir is None:
+        return hidden()
+    results = read_results(run_dir)
+    if status != "completed" and not results.has_eval and not results.golden:
+        return hidden()
+    card = card_html(results)
+    matrices = confusion_pair(results)
+    rows = golden_rows(results.golden)
+    cm_row = gr.Column(visible=matrices is not None)
+    if matrices is None:
+        blank = plots.empty_figure("")
+        matrices = (blank, blank)
+    return [
+        gr.Column(visible=True),
+        card,
+        cm_row,
+        matrices[0],
+        matrices[1],
+        gr.Column(visible=bool(rows)),
+        rows,
+    ]
+
+
+def confusion_pair(results: Any) -> tuple[Any, Any] | None:
+    """The before and after confusion-matrix figures of a classification run, or None."""
+    from ft_app import plots
+
+    before, after = results.before, results.after
+    if results.task != "classification" or not (before.get("confusion_matrix") or after.get("confusion_matrix")):
+        return None
+    return (
+        plots.confusion_matrix_figure(
+            before.get("confusion_matrix"), before.get("labels"), "Before: the base model", colorscale="grey"
+        ),
+        plots.confusion_matrix_figure(after.get("confusion_matrix"), after.get("labels"), "After: the fine-tuned model"),
+    )
+
+
+# ---- the card ------------------------------------------------------------------------------------------------
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _fmt(value: Any, kind: str) -> str:
+    v = _num(value)
+    if v is None:
+        return "–"
+    if kind == "pct":
+        return f"{v:.1%}"
+    if kind == "ppl":
+        return f"{v:,.1f}" if v < 1e6 else f"{v:.2e}"
+    return f"{v:.3f}"
+
+
+def _change(before: Any, after: Any, kind: str, higher_is_better: bool) -> tuple[str, str]:
+    """The change as text and its CSS class (better / worse / same)."""
+    b, a = _num(before), _num(after)
+    if b is None or a is None:
+        return "", "ft-same"
+    diff = a - b
+    if kind == "pct":
+        text, small = f"{diff * 100:+.1f} points", abs(diff) < 0.005
+    elif kind in ("loss", "ppl"):
+        rel = diff / b if b else 0.0
+        text, small = f"{abs(rel):.0%} {'lower' if diff < 0 else 'higher'}", abs(rel) < 0.01
+    else:
+        text, small = f"{diff:+.3f}", abs(diff) < 0.005
+    if small:
+        return text + " (about the same)", "ft-same"
+    better = diff > 0 if higher_is_better else diff < 0
+    return text + (" (better)" if better else " (worse)"), "ft-better" if better else "ft-worse"
+
+
+def _metric_rows(task: str, before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, str, str, str, bool]]:
+    """(key, name, explanation, kind, higher_is_better) for the metrics of a task that the results hold."""
+    if task == "classification":
+        rows = [
+            ("accuracy", "Accuracy", "share of test rows given the right label", "pct", True),
+            ("f1", "Macro-F1", "how well every label is found, averaged over labels (1 = perfect)", "num", True),
+            ("loss", "Loss", "how unsure the model is about the right label; lower is better", "loss", False),
+        ]
+    else:
+        what = "answers" if task == "causal_lm" else "target texts"
+        rows = [
+            ("loss", "Loss", f"how hard it finds the reference {what}; lower is better", "loss", False),
+            ("perplexity", "Perplexity", "roughly how many words it hesitates between at each step; lower is better",
+             "ppl", False),
+        ]
+        if "exact_match" in before or "exact_match" in after:
+            rows.append(("exact_match", "Exact match", "share of generated texts equal to the reference", "pct", True))
+    return [r for r in rows if r[0] in before or r[0] in after]
+
+
+def card_html(results: Any) -> str:
+    """The before -> after card as HTML: the plain sentence, then the key numbers side by side."""
+    if not results.has_eval:
+        return f'<div class="ft-ba ft-ba-empty">{NO_EVAL}</div>'
+    before, after = results.before, results.after
+    zero = results.zero_shot if isinstance(results.zero_shot, dict) else None
+    zero_ok = zero is not None and "skipped" not in zero
+    rows_n = after.get("rows") or before.get("rows")
+    head = ["", "Before<br><small>base model</small>", "After<br><small>fine-tuned</small>", "Change"]
+    if zero_ok:
+        head.append("No training at all<br><small>zero-shot model</small>")
+    body = []
+    for key, name, explain, kind, higher in _metric_rows(results.task, before, after):
+        change, css = _change(before.get(key), after.get(key), kind, higher)
+        cells = [
+            f'<td class="ft-ba-name">{html.escape(name)}<div class="ft-ba-hint">{html.escape(explain)}</div></td>',
+            f"<td>{_fmt(before.get(key), kind)}</td>",
+            f'<td class="ft-ba-after">{_fmt(after.get(key), kind)}</td>',
+            f'<td class="{css}">{html.escape(change)}</td>',
+        ]
+        if zero_ok:
+            cells.append(f"<td>{_fmt(zero.get(key), kind) if key in zero else '–'}</td>")
+        body.append(f'<tr data-metric="{key}">{"".join(cells)}</tr>')
+    if results.task == "classification":
+        per_b, per_a = before.get("per_class") or {}, after.get("per_class") or {}
+        for label in list(per_a) or list(per_b):
+            b, a = per_b.get(label, {}), per_a.get(label, {})
+            change, css = _change(b.get("f1"), a.get("f1"), "num", True)
+            hint = _label_hint(str(label), b, a)
+            cells = [
+                f'<td class="ft-ba-name">F1 of label “{html.escape(str(label))}”'
+                f'<div class="ft-ba-hint">{html.escape(hint)}</div></td>',
+                f"<td>{_fmt(b.get('f1'), 'num')}</td>",
+                f'<td class="ft-ba-after">{_fmt(a.get("f1"), "num")}</td>',
+                f'<td class="{css}">{html.escape(change)}</td>',
+            ]
+            if zero_ok:
+                z = (zero.get("per_class") or {}).get(label, {})
+                cells.append(f"<td>{_fmt(z.get('f1'), 'num')}</td>")
+            body.append(f'<tr data-metric="f1:{html.escape(str(label))}">{"".join(cells)}</tr>')
+    notes = []
+    if rows_n:
+        notes.append(f"Measured on the same {rows_n} held-out rows before and after, with the same settings.")
+    if zero is not None and not zero_ok:
+        notes.append(f"Zero-shot baseline skipped: {html.escape(str(zero.get('skipped', '')))}")
+    elif zero_ok:
+        notes.append(
+            f"The zero-shot column is <code>{html.escape(str(zero.get('model', '')))}</code> guessing the labels with "
+            "no training, to show what fine-tuning bought."
+        )
+    summary = html.escape((results.summary or "").replace(" -> ", " → "))
+    verdict = "better" if "better than before" in summary else "worse" if "worse than before" in summary else "same"
+    return (
+        f'<div class="ft-ba" data-verdict="{verdict}">'
+        f'<div class="ft-ba-summary ft-ba-{verdict}">{summary}</div>'
+        f'<table class="ft-ba-table"><thead><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr></thead>'
+        f'<tbody>{"".join(body)}</tbody></table>'
+        + "".join(f'<div class="ft-ba-note">{n}</div>' for n in notes)
+        + "</div>"
+    )
+
+
+def _label_hint(label: str, before: dict[str, Any], after: dict[str, Any]) -> str:
+    """Recall and precision of one label in words: how many of its rows were found, how often its guesses are right."""
+    support = after.get("support", before.get("support"))
+
+    def found(side: dict[str, Any]) -> str:
+        recall = _num(side.get("recall"))
+        return "?" if recall is None or not isinstance(support, int) else str(round(recall * support))
+
+    def right(side: dict[str, Any]) -> str:
+        precision = _num(side.get("precision"))
+        return "?" if precision is None else f"{precision:.0%}"
+
+    return (
+        f"found {found(after)} of the {support if isinstance(support, int) else '?'} rows labelled {label} "
+        f"(before: {found(before)}); when it answers {label} it is right {right(after)} of the time "
+        f"(before: {right(before)})"
+    )
+
+
+# ---- the golden table ----------------------------------------------------------------------------------------
+
+
+def answer_text(side: Any) -> str:
+    """One side's answer as people read it: the text, or the label with how sure the model was."""
+    if not isinstance(side, dict):
+        return ""
+    probs = side.get("probabilities") or {}
+    label = side.get("label")
+    if probs and label is not None:
+        p = probs.get(label)
+        return f"{label} ({p:.0%} sure)" if isinstance(p, (int, float)) else str(label)
+    return str(side.get("text", ""))
+
+
+def golden_rows(golden: list[dict[str, Any]]) -> list[list[str]]:
+    """compare.jsonl lines as table rows: input, reference, base, fine-tuned."""
+    return [
+        [str(r.get("input", "")), str(r.get("reference") or ""), answer_text(r.get("base")), answer_text(r.get("finetuned"))]
+        for r in golden
+    ]
