@@ -143,7 +143,12 @@ def test_click_through_all_tabs_train_live_and_reload(
     open_tab(page, "3 · Train")
     page.wait_for_function(f"() => ({POINTS_JS})() >= {first}", timeout=30_000)
     shot(page, screenshots, "3-train-after-reload")
-    page.wait_for_selector('#progress [data-status="completed"]', timeout=150_000)
+    page.wait_for_selector(
+        '#progress [data-status="completed"], #progress [data-status="failed"], #progress [data-status="stopped"]',
+        timeout=240_000,
+    )
+    progress_text = page.locator("#progress").inner_text()
+    assert page.locator('#progress [data-status="completed"]').count() == 1, progress_text
     assert page.evaluate(POINTS_JS) >= TRAIN_STEPS // 3 - 1  # logging every 3 steps aims at about 50 points
     # The before -> after card, both confusion matrices, the test-prompt table and the coach appear by themselves.
     card = page.locator("#train-results .ft-ba")
