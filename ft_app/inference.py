@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ft_app.config import RunConfig
+from ft_app.config import QUANTIZED_METHODS, RunConfig
 from ft_app.runs import ADAPTER_DIR, MODEL_DIR, RunStore
 from ft_app.tasks import GenerationSettings, Prediction, get_task
 
@@ -72,33 +72,11 @@ def inference_device() -> Any:
 
 def load_base_model(info: RunInfo) -> tuple[Any, Any]:
     """The untouched base model (with the same seeded new head a classification run started from) and tokenizer."""
-    from transformers import set_seed
+    from ft_app import modeling
 
-    from ft_app.modeling import device_info as _device_info
-    from ft_app.modeling import load_dtype, load_tokenizer, weights_kwargs
-
-    config = info.config
-    task = get_task(config.task)
-    tokenizer = load_tokenizer(config)
-    set_seed(config.training.seed)  # the same seed the run used, so a new head starts identical
-    kwargs: dict[str, Any] = dict(
-        revision=config.model.revision,
-        trust_remote_code=config.model.trust_remote_code,
-        dtype=load_dtype(config, _device_info()),
-        **weights_kwargs(config.model.name_or_path),
-        **task.model_kwargs(info.label_names),
-    )
-    if config.method in ("qlora", "lora8bit"):
-        import torch
-
-        from ft_app.config import to_bnb_config
-
-        kwargs["quantization_config"] = to_bnb_config(config, torch.bfloat16 if _device_info().bf16 else torch.float16)
-        kwargs["device_map"] = {"": 0}
-    model = task.model_class().from_pretrained(config.model.name_or_path, **kwargs)
-    if getattr(model.config, "pad_token_id", None) is None:
-        model.config.pad_token_id = tokenizer.pad_token_id
-    if "device_map" not in kwargs:
+    tokenizer = modeling.load_tokenizer(info.config)
+    model = modeling.load_base_model(info.config, tokenizer, info.label_names)
+    if info.config.method not in QUANTIZED_METHODS:  # quantized weights were placed on the GPU while loading
         model.to(inference_device())
     return model.eval(), tokenizer
 

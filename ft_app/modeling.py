@@ -207,8 +207,8 @@ def load_dtype(config: RunConfig, device: DeviceInfo) -> Any:
     return torch.float32
 
 
-def load_model(config: RunConfig, tokenizer: Any, label_names: list[str] | None = None) -> LoadedModel:
-    """Load the base model, then wrap it for the method."""
+def load_base_model(config: RunConfig, tokenizer: Any, label_names: list[str] | None = None) -> Any:
+    """The pretrained model for the task, unwrapped: seeded new head, method's dtype, 4/8-bit where asked."""
     import torch
     from transformers import set_seed
 
@@ -220,11 +220,10 @@ def load_model(config: RunConfig, tokenizer: Any, label_names: list[str] | None 
     device = device_info()
     task = get_task(config.task)
     m = config.model
-    dtype = load_dtype(config, device)
     kwargs: dict[str, Any] = dict(
         revision=m.revision,
         trust_remote_code=m.trust_remote_code,
-        dtype=dtype,
+        dtype=load_dtype(config, device),
         **weights_kwargs(m.name_or_path),
         **task.model_kwargs(label_names),
     )
@@ -238,6 +237,13 @@ def load_model(config: RunConfig, tokenizer: Any, label_names: list[str] | None 
         raise ValueError(hub_model_error(m.name_or_path, exc)) from exc
     if getattr(model.config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def load_model(config: RunConfig, tokenizer: Any, label_names: list[str] | None = None) -> LoadedModel:
+    """Load the base model, then wrap it for the method."""
+    m = config.model
+    model = load_base_model(config, tokenizer, label_names)
     if config.method == "head":
         body = getattr(model, model.base_model_prefix, None)
         if body is None or body is model:
