@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ft_app.inference import RunInfo, load_base_model, load_finetuned_model, load_run_info, predict
+from ft_app.runs import EXAMPLES_FILE, read_jsonl
 from ft_app.tasks import GenerationSettings, Prediction
 
 
@@ -77,11 +77,7 @@ class Comparer:
 
 def held_out_examples(run_dir: Path, n: int = 5) -> list[dict[str, str]]:
     """A few held-out rows of a run as {'input', 'reference'}, for one-click prompts."""
-    path = Path(run_dir) / "examples.jsonl"
-    if not path.is_file():
-        return []
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return rows[:n]
+    return read_jsonl(Path(run_dir) / EXAMPLES_FILE)[:n]
 
 
 _default = Comparer()
