@@ -214,12 +214,12 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
             """Page (re)load: fill the form with the settings of the run shown (the running one, or the last one)."""
             snap = train_tab.snapshot_for(ctx, None)
             if snap is None:
-                return {}
+                return form.unchanged()
             try:
                 config = ctx.store.read_config(snap.run_dir)
             except ValueError as exc:
                 gr.Warning(f"The settings of run {snap.run_id} could not be restored: {exc}")
-                return {}
+                return form.unchanged()
             return form.updates(config.to_dict(), reset=True)
 
         # ---- cross-tab wiring -------------------------------------------------------------------

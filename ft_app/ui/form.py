@@ -138,6 +138,10 @@ class Form:
         """All registered widgets (the Train button's inputs)."""
         return set(self.paths)
 
+    def unchanged(self) -> dict[Any, Any]:
+        """Updates that leave every form widget as it is (an empty dict is not "no update" in Gradio 6)."""
+        return {comp: gr.skip() for comp in self.paths}
+
     def to_dict(self, values: dict[gr.components.Component, Any]) -> dict[str, Any]:
         """Widget values as a config dict in the hand-written shape."""
         raw: dict[str, Any] = {section: {} for section in SECTIONS}

@@ -290,7 +290,7 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
     def pick_preset(key: str | None, model_value: str) -> Any:
         """Apply a recipe: its method and knobs (and its model when none is chosen yet)."""
         if not key:
-            return {}
+            return {**form.unchanged(), preset_note: gr.skip()}
         p = presets.get_preset(key)
         updates = form.updates(p.config(with_model=not (model_value or "").strip()), reset=True, keep=_keep_paths())
         updates[preset_note] = f"**{p.title}.** {p.description} Suggested model: `{p.model}`."
