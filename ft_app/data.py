@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ft_app.config import DataConfig, RunConfig
 from ft_app.hub_token import token_kwargs
+from ft_app.text import plain_list
 
 if TYPE_CHECKING:
     import datasets
@@ -37,6 +38,12 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "target": ("target", "target_text", "label", "labels", "output", "summary", "answer", "response", "sentiment"),
 }
 VALIDATION_SPLITS = ("validation", "valid", "dev", "val")
+# A label column with more classes than this, or with most rows of a class of their own, is probably the wrong column.
+MAX_LABELS = 100
+# Below this many classes "most rows are unique" is normal for a tiny file and says nothing about the column.
+MIN_CLASSES_TO_JUDGE = 10
+# Column names are few and the user needs them to fix a mapping: show more of them than of other lists.
+COLUMN_LIMIT = 12
 
 
 @dataclass
@@ -162,7 +169,7 @@ def _load_folder(path: Path, split: str) -> datasets.Dataset:
     loaded = datasets.load_from_disk(str(path))
     if isinstance(loaded, datasets.DatasetDict):
         if split not in loaded:
-            raise ValueError(f"Saved dataset {str(path)!r} has no split {split!r}. Its splits: {', '.join(loaded)}.")
+            raise ValueError(f"Saved dataset {str(path)!r} has no split {split!r}. Its splits: {plain_list(loaded)}.")
         return loaded[split]
     return loaded
 
@@ -213,7 +220,7 @@ def detect_columns(column_names: list[str], task: str, data: DataConfig | None =
         if given:
             if given not in column_names:
                 raise ValueError(
-                    f"Column {given!r} (for {part}) is not in the data. The columns are: {', '.join(column_names)}."
+                    f"Column {given!r} (for {part}) is not in the data. The columns are: {plain_list(column_names, COLUMN_LIMIT)}."
                 )
             return given
         for name in CANDIDATES[part]:
@@ -221,7 +228,7 @@ def detect_columns(column_names: list[str], task: str, data: DataConfig | None =
                 return lower[name]
         return None
 
-    cols = ", ".join(column_names)
+    cols = plain_list(column_names, COLUMN_LIMIT)
     if task == "classification":
         label = pick("label", data.label_column)
         text = pick("text", data.text_column, (label,))
@@ -280,6 +287,63 @@ def label_names(dataset: datasets.Dataset, column: str) -> list[str]:
     return sorted({str(v).strip() for v in values})  # ' ham' and 'ham ' are one class, as the encoder sees them
 
 
+@dataclass
+class LabelColumnProblem:
+    """Why a label column does not look like labels; `blocking` when training on it cannot make sense."""
+
+    message: str
+    blocking: bool
+
+
+def label_column_problem(dataset: datasets.Dataset, column: str) -> LabelColumnProblem | None:
+    """Say in one line when a label column has more different values than labels plausibly have, else None."""
+    import datasets
+
+    if isinstance(dataset.features.get(column), datasets.ClassLabel):
+        return None  # the dataset itself declares the classes
+    values = _filled(dataset, column)
+    classes = len(label_names(dataset, column))
+    mostly_unique = classes > len(values) / 2 and classes >= MIN_CLASSES_TO_JUDGE
+    if not mostly_unique and classes <= MAX_LABELS:
+        return None
+    other = _label_like_column(dataset, exclude=column)
+    fix = f"did you mean {other!r}?" if other else "pick the column that holds the class of each row."
+    if mostly_unique:
+        kind = "numbers" if all(isinstance(v, (int, float)) for v in values) else "text"
+        return LabelColumnProblem(f"{column!r} has {classes:,} different values: it looks like {kind}, not labels; {fix}", True)
+    return LabelColumnProblem(
+        f"{column!r} has {classes:,} different values, more than a label column usually has: check that it holds "
+        f"the class of each row; {fix}",
+        False,
+    )
+
+
+def _label_like_column(dataset: datasets.Dataset, exclude: str) -> str | None:
+    """The other column whose values look most like labels: the fewest different values, two or more."""
+    import datasets
+
+    ranked: list[tuple[int, int, int, str]] = []
+    for position, name in enumerate(dataset.column_names):
+        feature = dataset.features.get(name)
+        is_class = isinstance(feature, datasets.ClassLabel)
+        dtype = feature.dtype if isinstance(feature, datasets.Value) else ""
+        if name == exclude or not (is_class or dtype in ("string", "large_string", "bool") or dtype.startswith("int")):
+            continue  # floats are measurements, lists and dicts are not labels
+        values = _filled(dataset, name)
+        classes = len({str(v).strip() for v in values})
+        if classes < 2 or classes > MAX_LABELS or (classes > len(values) / 2 and classes >= MIN_CLASSES_TO_JUDGE):
+            continue
+        # Fewest classes first; a ClassLabel or a column named like a label wins a tie.
+        named = is_class or name.lower() in CANDIDATES["label"]
+        ranked.append((classes, 0 if named else 1, position, name))
+    return min(ranked)[3] if ranked else None
+
+
+def _filled(dataset: datasets.Dataset, column: str) -> list[Any]:
+    """The column's values that are not empty (None or blank text)."""
+    return [v for v in dataset[column] if v is not None and not (isinstance(v, str) and not v.strip())]
+
+
 # ---- splitting -------------------------------------------------------------------------------
 
 
@@ -307,9 +371,16 @@ def load_splits(config: RunConfig) -> RawSplits:
         if missing:
             raise ValueError(
                 f"The validation data lacks column {missing[0]!r} that the training data uses. "
-                f"Its columns are: {', '.join(validation.column_names)}."
+                f"Its columns are: {plain_list(validation.column_names, COLUMN_LIMIT)}."
             )
     train = _drop_empty(train, mapping)
+    if config.task == "classification":
+        # Judged on the whole file, as the Data tab shows it, before any rows are held out or capped.
+        problem = label_column_problem(train, mapping.label)
+        if problem and problem.blocking:
+            raise ValueError(problem.message)
+        if problem:
+            log.warning("%s", problem.message)
     if validation is None and d.validation_size > 0:
         held = d.validation_size if d.validation_size < 1 else int(d.validation_size)
         if (held if isinstance(held, int) else round(len(train) * held)) < 1 or len(train) < 4:
@@ -348,7 +419,7 @@ def load_splits(config: RunConfig) -> RawSplits:
             if unseen:
                 raise ValueError(
                     f"The validation data has label {unseen[0]!r} that never appears in the training data "
-                    f"(training labels: {', '.join(names)})."
+                    f"(training labels: {plain_list(names)})."
                 )
     return RawSplits(train=train, validation=validation, mapping=mapping, label_names=names)
 

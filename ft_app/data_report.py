@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ft_app.config import DataConfig, RunConfig
-from ft_app.data import ColumnMapping, detect_columns, label_names, load_table
+from ft_app.data import COLUMN_LIMIT, ColumnMapping, detect_columns, label_column_problem, label_names, load_table
 from ft_app.tasks.classification import label_to_name
+from ft_app.text import plain_list
 
 if TYPE_CHECKING:
     import datasets
@@ -123,7 +124,7 @@ def label_balance(dataset: datasets.Dataset, column: str) -> list[tuple[str, int
     import datasets as ds
 
     if column not in dataset.column_names:
-        raise ValueError(f"Label column {column!r} is not in the data. The columns are: {', '.join(dataset.column_names)}.")
+        raise ValueError(f"Label column {column!r} is not in the data. The columns are: {plain_list(dataset.column_names, COLUMN_LIMIT)}.")
     feature = dataset.features.get(column)
     values = dataset[column]
     if isinstance(feature, ds.ClassLabel):
@@ -309,6 +310,11 @@ def describe(config: RunConfig, tokenizer: Any | None = None, preview_rows: int 
         return report
     mapping = report.mapping
     if config.task == "classification":
+        problem = label_column_problem(table, mapping.label)
+        if problem:
+            report.notes.append(problem.message)
+        if problem and problem.blocking:
+            return report  # a balance of hundreds of one-row "classes" says nothing more than the note
         report.balance = label_balance(table, mapping.label)
         report.label_names = [name for name, _ in report.balance if name != EMPTY_LABEL]
         report.notes += _balance_notes(report.balance)
@@ -350,7 +356,7 @@ def _balance_notes(balance: list[tuple[str, int]]) -> list[str]:
         return notes
     rare = [f"{name!r} ({n})" for name, n in classes if n < FEW_ROWS_PER_CLASS]
     if rare:
-        notes.append(f"Few examples for {', '.join(rare)}: the model may not learn these classes well.")
+        notes.append(f"Few examples for {plain_list(rare)}: the model may not learn these classes well.")
     counts = [n for _, n in classes if n]
     if max(counts) >= 5 * min(counts):
         notes.append("The classes are unbalanced (over 5 to 1): watch the F1 score, not only accuracy.")

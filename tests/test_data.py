@@ -10,7 +10,14 @@ import datasets
 import pytest
 
 from ft_app.config import DataConfig, RunConfig
-from ft_app.data import detect_columns, label_names, load_splits, load_table, looks_like_path
+from ft_app.data import (
+    detect_columns,
+    label_column_problem,
+    label_names,
+    load_splits,
+    load_table,
+    looks_like_path,
+)
 from tests.fixtures.data_files import sentiment_rows
 
 ROWS = sentiment_rows(40)
@@ -229,3 +236,75 @@ def test_max_rows_holds_out_a_share_of_the_rows_used(tmp_path: Path) -> None:
     assert len(raw.train) == 50 and len(raw.validation) == 5
     assert set(raw.train["text"]).isdisjoint(raw.validation["text"])
     assert len(load_splits(_config(path, max_rows=50, validation_size=20)).validation) == 20
+
+
+def _reviews(n: int) -> list[dict[str, str]]:
+    """n different reviews with word labels, as a person's own CSV has them (review,sentiment)."""
+    return [{"review": f"review number {i} was {'good' if i % 2 else 'bad'}", "sentiment": "pos" if i % 2 else "neg"}
+            for i in range(n)]
+
+
+def test_text_picked_as_the_label_is_named_in_one_line(tmp_path: Path) -> None:
+    """The review text as label column: one line naming the count and the column that looks like labels."""
+    path = _write(tmp_path / "mine.csv", _reviews(400), "csv")
+    message = "'review' has 400 different values: it looks like text, not labels; did you mean 'sentiment'?"
+    with pytest.raises(ValueError) as info:
+        load_splits(_config(path, text_column="sentiment", label_column="review"))
+    assert str(info.value) == message
+    raw = load_splits(_config(path, text_column="review", label_column="sentiment"))
+    assert raw.label_names == ["neg", "pos"]
+
+
+def test_label_column_problem_judges_the_number_of_classes(tmp_path: Path) -> None:
+    """Mostly-unique values block; many repeated classes only warn; small files and ClassLabels pass."""
+    table = datasets.Dataset.from_list(_reviews(400))
+    blocking = label_column_problem(table, "review")
+    assert blocking is not None and blocking.blocking
+    assert label_column_problem(table, "sentiment") is None
+
+    # 150 intents, each on 10 rows: a real many-class task (e.g. CLINC150), said but not refused.
+    intents = datasets.Dataset.from_list(
+        [{"text": f"question {i}", "intent": f"intent_{i % 150}", "domain": f"d{i % 7}"} for i in range(1500)]
+    )
+    many = label_column_problem(intents, "intent")
+    assert many is not None and not many.blocking
+    assert many.message == (
+        "'intent' has 150 different values, more than a label column usually has: check that it holds the class "
+        "of each row; did you mean 'domain'?"
+    )
+    raw = load_splits(_config(_write(tmp_path / "intents.csv", intents.to_list(), "csv"), label_column="intent"))
+    assert len(raw.label_names) == 150
+
+    # Eight rows of eight labels say nothing about the column: too small to judge.
+    tiny = datasets.Dataset.from_list([{"text": f"t{i}", "label": f"l{i}"} for i in range(8)])
+    assert label_column_problem(tiny, "label") is None
+    labelled = datasets.Dataset.from_list(_reviews(40)).cast_column(
+        "review", datasets.ClassLabel(names=sorted({r["review"] for r in _reviews(40)}))
+    )
+    assert label_column_problem(labelled, "review") is None  # the dataset declares its classes
+
+
+def test_label_column_of_numbers_or_without_a_better_column(tmp_path: Path) -> None:
+    """An id column reads as numbers; with no label-like column the fix says what to pick."""
+    rows = [{"id": i, "text": f"sentence {i}", "label": i % 3} for i in range(60)]
+    problem = label_column_problem(datasets.Dataset.from_list(rows), "id")
+    assert problem.message == "'id' has 60 different values: it looks like numbers, not labels; did you mean 'label'?"
+    only_text = datasets.Dataset.from_list([{"a": f"first {i}", "b": f"second {i}"} for i in range(30)])
+    assert label_column_problem(only_text, "b").message == (
+        "'b' has 30 different values: it looks like text, not labels; pick the column that holds the class of each row."
+    )
+
+
+def test_lists_in_messages_are_capped(tmp_path: Path) -> None:
+    """A wide table or many labels never make a message longer than a few names and a count."""
+    wide = [f"col{i}" for i in range(30)]
+    with pytest.raises(ValueError) as info:
+        detect_columns(wide, "classification", DataConfig(label_column="nope"))
+    assert "col0, col1" in str(info.value) and "col11 and 18 more" in str(info.value)
+    assert "col12" not in str(info.value)
+
+    train = [{"text": f"t{i}", "label": f"class {i % 20}"} for i in range(200)]
+    dev = [{"text": f"d{i}", "label": f"other {i}"} for i in range(10)]
+    with pytest.raises(ValueError) as info:
+        load_splits(_config(_write(tmp_path / "t.csv", train, "csv"), validation=str(_write(tmp_path / "d.csv", dev, "csv"))))
+    assert str(info.value).endswith("(training labels: class 0, class 1, class 10, class 11, class 12 and 15 more).")

@@ -255,3 +255,27 @@ def test_describe_without_a_mapping_or_tokenizer_still_previews(tmp_path: Path) 
     assert report.lengths is None
     assert report.example == [("Input: ", None), (LONG, None), ("\nTarget: ", None), ("positive", TRAINED)]
     assert any("Pick a model" in n for n in report.notes)
+
+
+def test_describe_names_text_picked_as_label_in_one_line(tmp_path: Path) -> None:
+    """The review text as label: one note naming the better column, no 400-bar balance, no note of every review."""
+    rows = [{"review": f"review number {i} was {'good' if i % 2 else 'bad'}", "sentiment": "pos" if i % 2 else "neg"}
+            for i in range(400)]
+    path = _csv(tmp_path / "mine.csv", rows)
+    data = DataConfig(train=str(path), text_column="sentiment", label_column="review")
+    report = describe(RunConfig(task="classification", model=ModelConfig(name_or_path="tiny"), data=data), None)
+    assert report.notes == ["'review' has 400 different values: it looks like text, not labels; did you mean 'sentiment'?"]
+    assert report.balance is None and report.label_names is None
+
+
+def test_few_examples_note_lists_a_few_classes_and_counts_the_rest(tmp_path: Path) -> None:
+    """Thirty rare classes: the note names five of them and counts the other 25."""
+    rows = [{"text": f"sentence {i}", "label": f"c{i % 30:02d}"} for i in range(90)]
+    report = describe(
+        RunConfig(task="classification", model=ModelConfig(name_or_path="tiny"), data=DataConfig(train=str(_csv(tmp_path / "r.csv", rows)))),
+        None,
+    )
+    assert len(report.balance) == 30
+    few = [n for n in report.notes if n.startswith("Few examples")]
+    assert few == ["Few examples for 'c00' (3), 'c01' (3), 'c02' (3), 'c03' (3), 'c04' (3) and 25 more: "
+                   "the model may not learn these classes well."]
