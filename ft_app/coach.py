@@ -94,15 +94,25 @@ def diagnose(
     window = max(2, n // 5)
     start, end = _mean(losses[:window]), _mean(losses[-window:])
     peak = max(losses[window:]) if n > window else start
+    enough = finished or n >= 2 * MIN_TRAIN_POINTS
 
     if end > start * DIVERGE_RISE or (peak > start * 2 * DIVERGE_RISE):
+        if end > start * DIVERGE_RISE:
+            seen = f"The training loss is going up, not down: it {change(start, end)} between the start and lately."
+        else:
+            # A spike that came back down: "going up" would contradict the numbers that follow.
+            peak_step = next(s for s, v in train if v == peak)
+            times = f", {peak / start:.1f} times its level at the start" if start > 0 else ""
+            seen = (
+                f"The training loss shot up to {peak:.3g} at step {peak_step}{times}, then came back: it "
+                f"{change(start, end)} between the start and lately."
+            )
         findings.append(
             Finding(
                 "unstable",
                 "error",
-                f"The training loss is going up, not down: from {start:.3g} at the start to {end:.3g} lately "
-                f"(peak {peak:.3g}). The learning rate is probably too high{lr_text}: lower it, keep gradient "
-                "clipping on, and add warmup.",
+                f"{seen} The learning rate is probably too high{lr_text}: lower it, keep gradient clipping on, "
+                "and add warmup.",
                 _fix_lr(lr, 0.2, warmup_ratio=0.05, max_grad_norm=1.0),
                 "Lower the learning rate 5x and add warmup",
             )
@@ -121,14 +131,24 @@ def diagnose(
                     "Halve the learning rate and double gradient accumulation",
                 )
             )
-        drop = (start - end) / abs(start) if start else 0.0
-        enough = finished or n >= 2 * MIN_TRAIN_POINTS
-        if enough and drop < FLAT_RELATIVE_DROP:
+        moved = (end - start) / abs(start) if start else 0.0
+        if enough and moved >= FLAT_RELATIVE_DROP:
+            findings.append(
+                Finding(
+                    "unstable",
+                    "warning",
+                    f"The training loss {change(start, end)} between the start and lately, instead of falling. "
+                    f"The learning rate is probably too high{lr_text}: lower it and add warmup.",
+                    _fix_lr(lr, 0.2, warmup_ratio=0.05),
+                    "Lower the learning rate 5x and add warmup",
+                )
+            )
+        elif enough and moved > -FLAT_RELATIVE_DROP:
             findings.append(
                 Finding(
                     "flat",
                     "warning",
-                    f"The training loss has barely moved: {start:.3g} at the start, {end:.3g} lately ({drop:+.1%}). "
+                    f"The training loss has barely moved: it {change(start, end)} between the start and lately. "
                     f"The learning rate may be too low{lr_text}, or too little of the model is trainable "
                     "(head-only on a hard task). Raise the learning rate, or train with LoRA or fully.",
                     _fix_lr(lr, 10.0),
@@ -148,7 +168,7 @@ def diagnose(
                 Finding(
                     "overfitting",
                     "warning",
-                    f"Overfitting: the eval loss was lowest ({best:.3g}) at step {best_step} and has risen to {last:.3g}, "
+                    f"Overfitting: the eval loss was lowest at step {best_step} and has since {change(best, last, since=True)}, "
                     "while the training loss keeps falling. The model is learning the training rows by heart. Use "
                     "fewer epochs, more data or a lower learning rate, and turn on early stopping to keep the best checkpoint.",
                     {"training.early_stopping": True, "training.load_best_model_at_end": True},
@@ -163,7 +183,7 @@ def diagnose(
             Finding(
                 "memorising",
                 "warning",
-                f"The training loss is nearly zero ({end:.3g}){size}: the model is memorising the examples, which "
+                f"The training loss is nearly zero: it {change(start, end)}{size}. The model is memorising the examples, which "
                 "rarely carries over to new inputs. Add more varied data, train fewer epochs, or raise weight decay.",
                 {"training.weight_decay": 0.1, **({"training.epochs": max(1.0, config.training.epochs / 2)} if config else {})},
                 "Halve the epochs and add weight decay",
@@ -172,10 +192,48 @@ def diagnose(
 
     if findings:
         return CoachReport(findings[0].message, findings)
-    eval_note = ""
-    if evals:
-        eval_note = f" Eval loss {evals[0][1]:.3g} -> {evals[-1][1]:.3g}."
-    return CoachReport(f"Training looks healthy: the loss fell from {start:.3g} to {end:.3g}.{eval_note}", [])
+    eval_note = f" The eval loss {change(evals[0][1], evals[-1][1])}." if len(evals) >= 2 else ""
+    if direction(start, end) == "fell":
+        return CoachReport(f"Training looks healthy: the loss {change(start, end)}.{eval_note}", [])
+    return CoachReport(
+        f"So far the training loss {change(start, end)}; the coach judges the curve after a few more logged steps."
+        f"{eval_note}",
+        [],
+    )
+
+
+def distinct_numbers(a: float, b: float) -> tuple[str, str]:
+    """Two numbers with 3 significant digits, more where needed so that different values never print alike."""
+    for digits in range(3, 7):
+        text_a, text_b = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if text_a != text_b or a == b:
+            break
+    return text_a, text_b  # still equal at 6 digits: change() says "stayed at"
+
+
+def direction(before: float, after: float) -> str:
+    """'rose', 'fell' or 'stayed', judged on the numbers as they are printed."""
+    text_before, text_after = distinct_numbers(before, after)
+    if text_before == text_after:
+        return "stayed"
+    return "rose" if after > before else "fell"
+
+
+def change(before: float, after: float, *, since: bool = False) -> str:
+    """'fell from 0.691 to 0.652 (-5.6%)', 'rose from ...' or 'stayed at ...': the verb and sign follow the numbers."""
+    text_before, text_after = distinct_numbers(before, after)
+    way = direction(before, after)
+    if way == "stayed":
+        return f"stayed at {text_before}"
+    verb = {"rose": "risen", "fell": "fallen"}[way] if since else way
+    if not before:
+        return f"{verb} from {text_before} to {text_after}"
+    share = (after - before) / abs(before)
+    # Shown with its sign, never rounded to a zero that contradicts the verb nor to a -100% the numbers do not show.
+    percent = f"{share:+.1%}" if abs(share) >= 0.001 else "less than 0.1%"
+    if percent == "-100.0%" and after:
+        percent = f"{share:+.2%}"
+    return f"{verb} from {text_before} to {text_after} ({percent})"
 
 
 def _fix_lr(lr: float | None, factor: float, **others: Any) -> dict[str, Any]:
