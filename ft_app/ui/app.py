@@ -15,7 +15,7 @@ from ft_app.hosting import HostSettings
 from ft_app.runs import RunStore
 from ft_app.training.jobs import JobManager
 from ft_app.ui import compare_tab, data_tab, model_tab, runs_tab, train_tab
-from ft_app.ui.common import TASK_LABELS, user_errors
+from ft_app.ui.common import TASK_LABELS, page_event
 from ft_app.ui.context import AppContext
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -139,6 +139,7 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
             )
             example_btn = gr.Button("Try an example", variant="primary", scale=0, min_width=200, size="lg", elem_id="example-btn")
         example_note = gr.Markdown("", elem_classes=["ft-note"])
+        top_notice = gr.HTML("", elem_id="top-notice", elem_classes=["ft-note"])
         with gr.Tabs() as tabs:
             with gr.Tab("1 · Model", id="model"):
                 model_ui = model_tab.build(ctx, task)
@@ -164,7 +165,6 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
             out.append("lora" if method_value == "head" and task_value != "classification" else gr.skip())
             return out
 
-        @user_errors
         def try_example(task_value: str, model_value: str) -> dict[Any, Any]:
             """Fill a known-good model, dataset and recipe for the task (the bundled file when offline)."""
             from ft_app import catalog
@@ -214,12 +214,13 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
             """Page (re)load: fill the form with the settings of the run shown (the running one, or the last one)."""
             snap = train_tab.snapshot_for(ctx, None)
             if snap is None:
-                return form.unchanged()
+                # The browser draws a number box built with no value as 0; an update to None draws it empty.
+                return form.updates({}, reset=True)
             try:
                 config = ctx.store.read_config(snap.run_dir)
             except ValueError as exc:
                 gr.Warning(f"The settings of run {snap.run_id} could not be restored: {exc}")
-                return form.unchanged()
+                return form.updates({}, reset=True)
             return form.updates(config.to_dict(), reset=True)
 
         # ---- cross-tab wiring -------------------------------------------------------------------
@@ -227,9 +228,9 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
             on_task, [task, train_ui.method], [*data_ui.mapping.values(), *extras, train_ui.preset, train_ui.method],
             api_visibility="private",
         )
-        example_btn.click(
-            try_example, [task, model_ui.model], list(form.components()) + [train_ui.preset, example_note],
-            api_name="try_example",
+        page_event(
+            example_btn.click, try_example, [task, model_ui.model], list(form.components()) + [train_ui.preset, example_note],
+            top_notice, api_name="try_example",
         ).success(
             _preview_after_example(mapping_order),
             [data_ui.source, task, *data_ui.mapping.values()],
@@ -238,11 +239,12 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
         ).then(data_ui.auto_report, form.components(), data_ui.report_outputs, api_visibility="private")
         runs_ui.to_compare.click(to_compare, [runs_ui.pick], [compare_ui.run, tabs], api_visibility="private")
         # Resume (Runs tab): continue the run, then watch it on the Train tab.
-        runs_ui.resume.click(
-            train_ui.resume, [runs_ui.pick, model_ui.token], [train_ui.run_box, train_ui.watched], api_name="resume_run",
-            concurrency_limit=1,
+        page_event(
+            runs_ui.resume.click, train_ui.resume, [runs_ui.pick, model_ui.token], [train_ui.run_box, train_ui.watched],
+            runs_ui.notice, api_name="resume_run", concurrency_limit=1, concurrency_id="train",
         ).success(
-            lambda: gr.Tabs(selected="train"), None, [tabs], api_visibility="private"
+            lambda notice: gr.skip() if notice else gr.Tabs(selected="train"), [runs_ui.notice], [tabs],
+            api_visibility="private",
         ).then(
             train_ui.view, [train_ui.watched, train_ui.smoothing, train_ui.shown], train_ui.view_outputs,
             api_visibility="private", show_progress="hidden",

@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 
 from ft_app.training.progress import JobSnapshot
-from ft_app.ui.common import field_label
+from ft_app.ui.common import field_label, page_event
 from ft_app.ui.context import AppContext
 
 MAX_FINDINGS = 4
@@ -31,6 +31,7 @@ class CoachBox:
     messages: list[gr.Markdown]
     buttons: list[gr.Button]
     fixes: gr.State
+    notice: gr.HTML
 
     @property
     def outputs(self) -> list[Any]:
@@ -51,7 +52,9 @@ def build() -> CoachBox:
                 messages.append(gr.Markdown("", elem_id=f"coach-finding-{i}"))
                 buttons.append(gr.Button("Apply", scale=0, min_width=230, visible=False, elem_id=f"coach-apply-{i}"))
             rows.append(row)
-    return CoachBox(box=box, summary=summary, rows=rows, messages=messages, buttons=buttons, fixes=gr.State([]))
+        notice = gr.HTML("", elem_id="coach-notice", elem_classes=["ft-note"])
+    return CoachBox(box=box, summary=summary, rows=rows, messages=messages, buttons=buttons, fixes=gr.State([]),
+                    notice=notice)
 
 
 def hidden() -> list[Any]:
@@ -117,16 +120,13 @@ def wire(ctx: AppContext, coach: CoachBox) -> None:
 
             fixes = values.get(coach.fixes) or []
             if index >= len(fixes) or not fixes[index]:
-                raise gr.Error("This advice has no setting to change.", title="Nothing to apply", print_exception=False)
+                raise ValueError("This advice has no setting to change.")
             fix = fixes[index]
             try:
                 config = form.to_config(values)
                 changed = apply_fix(config, fix)
             except ValueError as exc:
-                raise gr.Error(
-                    f"The fix could not be applied to the current settings: {exc}", title="Please check",
-                    print_exception=False,
-                ) from exc
+                raise ValueError(f"The fix could not be applied to the current settings: {exc}") from exc
             partial: dict[str, Any] = {}
             words = []
             for dotted in fix:
@@ -142,7 +142,7 @@ def wire(ctx: AppContext, coach: CoachBox) -> None:
 
     inputs = {coach.fixes, *form.components()}
     for i, button in enumerate(coach.buttons):
-        button.click(make_apply(i), inputs, list(form.components()), api_visibility="private")
+        page_event(button.click, make_apply(i), inputs, list(form.components()), coach.notice)
 
 
 def _plain(value: Any) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 import gradio as gr
@@ -109,6 +109,71 @@ def user_errors(fn: F) -> F:
             raise user_error(exc) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+MESSAGE_LIMIT = 400  # characters of a refusal shown on the page; longer ones are cut with an ellipsis
+
+
+def shorten(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """A message cut to a readable length (a long one would fill the screen)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def notice_html(message: str) -> str:
+    """The reason an action was refused, shown next to it until the next action."""
+    return f'<div class="ft-notice" role="alert"><b>Please check:</b> {html.escape(shorten(message))}</div>'
+
+
+def _refusal_message(exc: BaseException) -> str:
+    return getattr(exc, "message", None) or str(exc) or type(exc).__name__
+
+
+def into_notice(fn: F, outputs: Collection[Any], notice: Any) -> F:
+    """A page handler: `fn`'s result plus a cleared notice; a refusal leaves every output as it was and fills `notice`.
+
+    A failed Gradio event marks each of its outputs with a red "Error" badge, so on the page a refusal is not an
+    error: only the notice (and a short toast) changes.
+    """
+    ordered = list(outputs)
+
+    @functools.wraps(fn)
+    def page_handler(*args: Any, **kwargs: Any) -> dict[Any, Any]:
+        try:
+            result = fn(*args, **kwargs)
+        except (gr.Error, ValueError) as exc:
+            message = _refusal_message(exc)
+            gr.Warning(shorten(message, 200))
+            return {notice: notice_html(message)}
+        if isinstance(result, dict):
+            return {**result, notice: ""}
+        values = list(result) if isinstance(result, (tuple, list)) and len(ordered) > 1 else [result]
+        return {**dict(zip(ordered, values, strict=True)), notice: ""}
+
+    return page_handler  # type: ignore[return-value]
+
+
+def page_event(
+    trigger: Callable[..., Any],
+    fn: Callable[..., Any],
+    inputs: Any,
+    outputs: Collection[Any],
+    notice: Any,
+    *,
+    api_name: str | None = None,
+    api_fn: Callable[..., Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Wire `fn` to a page trigger with refusals shown in `notice`, and (with api_name) as an API endpoint.
+
+    API clients call the endpoint (`api_fn`, by default `fn`) and get a refusal as an error; the page never
+    sees that endpoint.
+    """
+    if api_name:
+        kwargs.setdefault("concurrency_id", api_name)  # the page and the API share one queue slot
+        gr.on(triggers=[], fn=user_errors(api_fn or fn), inputs=inputs, outputs=list(outputs), api_name=api_name,
+              **kwargs)
+    return trigger(into_notice(fn, outputs, notice), inputs, [*outputs, notice], api_visibility="private", **kwargs)
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from ft_app.runs import RunSummary
-from ft_app.ui.common import METHOD_LABELS, STATUS_WORDS, TASK_SHORT, user_errors
+from ft_app.ui.common import METHOD_LABELS, STATUS_WORDS, TASK_SHORT, page_event
 from ft_app.ui.context import AppContext
 
 NO_RUN_MESSAGE = (
@@ -77,6 +77,7 @@ def build(ctx: AppContext) -> CompareTab:
                               info="With temperature above 0: sample only from the likeliest words adding up to this share.")
             seed = gr.Number(value=42, precision=0, label="Seed", info="Same seed, same sampled answer.")
     go = gr.Button("Compare", variant="primary", elem_id="compare-btn")
+    notice = gr.HTML("", elem_id="compare-notice", elem_classes=["ft-note"])
     with gr.Row(elem_classes=["ft-row"]):
         with gr.Column(elem_classes=["ft-side"]):
             gr.Markdown("#### Base model (before)")
@@ -95,6 +96,7 @@ def build(ctx: AppContext) -> CompareTab:
         batch_n = gr.Slider(1, 200, value=20, step=1, label="How many held-out rows", scale=3, elem_id="batch-n",
                             info="More rows give a fairer picture but take longer (each row is answered twice).")
         batch_go = gr.Button("Compare on these rows", variant="primary", scale=0, min_width=220, elem_id="batch-btn")
+    batch_notice = gr.HTML("", elem_id="batch-notice", elem_classes=["ft-note"])
     batch_summary = gr.Markdown("", elem_classes=["ft-card"], elem_id="batch-summary", visible=False)
     batch_filter = gr.Radio(FILTERS, value="all", label="Show", elem_id="batch-filter")
     batch_table = gr.Dataframe(headers=BATCH_COLUMNS, value=[], interactive=False, wrap=True, max_height=520,
@@ -103,7 +105,6 @@ def build(ctx: AppContext) -> CompareTab:
                                   variant="secondary")
     batch_rows = gr.State([])
 
-    @user_errors
     def on_run(run_id: str | None) -> list[Any]:
         """Describe the picked run, offer its held-out examples, and show the fitting output widgets."""
         if not run_id:
@@ -137,7 +138,6 @@ def build(ctx: AppContext) -> CompareTab:
         ref = row.get("reference")
         return str(row.get("input", "")), (f"**Expected answer (from the data):** {ref}" if ref not in (None, "") else "")
 
-    @user_errors
     def do_compare(run_id: str | None, prompt: str, tokens: float, temp: float, p: float, seed_value: float) -> list[Any]:
         """Run the same input through the base and the fine-tuned model of a run."""
         if not run_id:
@@ -153,7 +153,6 @@ def build(ctx: AppContext) -> CompareTab:
         result = compare(ctx.store.path(run_id), prompt, settings)
         return [*_side(result.base), *_side(result.finetuned)]
 
-    @user_errors
     def do_batch(run_id: str | None, n: float, tokens: float, temp: float, p: float, seed_value: float,
                  which: str) -> list[Any]:
         """Answer N held-out rows with both models, judge each side, and offer the table as CSV."""
@@ -177,28 +176,26 @@ def build(ctx: AppContext) -> CompareTab:
             summary += f" (This run kept only {len(records)} held-out rows.)"
         return [summary, _filtered(records, which), str(csv_path), records]
 
+    def do_batch_shown(*args: Any) -> list[Any]:
+        """do_batch for the page: the summary and the CSV button appear with the table."""
+        summary, table, csv_path, records = do_batch(*args)
+        return [gr.Markdown(summary, visible=True), table, gr.DownloadButton(value=csv_path, visible=True), records]
+
     def filter_rows(which: str, records: list[dict[str, Any]]) -> list[list[str]]:
         """Show all rows, or only those fine-tuning fixed, or only those it broke."""
         return _filtered(records or [], which)
 
-    run.change(on_run, [run], [run_info, examples_state, examples, decoding, base_label, tuned_label],
-               api_visibility="private")
+    page_event(run.change, on_run, [run], [run_info, examples_state, examples, decoding, base_label, tuned_label], notice)
     examples.click(use_example, [examples, examples_state], [text, reference], api_visibility="private")
     refresh.click(lambda current: run_choices(ctx, current), [run], [run], api_name="compare_runs")
-    go.click(
-        do_compare, [run, text, max_new_tokens, temperature, top_p, seed], [base_text, base_label, tuned_text, tuned_label],
-        api_name="compare", concurrency_limit=1,
-    )
-    text.submit(
-        do_compare, [run, text, max_new_tokens, temperature, top_p, seed], [base_text, base_label, tuned_text, tuned_label],
-        api_visibility="private", concurrency_limit=1,
-    )
-    batch_go.click(
-        do_batch, [run, batch_n, max_new_tokens, temperature, top_p, seed, batch_filter],
-        [batch_summary, batch_table, batch_csv, batch_rows], api_name="batch_compare", concurrency_limit=1,
-    ).success(
-        lambda: (gr.Markdown(visible=True), gr.DownloadButton(visible=True)), None, [batch_summary, batch_csv],
-        api_visibility="private",
+    compare_inputs = [run, text, max_new_tokens, temperature, top_p, seed]
+    compare_outputs = [base_text, base_label, tuned_text, tuned_label]
+    page_event(go.click, do_compare, compare_inputs, compare_outputs, notice, api_name="compare", concurrency_limit=1)
+    page_event(text.submit, do_compare, compare_inputs, compare_outputs, notice, concurrency_limit=1,
+               concurrency_id="compare")
+    page_event(
+        batch_go.click, do_batch_shown, [run, batch_n, max_new_tokens, temperature, top_p, seed, batch_filter],
+        [batch_summary, batch_table, batch_csv, batch_rows], batch_notice, api_name="batch_compare", api_fn=do_batch, concurrency_limit=1,
     )
     batch_filter.change(filter_rows, [batch_filter, batch_rows], [batch_table], api_visibility="private")
     run.change(lambda: (gr.Markdown(visible=False), [], gr.DownloadButton(visible=False), []), None,

@@ -11,7 +11,7 @@ from typing import Any
 import gradio as gr
 
 from ft_app.config import DataConfig
-from ft_app.ui.common import dropdown_value, user_errors
+from ft_app.ui.common import dropdown_value, page_event, shorten
 from ft_app.ui.context import AppContext
 
 FILE_TYPES = [".csv", ".tsv", ".json", ".jsonl", ".parquet"]
@@ -136,6 +136,7 @@ def build(ctx: AppContext, task: gr.Radio) -> DataTab:
                     gr.Dropdown(label="Split to train on", choices=["train"], value="train", allow_custom_value=True),
                 )
             load = gr.Button("Load and preview", variant="secondary")
+    notice = gr.HTML("", elem_id="data-notice", elem_classes=["ft-note"])
     summary = gr.Markdown("No data loaded yet.", elem_classes=["ft-card"])
     preview = gr.Dataframe(label=f"Preview (first {PREVIEW_ROWS} rows)", interactive=False, wrap=True, max_height=320)
     gr.Markdown("#### Which column means what")
@@ -182,7 +183,6 @@ def build(ctx: AppContext, task: gr.Radio) -> DataTab:
         show_legend=True,
     )
 
-    @user_errors
     def on_upload(file: str | None, task_value: str) -> list[Any]:
         """Check an uploaded file is a table, keep it, and preview it."""
         if not file:
@@ -191,7 +191,6 @@ def build(ctx: AppContext, task: gr.Radio) -> DataTab:
         kept = keep_upload(ctx.uploads_dir, file)
         return [str(kept), gr.Dropdown(choices=[], value=""), gr.Dropdown(choices=["train"], value="train"), *rows]
 
-    @user_errors
     def on_load(src: str, config_name: str | None, split_name: str | None, task_value: str) -> list[Any]:
         """Preview a file path or a Hub dataset, with its configuration and split pickers."""
         src = (src or "").strip()
@@ -206,22 +205,29 @@ def build(ctx: AppContext, task: gr.Radio) -> DataTab:
 
     def auto_report(values: dict[Any, Any]) -> list[Any]:
         """After loading data: the report when a model is chosen, else a line saying what to do."""
+        if values.get(notice):  # the data was refused: nothing new to report on
+            return [gr.skip()] * len(report_outputs)
         if not str(values.get(ctx.form.by_path[("model", "name_or_path")]) or "").strip():
             return ["Pick a model in the Model tab, then press the button above to see label balance and lengths.",
                     gr.skip(), gr.skip(), gr.skip()]
-        return _report(ctx, values)
+        try:
+            return _report(ctx, values)
+        except ValueError as exc:  # a report that cannot be made yet is a note in it, not an error on the page
+            return [f"**Not checked yet:** {shorten(str(exc))}", gr.skip(), gr.skip(), gr.skip()]
 
     upload_outputs = [source, dataset_config, split, preview, summary, *mapping.values()]
     report_outputs = [report_md, balance, lengths, example]
-    upload.upload(on_upload, [upload, task], upload_outputs, api_name="upload_data").success(
-        auto_report, form.components(), report_outputs, api_visibility="private"
+    report_inputs = {*form.components(), notice}
+    page_event(upload.upload, on_upload, [upload, task], upload_outputs, notice, api_name="upload_data").then(
+        auto_report, report_inputs, report_outputs, api_visibility="private", show_progress="minimal"
     )
     load_outputs = [dataset_config, split, preview, summary, *mapping.values()]
-    for trigger, api in ((load.click, {"api_name": "load_data"}), (source.submit, {"api_visibility": "private"})):
-        trigger(on_load, [source, dataset_config, split, task], load_outputs, **api).success(
-            auto_report, form.components(), report_outputs, api_visibility="private"
+    for trigger, api in ((load.click, "load_data"), (source.submit, None)):
+        page_event(trigger, on_load, [source, dataset_config, split, task], load_outputs, notice, api_name=api,
+                   concurrency_id="load_data").then(
+            auto_report, report_inputs, report_outputs, api_visibility="private", show_progress="minimal"
         )
-    report_btn.click(on_report, form.components(), report_outputs, api_visibility="private")
+    page_event(report_btn.click, on_report, form.components(), report_outputs, notice)
 
     task_only = {
         "classification": [balance],
@@ -240,7 +246,6 @@ def _mapping_label(name: str) -> str:
     return field_label(name)
 
 
-@user_errors
 def _report(ctx: AppContext, values: dict[Any, Any]) -> list[Any]:
     """Run the engine's data report for the form's config, with the model's tokenizer."""
     from ft_app.data_report import describe

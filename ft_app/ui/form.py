@@ -121,8 +121,8 @@ class Form:
         elif name in EXTRA_CHOICES:
             comp = gr.Dropdown(list(EXTRA_CHOICES[name]), value=default, allow_custom_value=True, **common)
         elif hint in (int, float):
-            if optional:  # the browser shows an empty number box as 0, so 0 stands for "not set"
-                common["info"] = f"{common['info'] or ''} 0 = not set.".strip()
+            if optional:
+                common.setdefault("placeholder", "empty = automatic")
             comp = gr.Number(value=_to_widget(default, number=True), precision=0 if hint is int else None, **common)
         elif get_origin(hint) is list:
             separator = _separator((section, name))
@@ -197,7 +197,7 @@ def _separator(path: Path_) -> str:
 
 def _to_widget(value: Any, tristate: bool = False, number: bool = False, separator: str = ", ") -> Any:
     if number:
-        return 0 if value is None else value
+        return value  # None shows an empty box (when sent as an update: restore_form in ui/app.py sends it on page load)
     if tristate:
         return {None: "auto", True: "yes", False: "no"}.get(value, value)
     if isinstance(value, list):
@@ -214,7 +214,7 @@ def _from_widget(path: Path_, value: Any) -> Any:
         if isinstance(value, str) and not value.strip() and optional:
             return None
         if hint in (int, float) and optional and (value is None or value == 0):
-            return None
+            return None  # an emptied box; 0 is never a meaningful value for these (steps, rates, limits)
         if isinstance(value, float) and hint is int and value.is_integer():
             return int(value)
         if isinstance(value, str) and hint is not str and get_origin(hint) is not list and get_origin(hint) is not Literal:

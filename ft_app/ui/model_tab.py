@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from ft_app.ui.common import TASK_SHORT, fmt_count, user_errors
+from ft_app.ui.common import TASK_SHORT, fmt_count, page_event
 from ft_app.ui.context import AppContext
 
 RESULT_COLUMNS = ["model", "downloads", "likes", "parameters", "architecture", "license", "gated", "fits"]
@@ -98,6 +98,7 @@ def build(ctx: AppContext, task: gr.Radio) -> ModelTab:
             elem_id="model-box",
         )
         check = gr.Button("Check this model", scale=0, min_width=170)
+    notice = gr.HTML("", elem_id="model-notice", elem_classes=["ft-note"])
     details = gr.Markdown("No model chosen yet.", elem_classes=["ft-card"], elem_id="model-details")
     with gr.Accordion("Models already on this computer", open=True):
         with gr.Row(elem_classes=["ft-row"]):
@@ -129,7 +130,6 @@ def build(ctx: AppContext, task: gr.Radio) -> ModelTab:
             max_lines=1,
         )
 
-    @user_errors
     def do_search(text: str, task_value: str) -> Any:
         """Search the Hub for models fitting the task; offline says so in one line."""
         cards = _catalog().search_models(text or "", task_value, limit=20)
@@ -149,18 +149,17 @@ def build(ctx: AppContext, task: gr.Radio) -> ModelTab:
             return current, gr.skip()
         return path, _safe_describe(path, task_value)
 
-    @user_errors
     def check_model(name: str, task_value: str) -> str:
         """Describe the chosen model, or say plainly what is wrong with it."""
         return describe_model(name, task_value)
 
-    search.click(do_search, [query, task], [results], api_name="search_models")
-    query.submit(do_search, [query, task], [results], api_visibility="private")
+    page_event(search.click, do_search, [query, task], [results], notice, api_name="search_models")
+    page_event(query.submit, do_search, [query, task], [results], notice, concurrency_id="search_models")
     results.select(pick_result, [task], [model, details], api_visibility="private")
     local.input(pick_local, [local, model, task], [model, details], api_visibility="private")
     refresh.click(local_choices, None, [local], api_visibility="private")
-    check.click(check_model, [model, task], [details], api_name="check_model")
-    model.submit(check_model, [model, task], [details], api_visibility="private")
+    page_event(check.click, check_model, [model, task], [details], notice, api_name="check_model")
+    page_event(model.submit, check_model, [model, task], [details], notice, concurrency_id="check_model")
     return ModelTab(model=model, hub_line=status, details=details, local=local, token=token)
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import gradio as gr
 
-from ft_app.ui import results_panel
-from ft_app.ui.common import METHOD_LABELS, STATUS_WORDS, TASK_SHORT, failure_html, fmt_duration, user_errors
+from ft_app.ui import common, results_panel
+from ft_app.ui.common import METHOD_LABELS, STATUS_WORDS, TASK_SHORT, failure_html, fmt_duration, page_event
 from ft_app.ui.context import AppContext
 
 COLUMNS = ["run", "status", "task", "model", "method", "started", "best eval metric"]
@@ -26,6 +26,7 @@ class RunsTab:
     resume: gr.Button
     refresh_fn: Any
     refresh_outputs: list[gr.components.Component]
+    notice: gr.HTML
 
 
 def _when(iso: str | None) -> str:
@@ -70,6 +71,7 @@ def build(ctx: AppContext) -> RunsTab:
                            elem_id="runs-resume")
         to_compare = gr.Button("Try it in Compare", scale=0, min_width=170)
         delete = gr.Button("Delete this run…", variant="stop", scale=0, min_width=170, visible=not ctx.jobs.host.demo)
+    notice = gr.HTML("", elem_id="runs-notice", elem_classes=["ft-note"])
     with gr.Row(visible=False) as confirm_row:
         confirm_text = gr.Markdown("")
         confirm = gr.Button("Yes, delete it", variant="stop", elem_id="confirm-delete")
@@ -115,7 +117,6 @@ def build(ctx: AppContext) -> RunsTab:
         row = evt.row_value or []
         return row[0] if row else None
 
-    @user_errors
     def open_run(run_id: str | None) -> tuple[Any, ...]:
         """A run's curves, a short summary, its config file, Resume, the failure reason and log, and its results."""
         from ft_app import plots
@@ -165,12 +166,9 @@ def build(ctx: AppContext) -> RunsTab:
         """A run's before/after numbers (eval.json) and golden prompts (compare.jsonl) as JSON, for API clients."""
         from ft_app.results import read_results
 
-        try:
-            path = ctx.store.path(run_id)
-        except ValueError as exc:
-            raise gr.Error(str(exc), title="Please check", print_exception=False) from exc
+        path = ctx.store.path(run_id)
         if not path.is_dir():
-            raise gr.Error(f"Run {run_id!r} does not exist.", title="Please check", print_exception=False)
+            raise ValueError(f"Run {run_id!r} does not exist.")
         return read_results(path).to_dict()
 
     def refresh_all(current: str | None = None, ticked: list[str] | None = None) -> tuple[Any, ...]:
@@ -196,13 +194,11 @@ def build(ctx: AppContext) -> RunsTab:
     def ask_delete(run_id: str | None) -> tuple[Any, str]:
         """Show the confirmation row for deleting the open run."""
         if not run_id:
-            raise gr.Error("Pick a run to delete first.", title="Please check", print_exception=False)
+            raise ValueError("Pick a run to delete first.")
         if ctx.jobs.host.demo:
-            raise gr.Error("This is a demo server: deleting runs is switched off here.", title="Please check",
-                           print_exception=False)
+            raise ValueError("This is a demo server: deleting runs is switched off here.")
         return gr.Row(visible=True), f"Delete run **{run_id}** and all its files for good?"
 
-    @user_errors
     def delete_run(run_id: str | None, ticked: list[str] | None) -> tuple[Any, ...]:
         """Delete a run's folder (refused while it is running) and refresh the lists."""
         if not run_id:
@@ -217,14 +213,15 @@ def build(ctx: AppContext) -> RunsTab:
     refresh_outputs = [table, pick, overlay_pick, *open_outputs]
     refresh.click(refresh_all, [pick, overlay_pick], refresh_outputs, api_name="refresh_runs")
     gr.api(list_runs, api_name="list_runs")
-    gr.api(run_results, api_name="run_results")
-    pick.change(open_run, [pick], open_outputs, api_name="open_run")
+    gr.api(common.user_errors(run_results), api_name="run_results")
+    page_event(pick.change, open_run, [pick], open_outputs, notice, api_name="open_run")
     table.select(pick_row, None, [pick], api_visibility="private")
     overlay_pick.change(overlay, [overlay_pick], [overlay_plot], api_visibility="private")
-    delete.click(ask_delete, [pick], [confirm_row, confirm_text], api_visibility="private")
+    page_event(delete.click, ask_delete, [pick], [confirm_row, confirm_text], notice)
     cancel.click(lambda: gr.Row(visible=False), None, [confirm_row], api_visibility="private")
-    confirm.click(delete_run, [pick, overlay_pick], [confirm_row, *refresh_outputs], api_name="delete_run")
+    page_event(confirm.click, delete_run, [pick, overlay_pick], [confirm_row, *refresh_outputs], notice,
+               api_name="delete_run")
     return RunsTab(
         table=table, pick=pick, overlay_pick=overlay_pick, to_compare=to_compare, resume=resume, refresh_fn=refresh_all,
-        refresh_outputs=refresh_outputs,
+        refresh_outputs=refresh_outputs, notice=notice,
     )

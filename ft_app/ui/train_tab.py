@@ -12,8 +12,8 @@ import gradio as gr
 from ft_app import presets
 from ft_app.config import METHODS, RunConfig, TrainingSettings
 from ft_app.training.progress import JobSnapshot
-from ft_app.ui import coach_box, results_panel
-from ft_app.ui.common import METHOD_HELP, METHOD_LABELS, failure_html, progress_html, user_errors
+from ft_app.ui import coach_box, common, results_panel
+from ft_app.ui.common import METHOD_HELP, METHOD_LABELS, failure_html, page_event, progress_html
 from ft_app.ui.context import AppContext
 
 BASIC_KNOBS = ("epochs", "max_steps", "learning_rate", "batch_size")
@@ -192,6 +192,7 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
         else:
             train_btn = gr.Button("Train", variant="primary", scale=0, min_width=170, size="lg", elem_id="train-btn")
         stop_btn = gr.Button("Stop", variant="stop", scale=0, min_width=130, size="lg", elem_id="stop-btn")
+    notice = gr.HTML("", elem_id="train-notice", elem_classes=["ft-note"])
     run_box = gr.Textbox(label="Run", interactive=False, visible=False, elem_id="run-box", max_lines=1)
     progress = gr.HTML(progress_html(None), elem_id="progress")
     with gr.Row(elem_classes=["ft-row"]):
@@ -219,12 +220,6 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
     shown = gr.State(None)  # which finished run's results the panel shows, so a tick does not redraw them
 
     # ---- handlers --------------------------------------------------------------------------
-    def build_config(values: dict[Any, Any]) -> str:
-        """Turn the whole form into ONE run config (plain error for a bad value) and show it as JSON."""
-        try:
-            return form.to_config(values).to_json()
-        except ValueError as exc:
-            raise gr.Error(str(exc), title="Please check", print_exception=False) from exc
 
     def view(run_id: str | None, smoothing_value: float, shown_key: str | None) -> list[Any]:
         """Everything the Train tab shows about a run: curve, progress, log, failure, coach and results."""
@@ -248,7 +243,6 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
         snap = snapshot_for(ctx, run_id)
         return [snap.run_id if snap else None, *view(run_id, smoothing_value, shown_key)]
 
-    @user_errors
     def start(config_json: str, smoothing_value: float, hub_token: str | None = None,
               profile: gr.OAuthProfile | None = None) -> tuple[Any, ...]:
         """Start training the given run config (JSON) in the background; returns at once with the run id.
@@ -264,7 +258,6 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
         fig, bar, log_text = live_view(ctx, ctx.jobs.snapshot(run_id), smoothing_value)
         return run_id, run_id, gr.Timer(active=True), fig, bar, log_text
 
-    @user_errors
     def resume(run_id: str | None, hub_token: str | None = None, profile: gr.OAuthProfile | None = None) -> tuple[str, str]:
         """Continue an interrupted, stopped or failed run from its last checkpoint, in the same folder."""
         if ctx.login_required and profile is None:
@@ -275,7 +268,11 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
         gr.Info(f"Run {resumed} continues from its last checkpoint; its curve goes on where it stopped.")
         return resumed, resumed
 
-    @user_errors
+    def start_from_form(values: dict[Any, Any], profile: gr.OAuthProfile | None = None) -> tuple[Any, ...]:
+        """The Train button: the whole form as ONE run config (shown as JSON), then start it."""
+        config_json = form.to_config(values).to_json()
+        return (config_json, *start(config_json, values[smoothing], values[token], profile))
+
     def stop() -> str:
         """Ask the running job to stop after the current step."""
         run_id = ctx.jobs.stop()
@@ -310,15 +307,17 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
     view_outputs = [
         plot, progress, log, timer, run_box, failure, resume_btn, *coach.outputs, *results.outputs, shown,
     ]
-    train_btn.click(build_config, form.components(), [config_code], api_visibility="private").success(
-        start, [config_code, smoothing, *token_inputs], [run_box, watched, timer, plot, progress, log], api_name="train",
-        concurrency_limit=1,
-    )
-    resume_btn.click(resume, [watched, *token_inputs], [run_box, watched], api_visibility="private",
-                     concurrency_limit=1).success(
+    started_outputs = [run_box, watched, timer, plot, progress, log]
+    gr.on(triggers=[], fn=common.user_errors(start), inputs=[config_code, smoothing, *token_inputs],
+          outputs=started_outputs, api_name="train", concurrency_limit=1, concurrency_id="train")
+    page_event(train_btn.click, start_from_form, {*form.components(), smoothing, *token_inputs},
+               [config_code, *started_outputs], notice, concurrency_limit=1, concurrency_id="train",
+               show_progress="minimal")
+    page_event(resume_btn.click, resume, [watched, *token_inputs], [run_box, watched], notice,
+               concurrency_limit=1, concurrency_id="train").then(
         view, [watched, smoothing, shown], view_outputs, api_visibility="private", show_progress="hidden",
     )
-    stop_btn.click(stop, None, [progress], api_name="stop")
+    page_event(stop_btn.click, stop, None, [progress], notice, api_name="stop", show_progress="hidden")
     timer.tick(view, [watched, smoothing, shown], view_outputs, api_name="poll", concurrency_limit=None,
                show_progress="hidden")
     smoothing.release(view, [watched, smoothing, shown], view_outputs, api_visibility="private", show_progress="hidden")

@@ -121,12 +121,16 @@ def test_coach_apply_fills_the_form_with_the_fix_and_leaves_the_rest(tmp_path: P
     ]
     (first, second) = [f for f in demo.fns.values() if f.fn.__name__ == "apply"][:2]
     updates = first.fn(values)
-    assert set(updates) == {form.by_path[("training", "early_stopping")], form.by_path[("training", "load_best_model_at_end")]}
+    assert set(updates) == {form.by_path[("training", "early_stopping")], form.by_path[("training", "load_best_model_at_end")],
+                            coach.notice}
+    assert updates[coach.notice] == ""  # an applied fix clears an earlier refusal
     assert updates[form.by_path[("training", "early_stopping")]]["value"] is True
     assert updates[form.by_path[("training", "load_best_model_at_end")]]["value"] == "yes"  # the Automatic/Yes/No radio
     updates = second.fn(values)
     assert updates[form.by_path[("training", "learning_rate")]]["value"] == 0.0001
     assert "learning rate 0.001 → 0.0001" in said[-1] and "Press Train" in said[-1]
-    values[coach.fixes] = [{"training.epochs": 0}]  # a fix that the config refuses is a plain error, not a crash
-    with pytest.raises(gr.Error, match="could not be applied"):
-        first.fn(values)
+    values[coach.fixes] = [{"training.epochs": 0}]  # a fix that the config refuses is a plain note, not a crash
+    monkeypatch.setattr(gr, "Warning", lambda message, *a, **k: said.append(message))
+    updates = first.fn(values)
+    assert list(updates) == [coach.notice]  # the form is left as it was
+    assert "could not be applied" in updates[coach.notice]
