@@ -218,8 +218,10 @@ def progress_html(snap: JobSnapshot | None) -> str:
     if snap.active and snap.eta_s is not None:
         parts.append(f"about {fmt_duration(snap.eta_s)} left")
     if snap.trainable_params and snap.total_params:
-        share = 100 * snap.trainable_params / snap.total_params
-        parts.append(f"training {fmt_count(snap.trainable_params)} of {fmt_count(snap.total_params)} weights ({share:.1f}%)")
+        from ft_app.text import count_words, share_words
+
+        parts.append(f"training {count_words(snap.trainable_params)} of its {count_words(snap.total_params)} weights "
+                     f"({share_words(snap.trainable_params, snap.total_params)})")
     # A failed or interrupted run's message is shown in its own card (with the log), not twice.
     show_message = snap.message and snap.status not in ("failed", "interrupted")
     message = f'<div class="ft-progress-msg">{html.escape(snap.message)}</div>' if show_message else ""
