@@ -174,10 +174,12 @@ class RunStore:
     @staticmethod
     def read_log_tail(run_dir: Path, lines: int = 40) -> str:
         """The last lines of the run's log."""
+        from ft_app.run_log import readable_log
+
         path = run_dir / LOG_FILE
         if not path.is_file():
             return ""
-        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+        return "\n".join(readable_log(path.read_text(encoding="utf-8", errors="replace")).splitlines()[-lines:])
 
     @staticmethod
     def result_dir(run_dir: Path) -> Path | None:
