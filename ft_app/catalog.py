@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import os
+import re
 import struct
 import threading
 import time
@@ -518,6 +519,52 @@ def safetensors_params(folder: str | Path) -> int | None:
                     count *= dim
                 total += count
     return total
+
+
+# ---- display names --------------------------------------------------------------------------
+
+# Folder names that say where a model sits, not which model it is: the display name walks up past them.
+GENERIC_FOLDERS = frozenset({
+    "model", "models", "merged", "adapter", "snapshots", "checkpoints", "final", "best", "output", "outputs",
+    "weights", "pretrained", "hf", "huggingface", "hub", "main",
+})
+_GENERIC_PATTERN = re.compile(r"^(checkpoint-\d+|[0-9a-f]{40}|[0-9a-f]{64})$", re.IGNORECASE)
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def model_display_name(name_or_path: str) -> str:
+    """A name a person recognises: a Hub id as it is; a local folder by the model's own name, not 'model'."""
+    text = str(name_or_path or "").strip()
+    if not text or not _is_local(text):
+        return text
+    path = Path(text).expanduser()
+    for part in path.parts:
+        if part.startswith("models--"):  # the HF cache: models--<owner>--<name>/snapshots/<hash>
+            return part.removeprefix("models--").replace("--", "/")
+    # The nearest folder whose name is not generic names what the person saved: runs/<run>/model is <run>.
+    # config.json's `_name_or_path` comes last: transformers 4 wrote there the model a checkpoint was made FROM
+    # (a fine-tuned model's base, MiniLM's "nreimers/MiniLM-L6-H384-uncased"), and transformers 5 writes nothing.
+    for folder in (path, *path.parents):
+        if folder.name and not _is_generic(folder.name):
+            return folder.name
+    return _config_name(path) or path.name or text
+
+
+def _is_generic(name: str) -> bool:
+    return name.lower() in GENERIC_FOLDERS or bool(_GENERIC_PATTERN.match(name))
+
+
+def _is_local(text: str) -> bool:
+    return text.startswith(("/", "./", "../", "~", "\\")) or (len(text) > 1 and text[1] == ":") or Path(text).expanduser().exists()
+
+
+def _config_name(folder: Path) -> str | None:
+    """config.json's `_name_or_path` when it is a Hub id (transformers 4 wrote it; 5 no longer does)."""
+    try:
+        value = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("_name_or_path")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and _HUB_ID.match(value) and not _is_local(value) else None
 
 
 # ---- datasets -------------------------------------------------------------------------------

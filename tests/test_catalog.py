@@ -180,6 +180,35 @@ def test_local_cached_models_tolerates_missing_or_empty_cache(tmp_path: Path) ->
     assert catalog.local_cached_models(tmp_path / "empty") == []
 
 
+# ---- display names --------------------------------------------------------------------------
+
+
+def test_model_display_name_walks_up_past_generic_folders(tmp_path: Path) -> None:
+    """A run's model/ shows the run, a checkpoint its output folder, a cache snapshot its Hub id."""
+    run_model, _ = tiny_bert(tmp_path / "runs" / "20261129-110313-sentiment" / "model")
+    assert catalog.model_display_name(str(run_model)) == "20261129-110313-sentiment"
+    assert catalog.model_display_name(str(tmp_path / "my-bert" / "merged")) == "my-bert"
+    assert catalog.model_display_name(str(tmp_path / "out" / "checkpoints" / "checkpoint-500")) == "out"
+    assert catalog.model_display_name(str(tmp_path / "my-bert")) == "my-bert"  # a named folder keeps its name
+    cache = tmp_path / "hub"
+    snapshot = _put_in_cache(cache, "someone/tiny-bert", run_model)
+    assert catalog.model_display_name(str(snapshot)) == "someone/tiny-bert"
+
+
+def test_model_display_name_of_hub_ids_and_old_configs(tmp_path: Path) -> None:
+    """Hub ids stay as they are; a config's _name_or_path is used only when every folder name is generic."""
+    assert catalog.model_display_name("HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert catalog.model_display_name(" distilbert-base-uncased ") == "distilbert-base-uncased"
+    assert catalog.model_display_name("") == ""
+    old = tmp_path / "model"
+    old.mkdir()
+    (old / "config.json").write_text('{"_name_or_path": "nreimers/MiniLM-L6-H384-uncased"}')
+    assert catalog.model_display_name(str(old)) == tmp_path.name  # the folder the person chose wins
+    assert catalog._config_name(old) == "nreimers/MiniLM-L6-H384-uncased"
+    (old / "config.json").write_text('{"_name_or_path": "/home/me/base"}')
+    assert catalog._config_name(old) is None  # a path recorded in the config is not a name
+
+
 # ---- offline --------------------------------------------------------------------------------
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from ft_app.catalog import model_display_name
 from ft_app.ui import common, results_panel
 from ft_app.ui.common import METHOD_LABELS, STATUS_WORDS, TASK_SHORT, failure_html, fmt_duration, page_event
 from ft_app.ui.context import AppContext
@@ -35,8 +35,8 @@ def _when(iso: str | None) -> str:
 
 
 def _model_name(model: str) -> str:
-    """A Hub id as it is; a local folder by its last part (the full path is in the run's details)."""
-    return Path(model).name if model.startswith(("/", "./", "../", "~")) else model
+    """A Hub id as it is; a local folder by the model's own name, not 'model' (the full path is in the run's details)."""
+    return model_display_name(model)
 
 
 def run_rows(ctx: AppContext) -> list[list[Any]]:
