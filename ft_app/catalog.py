@@ -296,27 +296,71 @@ def _primary_task(pipeline_tag: str | None) -> str | None:
     return None
 
 
+# The four transformers tables the task choice reads: seq2seq, masked LM, causal LM, sequence classification.
+_TASK_TABLES = (
+    "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES",
+    "MODEL_FOR_MASKED_LM_MAPPING_NAMES",
+    "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES",
+    "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES",
+)
+
+
 @functools.cache
+def _auto_tables() -> dict[str, dict[str, Any]]:
+    """transformers' model-type -> class-name tables (every `*_MAPPING_NAMES`), read without importing torch.
+
+    Importing `transformers.models.auto` imports torch (seconds on a busy machine) only to look up names, so
+    the tables are read from the module source as the literals they are; the import is the fallback.
+    """
+    tables = _literal_tables("models/auto/modeling_auto.py", lambda name: name.endswith("_MAPPING_NAMES"))
+    tables |= _literal_tables("models/auto/auto_mappings.py", lambda name: name == "CONFIG_MAPPING_NAMES")
+    if all(name in tables for name in (*_TASK_TABLES, "CONFIG_MAPPING_NAMES")):
+        return tables
+    logger.info("transformers' auto tables are not plain literals in this version: importing them")
+    from transformers.models.auto import configuration_auto, modeling_auto
+
+    imported = {k: dict(v) for k, v in vars(modeling_auto).items() if k.endswith("_MAPPING_NAMES") and isinstance(v, dict)}
+    return imported | {"CONFIG_MAPPING_NAMES": dict(configuration_auto.CONFIG_MAPPING_NAMES)}
+
+
+def _literal_tables(relative: str, wanted: Callable[[str], bool]) -> dict[str, dict[str, Any]]:
+    """Module-level `NAME = OrderedDict([...literal pairs...])` tables of a transformers source file."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec("transformers")  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError) as exc:
+        logger.info("Cannot read %s: %s", path, exc)
+        return {}
+    tables: dict[str, dict[str, Any]] = {}
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+        if not (isinstance(target, ast.Name) and wanted(target.id) and isinstance(node.value, ast.Call) and node.value.args):
+            continue
+        try:
+            tables[target.id] = dict(ast.literal_eval(node.value.args[0]))
+        except (ValueError, TypeError, SyntaxError):
+            continue  # built from other tables (e.g. the multimodal one): not needed for text tasks
+    return tables
+
+
 def _mappings() -> tuple[Any, Any, Any, Any]:
     """transformers' model-type -> class-name tables for seq2seq, masked LM, causal LM and sequence classification."""
-    from transformers.models.auto import modeling_auto as ma
-
-    return (
-        ma.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
-        ma.MODEL_FOR_MASKED_LM_MAPPING_NAMES,
-        ma.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
-        ma.MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
-    )
+    tables = _auto_tables()
+    return tuple(tables[name] for name in _TASK_TABLES)  # type: ignore[return-value]
 
 
 @functools.cache
 def _architecture_types() -> dict[str, str]:
     """Class name -> model type, from every Auto mapping transformers has (BertModel -> bert)."""
-    from transformers.models.auto import modeling_auto as ma
-
     out: dict[str, str] = {}
-    for name, table in vars(ma).items():
-        if not (name.endswith("_MAPPING_NAMES") and isinstance(table, dict)):
+    for name, table in _auto_tables().items():
+        if name == "CONFIG_MAPPING_NAMES":
             continue
         for model_type, classes in table.items():
             for cls in (classes,) if isinstance(classes, str) else classes:
@@ -474,12 +518,15 @@ def inspect_local_model(path: str) -> LocalModel:
 
 
 def _fill_from_config(model: LocalModel, folder: Path, strict: bool = False) -> None:
-    """Read config.json with AutoConfig and fill model_type, architecture, params and fits."""
-    from transformers import AutoConfig
-
+    """Read config.json (as JSON: no transformers import) and fill model_type, architecture, params and fits."""
     try:
-        config = AutoConfig.from_pretrained(str(folder))
-    except Exception as exc:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        if not isinstance(config, dict):
+            raise ValueError(f"it holds a {type(config).__name__}, not a JSON object")
+        model_type = config.get("model_type")
+        if not model_type or model_type not in _auto_tables()["CONFIG_MAPPING_NAMES"]:
+            raise ValueError(f"model type {model_type!r} is unknown to transformers")
+    except (OSError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
         if strict:
             raise ValueError(
                 f"config.json in {str(folder)!r} cannot be read by transformers ({exc}). "
@@ -487,8 +534,8 @@ def _fill_from_config(model: LocalModel, folder: Path, strict: bool = False) -> 
             ) from exc
         logger.info("Cannot read config of %s: %s", folder, exc)
         return
-    architectures = getattr(config, "architectures", None) or []
-    model.model_type = config.model_type
+    architectures = config.get("architectures") or []
+    model.model_type = model_type
     model.architecture = architectures[0] if architectures else None
     model.params = safetensors_params(folder)
     model.suggested_task = _suggest(model.architecture, model.model_type)

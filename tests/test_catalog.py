@@ -98,6 +98,42 @@ def test_inspect_local_errors_are_plain(tmp_path: Path) -> None:
         catalog.inspect_local_model("  ")
 
 
+def test_inspect_local_reads_headers_without_torch(tmp_path: Path) -> None:
+    """Checking a model reads config.json and the safetensors header: no torch, no transformers import."""
+    import subprocess
+    import sys
+
+    folder, n_params = tiny_bert(tmp_path / "my-bert")
+    script = (
+        "import sys; from ft_app import catalog; "
+        f"m = catalog.inspect_local_model({str(folder)!r}); "
+        "print(m.params, m.suggested_task, sorted(k for k in ('torch', 'transformers') if k in sys.modules))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root, check=True).stdout
+    assert out.split() == [str(n_params), "classification", "[]"]
+
+
+def test_auto_tables_read_from_source_match_transformers() -> None:
+    """The tables read from transformers' source are the ones its modules hold (a new layout falls back to import)."""
+    from transformers.models.auto import configuration_auto, modeling_auto
+
+    tables = catalog._auto_tables()
+    for name in catalog._TASK_TABLES:
+        assert tables[name] == dict(getattr(modeling_auto, name)), name
+    assert set(tables["CONFIG_MAPPING_NAMES"]) <= set(configuration_auto.CONFIG_MAPPING_NAMES)
+    assert catalog._architecture_types()["BertModel"] == "bert"
+
+
+def test_inspect_local_unreadable_configs_are_plain(tmp_path: Path) -> None:
+    """A config that is not JSON, or of a model type transformers does not know, gets one plain sentence."""
+    for name, text in (("broken", "{not json"), ("alien", '{"model_type": "no-such-type"}'), ("list", "[]")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(text)
+        with pytest.raises(ValueError, match="cannot be read by transformers .*newer transformers or its own code"):
+            catalog.inspect_local_model(str(tmp_path / name))
+
+
 @pytest.mark.parametrize(
     ("name", "task"),
     [
