@@ -219,6 +219,7 @@ def _from_widget(path: Path_, value: Any) -> Any:
             return int(value)
         if isinstance(value, str) and hint is not str and get_origin(hint) is not list and get_origin(hint) is not Literal:
             return value.strip()
-    if path == ("name",) and isinstance(value, str) and not value.strip():
-        return None
+    if path == ("name",) and isinstance(value, str):
+        # People type names with spaces ("my reviews v1"); a run folder name takes dashes instead.
+        return "-".join(value.split()) or None
     return value
