@@ -210,17 +210,16 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
                 *runs_ui.refresh_fn(),
             ]
 
-        def restore_form() -> dict[Any, Any]:
+        def restore_form(values: dict[Any, Any]) -> dict[Any, Any]:
             """Page (re)load: fill the form with the settings of the run shown (the running one, or the last one)."""
             snap = train_tab.snapshot_for(ctx, None)
             if snap is None:
-                # The browser draws a number box built with no value as 0; an update to None draws it empty.
-                return form.updates({}, reset=True)
+                return form.empty_untouched_numbers(values)
             try:
                 config = ctx.store.read_config(snap.run_dir)
             except ValueError as exc:
                 gr.Warning(f"The settings of run {snap.run_id} could not be restored: {exc}")
-                return form.updates({}, reset=True)
+                return form.empty_untouched_numbers(values)
             return form.updates(config.to_dict(), reset=True)
 
         # ---- cross-tab wiring -------------------------------------------------------------------
@@ -268,7 +267,7 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
             ],
             api_visibility="private",
         )
-        demo.load(restore_form, None, list(form.components()), api_visibility="private").then(
+        demo.load(restore_form, form.components(), list(form.components()), api_visibility="private").then(
             _preview_after_example(mapping_order),
             [data_ui.source, task, *data_ui.mapping.values()],
             [data_ui.preview, data_ui.summary, *data_ui.mapping.values()],

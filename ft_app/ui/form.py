@@ -138,6 +138,18 @@ class Form:
         """All registered widgets (the Train button's inputs)."""
         return set(self.paths)
 
+    def empty_untouched_numbers(self, values: dict[gr.components.Component, Any]) -> dict[Any, Any]:
+        """Updates that draw the optional number boxes the visitor left alone as empty, and leave the rest.
+
+        The browser draws a number box built with no value as 0; only an update to None draws it empty. What the
+        visitor already typed (the page-load event can arrive after the first keystrokes) is kept.
+        """
+        out = self.unchanged()
+        for comp, path in self.paths.items():
+            if isinstance(comp, gr.Number) and _is_optional(path) and not values.get(comp):
+                out[comp] = gr.update(value=None)
+        return out
+
     def unchanged(self) -> dict[Any, Any]:
         """Updates that leave every form widget as it is (an empty dict is not "no update" in Gradio 6)."""
         return {comp: gr.skip() for comp in self.paths}
@@ -176,6 +188,11 @@ class Form:
         return out
 
 
+def _is_optional(path: Path_) -> bool:
+    """Whether a config path may be left empty (None)."""
+    return len(path) == 2 and path[0] in SECTIONS and _optional(_hints(SECTIONS[path[0]])[path[1]])[1]
+
+
 def _is_tristate(path: Path_) -> bool:
     """Whether a config path is an optional bool (shown as Automatic / Yes / No)."""
     if len(path) != 2 or path[0] not in SECTIONS:
@@ -197,7 +214,7 @@ def _separator(path: Path_) -> str:
 
 def _to_widget(value: Any, tristate: bool = False, number: bool = False, separator: str = ", ") -> Any:
     if number:
-        return value  # None shows an empty box (when sent as an update: restore_form in ui/app.py sends it on page load)
+        return value  # None: an empty box (when sent as an update; see Form.empty_untouched_numbers)
     if tristate:
         return {None: "auto", True: "yes", False: "no"}.get(value, value)
     if isinstance(value, list):

@@ -34,8 +34,10 @@ def test_optional_numbers_start_empty_and_an_empty_box_means_automatic(tmp_path:
     rate = form.by_path[("training", "learning_rate")]
     assert isinstance(max_steps, gr.Number) and max_steps.value is None and rate.value is None
     assert "0 = not set" not in (max_steps.info or "")
-    updates = form.updates({}, reset=True)  # what a page load sends: None draws an empty box
-    assert updates[max_steps]["value"] is None and updates[rate]["value"] is None
+    values[max_steps], values[rate] = 0, 25  # what the browser sends before the page-load update; 25 was typed
+    updates = form.empty_untouched_numbers(values)  # what a page load sends: None draws an empty box
+    assert updates[max_steps]["value"] is None
+    assert updates[rate] == gr.skip() and updates[form.by_path[("model", "name_or_path")]] == gr.skip()
     for empty in (None, 0):
         values[max_steps], values[rate] = empty, empty
         config = form.to_config(values)
