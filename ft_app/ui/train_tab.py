@@ -312,7 +312,7 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
           outputs=started_outputs, api_name="train", concurrency_limit=1, concurrency_id="train")
     page_event(train_btn.click, start_from_form, {*form.components(), smoothing, *token_inputs},
                [config_code, *started_outputs], notice, concurrency_limit=1, concurrency_id="train",
-               show_progress="minimal")
+               show_progress="minimal", show_progress_on=[progress])  # the curve stays clean while the run starts
     page_event(resume_btn.click, resume, [watched, *token_inputs], [run_box, watched], notice,
                concurrency_limit=1, concurrency_id="train").then(
         view, [watched, smoothing, shown], view_outputs, api_visibility="private", show_progress="hidden",
