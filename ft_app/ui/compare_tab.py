@@ -18,6 +18,7 @@ NO_RUN_MESSAGE = (
 )
 BATCH_COLUMNS = ["input", "reference (from the data)", "base model (before)", "fine-tuned (after)", "base right?",
                  "fine-tuned right?", "change"]
+CELL_CHARS = 180  # characters of a long text shown in a table cell
 FILTERS = [("All rows", "all"), ("Fixed by fine-tuning (base wrong, fine-tuned right)", "fixed"),
            ("Broken by fine-tuning (base right, fine-tuned wrong)", "broken")]
 CHANGE_WORDS = {"fixed": "fixed by fine-tuning", "broken": "broken by fine-tuning", "same": "no change", "": ""}
@@ -99,8 +100,11 @@ def build(ctx: AppContext) -> CompareTab:
     batch_notice = gr.HTML("", elem_id="batch-notice", elem_classes=["ft-note"])
     batch_summary = gr.Markdown("", elem_classes=["ft-card"], elem_id="batch-summary", visible=False)
     batch_filter = gr.Radio(FILTERS, value="all", label="Show", elem_id="batch-filter")
+    # A long input is cut (a click on the cell shows all of it) so that it cannot push the answers off screen.
     batch_table = gr.Dataframe(headers=BATCH_COLUMNS, value=[], interactive=False, wrap=True, max_height=520,
-                               label="Side by side", elem_id="batch-table")
+                               label="Side by side (click a cut cell to read all of it; the CSV has every text)",
+                               elem_id="batch-table", max_chars=CELL_CHARS,
+                               column_widths=["28%", "12%", "17%", "17%", "8%", "8%", "10%"])
     batch_csv = gr.DownloadButton("Download the table as CSV", value=None, visible=False, elem_id="batch-csv",
                                   variant="secondary")
     batch_rows = gr.State([])
