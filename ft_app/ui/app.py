@@ -15,7 +15,7 @@ from ft_app.hosting import HostSettings
 from ft_app.runs import RunStore
 from ft_app.training.jobs import JobManager
 from ft_app.ui import compare_tab, data_tab, model_tab, runs_tab, train_tab
-from ft_app.ui.common import TASK_LABELS, page_event
+from ft_app.ui.common import TASK_LABELS, local_model_for, page_event
 from ft_app.ui.context import AppContext
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -85,15 +85,6 @@ def launch(host: str | None = None, port: int | None = None) -> None:
         **server_options(settings, store),
         **launch_options(),
     )
-
-
-def _local_model_for(task: str) -> str | None:
-    """The smallest model in the local Hugging Face cache that fits a task, if any."""
-    from ft_app import catalog
-
-    fitting = [m for m in catalog.local_cached_models() if task in (m.fits or {})]
-    fitting.sort(key=lambda m: m.params or m.size_bytes)
-    return fitting[0].path if fitting else None
 
 
 def build_app(jobs: JobManager | None = None) -> gr.Blocks:
@@ -174,7 +165,7 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
             local = None
             if not online:
                 current = (model_value or "").strip()
-                local = current if current and Path(current).expanduser().exists() else _local_model_for(task_value)
+                local = current if current and Path(current).expanduser().exists() else local_model_for(task_value)
             partial = presets.example_config(task_value, online=online, local_model=local)
             updates = form.updates(partial, reset=True, keep=(("task",),))
             updates[train_ui.preset] = gr.Dropdown(value=ex.preset)

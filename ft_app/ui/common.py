@@ -176,6 +176,25 @@ def page_event(
     return trigger(into_notice(fn, outputs, notice), inputs, [*outputs, notice], api_visibility="private", **kwargs)
 
 
+def local_model_for(task: str) -> str | None:
+    """The best model on this computer for a task (what to suggest when the Hub cannot be reached), if any."""
+    from ft_app import catalog
+
+    found = catalog.local_model_suggestions(task, limit=1)
+    return found[0] if found else None
+
+
+def no_model_message(task: str) -> str:
+    """What to say when Train is pressed with no model: offline, the models on this computer, not a Hub id."""
+    from ft_app import catalog
+
+    if catalog.known_offline():
+        hint = catalog.local_models_hint(task)
+        return ("No model chosen: type the folder of a model on this computer in the Model tab (the Hugging Face Hub "
+                "cannot be reached from here). " + (hint or "No model was found on this computer yet."))
+    return "No model chosen: pick one in the Model tab (a Hub id such as distilbert-base-uncased, or a local folder)."
+
+
 def fmt_duration(seconds: float | None) -> str:
     """Seconds as m:ss or h:mm:ss."""
     if seconds is None:

@@ -270,6 +270,8 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
 
     def start_from_form(values: dict[Any, Any], profile: gr.OAuthProfile | None = None) -> tuple[Any, ...]:
         """The Train button: the whole form as ONE run config (shown as JSON), then start it."""
+        if not str(values.get(form.by_path[("model", "name_or_path")]) or "").strip():
+            raise ValueError(common.no_model_message(values[task]))
         config_json = form.to_config(values).to_json()
         return (config_json, *start(config_json, values[smoothing], values[token], profile))
 
@@ -288,9 +290,18 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
         """Apply a recipe: its method and knobs (and its model when none is chosen yet)."""
         if not key:
             return {**form.unchanged(), preset_note: gr.skip()}
+        from ft_app import catalog
+
         p = presets.get_preset(key)
-        updates = form.updates(p.config(with_model=not (model_value or "").strip()), reset=True, keep=_keep_paths())
-        updates[preset_note] = f"**{p.title}.** {p.description} Suggested model: `{p.model}`."
+        suggested = p.model
+        if catalog.known_offline():  # a Hub id cannot be downloaded from here: suggest a model on this computer
+            suggested = common.local_model_for(p.task) or ""
+        updates = form.updates(p.config(with_model=False), reset=True, keep=_keep_paths())
+        if suggested and not (model_value or "").strip():
+            updates[form.by_path[("model", "name_or_path")]] = gr.update(value=suggested)
+        where = (f"Suggested model: `{suggested}`." if suggested else
+                 "No model for it was found on this computer: type the folder of one in the Model tab.")
+        updates[preset_note] = f"**{p.title}.** {p.description} {where}"
         return updates
 
     def on_method(method_value: str) -> tuple[Any, Any]:
