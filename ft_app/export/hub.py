@@ -1,0 +1,260 @@
+"""Publish a run to the Hugging Face Hub: the result (or merged model) with its card in one commit, or a demo Space.
+
+The token comes from the caller (the per-run field) or HF_TOKEN, goes only into the Authorization header of
+huggingface_hub's requests, and is never written anywhere. Every failure is one plain sentence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ft_app.export.card import CARD_FILE, render_card
+from ft_app.export.curve import LOSS_CURVE_FILE, write_loss_curve
+from ft_app.export.source import ExportRun, load_export_run, result_files, slug
+from ft_app.hosting import HostSettings
+from ft_app.hub_token import redact
+from ft_app.runs import COMPARE_FILE, CONFIG_FILE, DATA_INFO_FILE, EVAL_FILE, LABELS_FILE, METRICS_FILE
+
+T = TypeVar("T")
+RUN_INFO_DIR = "fine_tune_studio"  # the run's own files, beside the model files in the repo
+RUN_INFO_FILES = (CONFIG_FILE, DATA_INFO_FILE, METRICS_FILE, EVAL_FILE, COMPARE_FILE)
+REPO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+
+class HubUnreachableError(RuntimeError):
+    """The Hub could not be reached (offline, or a network failure): nothing was changed there."""
+
+
+@dataclass
+class PublishResult:
+    """Where the upload went."""
+
+    url: str
+    repo_id: str
+    repo_type: str
+    commit_url: str
+    private: bool
+    files: list[str] = field(default_factory=list)
+    note: str = ""  # something the publisher should know (e.g. the Space cannot reach a local base model)
+
+
+def hub_endpoint() -> str:
+    """The Hub's address: HF_ENDPOINT when set (read now, so a test or a mirror can point it elsewhere)."""
+    from huggingface_hub import constants
+
+    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+
+
+def resolve_token(token: str | None) -> str:
+    """The token to publish with: the one given for this run, else HF_TOKEN; a plain error when there is none."""
+    chosen = (token or "").strip() or os.environ.get("HF_TOKEN", "").strip()
+    if not chosen:
+        raise ValueError(
+            "Publishing needs a Hugging Face token with write access: paste one in the token field (it is used for "
+            "this upload only and never saved), or set HF_TOKEN on the server. Create one at "
+            "https://huggingface.co/settings/tokens."
+        )
+    return chosen
+
+
+def check_publish_allowed(host: HostSettings | None) -> None:
+    """Refuse publishing on a demo server."""
+    if host is not None and host.demo:
+        raise ValueError(
+            "This is a demo server: publishing to the Hub is switched off here. Download the zip instead, or run the "
+            "app on your own machine to publish."
+        )
+
+
+def default_repo_id(user: str, run: ExportRun, suffix: str = "") -> str:
+    """`<user>/<base>-<run id>` (Hub-safe, at most 96 characters for the name)."""
+    name = slug(f"{run.base_name}-{run.run_id}{suffix}", limit=96)
+    return f"{user}/{name}"
+
+
+def full_repo_id(repo_id: str | None, user: str, run: ExportRun, suffix: str = "") -> str:
+    """The repo to publish to: the default for this user, `name` in the user's namespace, or `owner/name`."""
+    text = (repo_id or "").strip()
+    if not text:
+        return default_repo_id(user, run, suffix)
+    owner, _, name = text.rpartition("/")
+    owner = owner or user
+    for part in (owner, name):
+        if not REPO_NAME.match(part) or ".." in part or "--" in part:
+            raise ValueError(
+                f"Repo name {text!r} is not valid on the Hub: use 'name' or 'owner/name' with letters, digits, '-', "
+                "'_' and '.' (at most 96 characters), e.g. 'my-sentiment-model'."
+            )
+    return f"{owner}/{name}"
+
+
+def hub_call(what: str, call: Callable[[], T], token: str) -> T:
+    """Run a Hub request, turning every way it fails into one plain sentence without the token in it."""
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    try:
+        return call()
+    except OfflineModeIsEnabled as exc:
+        raise HubUnreachableError(
+            f"Could not {what}: the Hugging Face Hub is switched off on this machine (HF_HUB_OFFLINE=1), so nothing "
+            "was uploaded. Unset HF_HUB_OFFLINE on a machine with internet and try again."
+        ) from exc
+    except HfHubHTTPError as exc:
+        code = exc.response.status_code if exc.response is not None else None
+        if code == 401:
+            raise ValueError(
+                f"Could not {what}: the Hub refused the token (401). Check that it is a valid token with write access; "
+                "nothing was uploaded."
+            ) from exc
+        if code == 403:
+            raise ValueError(
+                f"Could not {what}: the token may not write there (403). Use a token with write access to that "
+                "namespace, or publish to your own name; nothing was uploaded."
+            ) from exc
+        detail = redact(str(exc).replace(token, "hf_***")).splitlines()[0][:300]
+        raise ValueError(f"Could not {what}: the Hub answered {code}: {detail}") from exc
+    except (OSError, *_transport_errors()) as exc:
+        detail = redact(str(exc).replace(token, "hf_***")).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise HubUnreachableError(
+            f"Could not {what}: the Hugging Face Hub at {hub_endpoint()} cannot be reached ({detail}), so nothing was "
+            "uploaded. Check the internet connection and try again."
+        ) from exc
+
+
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """Network errors of the HTTP client huggingface_hub uses (httpx2 in 2.x, httpx before)."""
+    import importlib
+
+    found = []
+    for name in ("httpx2", "httpx"):
+        try:
+            found.append(importlib.import_module(name).TransportError)
+        except ImportError:
+            continue
+    return tuple(found)
+
+
+def hub_user(token: str) -> str:
+    """The user name the token belongs to (which also proves the token is good before anything is created)."""
+    from huggingface_hub import HfApi
+
+    info = hub_call("check the token", lambda: HfApi(endpoint=hub_endpoint()).whoami(token=token), token)
+    return str(info["name"])
+
+
+def stage_model_repo(run: ExportRun, folder: Path, repo_id: str, merged: bool) -> list[str]:
+    """Lay out the model repo: the weights and tokenizer at the top, the card, the curve and the run's files."""
+    source = run.merged_dir if merged else run.result_dir
+    for f in result_files(source):
+        if f.name == "README.md":
+            continue  # peft writes a template card into adapter/: ours replaces it
+        dest = folder / f.relative_to(source)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, dest)
+    info = folder / RUN_INFO_DIR
+    info.mkdir()
+    for name in RUN_INFO_FILES:
+        if (run.run_dir / name).is_file():
+            shutil.copy2(run.run_dir / name, info / name)
+    if run.label_names and not (folder / LABELS_FILE).exists():
+        names = run.label_names
+        (folder / LABELS_FILE).write_text(json.dumps({"id2label": dict(enumerate(names)),
+                                                      "label2id": {n: i for i, n in enumerate(names)}}, indent=2))
+    curve = write_loss_curve(run.metrics, folder / LOSS_CURVE_FILE, f"Training curve · {run.run_id}")
+    card = render_card(run, model_ref=repo_id, merged=merged, curve_file=LOSS_CURVE_FILE if curve else None,
+                       model_name=repo_id.split("/")[-1])
+    card.save(folder / CARD_FILE)
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def _upload(folder: Path, repo_id: str, repo_type: str, token: str, private: bool, message: str,
+            space_sdk: str | None = None) -> tuple[str, str]:
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=hub_endpoint())
+    url = hub_call(
+        f"create the {repo_type} repo {repo_id}",
+        lambda: api.create_repo(repo_id, token=token, private=private, repo_type=repo_type, exist_ok=True,
+                                space_sdk=space_sdk),
+        token,
+    )
+    commit = hub_call(
+        f"upload to {repo_id}",
+        lambda: api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type=repo_type, token=token,
+                                  commit_message=message),
+        token,
+    )
+    return str(url), str(commit.commit_url)
+
+
+def publish_model(
+    run_dir: str | Path,
+    repo_id: str | None = None,
+    *,
+    token: str | None = None,
+    private: bool = True,
+    merged: bool = False,
+    host: HostSettings | None = None,
+) -> PublishResult:
+    """Upload the run's result (or its merged model), card and curve to a model repo in one commit; returns its URL."""
+    check_publish_allowed(host)
+    run = load_export_run(run_dir)
+    if merged and not run.has_merged:
+        raise ValueError(f"Run {run.run_id!r} has no merged model yet: merge it first, or publish the adapter.")
+    secret = resolve_token(token)
+    user = hub_user(secret)
+    target = full_repo_id(repo_id, user, run)
+    staging = Path(tempfile.mkdtemp(prefix="ft_app_hub_"))
+    try:
+        files = stage_model_repo(run, staging, target, merged)
+        what = "merged model" if merged else ("LoRA adapter" if run.is_adapter else "model")
+        url, commit = _upload(staging, target, "model", secret, private,
+                              f"Upload {what} of run {run.run_id} (Fine-Tune Studio)")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return PublishResult(url=url, repo_id=target, repo_type="model", commit_url=commit, private=private, files=files)
+
+
+def publish_space(
+    run_dir: str | Path,
+    repo_id: str | None = None,
+    *,
+    token: str | None = None,
+    private: bool = True,
+    model_repo: str | None = None,
+    host: HostSettings | None = None,
+) -> PublishResult:
+    """Upload the before/after demo as a Gradio Space (the model from `model_repo` on the Hub, else copied in)."""
+    from ft_app.export.space import write_demo_space
+
+    check_publish_allowed(host)
+    run = load_export_run(run_dir)
+    secret = resolve_token(token)
+    user = hub_user(secret)
+    target = full_repo_id(repo_id, user, run, suffix="-demo")
+    staging = Path(tempfile.mkdtemp(prefix="ft_app_space_"))
+    try:
+        write_demo_space(run.run_dir, staging, model_ref=model_repo)
+        files = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
+        url, commit = _upload(staging, target, "space", secret, private,
+                              f"Before/after demo of run {run.run_id} (Fine-Tune Studio)", space_sdk="gradio")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    note = (f"The base model is a local folder ({run.base_model}) that the Space cannot reach: upload it as a model "
+            "repo and put its id in base_model in demo.json there.") if run.base_is_local else ""
+    return PublishResult(url=url, repo_id=target, repo_type="space", commit_url=commit, private=private, files=files,
+                         note=note)
+
+
+def describe(result: PublishResult) -> dict[str, Any]:
+    """The result as JSON for API clients."""
+    return {"url": result.url, "repo_id": result.repo_id, "repo_type": result.repo_type,
+            "commit_url": result.commit_url, "private": result.private, "files": result.files, "note": result.note}
