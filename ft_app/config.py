@@ -56,7 +56,79 @@ DEFAULT_PROMPT_TEMPLATE_WITH_INPUT = "### Instruction:\n{prompt}\n\n### Input:\n
 
 
 class ConfigError(ValueError):
-    """A config value a user can fix; the message names the field, the value and the fix."""
+    """A config value a user can fix: the message uses the page's names; `path` is the config key (for a CLI user)."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+# The page's name for each config field (the widget label); a field not listed is its name with spaces.
+FIELD_LABELS: dict[str, str] = {
+    "task": "Task",
+    "method": "Training method",
+    "name": "Run name",
+    "name_or_path": "Model",
+    "revision": "Revision",
+    "dtype": "Weight precision",
+    "trust_remote_code": "Trust remote code",
+    "train": "Training data",
+    "validation": "Validation data",
+    "dataset_config": "Dataset configuration",
+    "train_split": "Split to train on",
+    "validation_size": "Held-out share for evaluation",
+    "text_column": "Text column",
+    "label_column": "Label column",
+    "prompt_column": "Prompt / instruction column",
+    "input_column": "Extra input column",
+    "response_column": "Response / answer column",
+    "messages_column": "Chat messages column",
+    "target_column": "Target text column",
+    "template": "Prompt template",
+    "system_prompt": "System prompt",
+    "loss_on_prompt": "Also learn the prompt",
+    "max_length": "Max length (tokens)",
+    "max_target_length": "Max target length (tokens)",
+    "max_rows": "Use at most this many rows",
+    "max_eval_rows": "Evaluate on at most this many rows",
+    "r": "LoRA rank (r)",
+    "alpha": "LoRA alpha",
+    "dropout": "LoRA dropout",
+    "target_modules": "Target layers",
+    "max_steps": "Max steps",
+    "eval_batch_size": "Eval batch size",
+    "gradient_accumulation_steps": "Gradient accumulation steps",
+    "max_grad_norm": "Max gradient norm",
+    "warmup_ratio": "Warmup ratio",
+    "warmup_steps": "Warmup steps",
+    "precision": "Precision (fp16 / bf16)",
+    "eval_strategy": "When to evaluate",
+    "eval_steps": "Evaluate every (steps)",
+    "save_strategy": "When to save checkpoints",
+    "save_steps": "Save every (steps)",
+    "logging_steps": "Log every (steps)",
+    "save_total_limit": "Checkpoints to keep",
+    "early_stopping_patience": "Early stopping patience",
+    "load_best_model_at_end": "Keep the best checkpoint",
+    "metric_for_best_model": "Metric for the best checkpoint",
+    "group_by_length": "Group by length",
+    "before_after": "Test before and after training",
+    "golden_prompts": "Test prompts",
+    "golden_from_heldout": "Also test on this many held-out rows",
+    "max_new_tokens": "Longest answer for test prompts (tokens)",
+    "temperature": "Temperature for test prompts",
+    "zero_shot_model": "Zero-shot baseline model",
+    "exact_match_rows": "Rows checked for exact match",
+}
+# How long a value or a list may get inside a message.
+MAX_SHOWN_CHARS = 60
+MAX_SHOWN_ITEMS = 8
+
+
+def field_label(name_or_path: str) -> str:
+    """The page's name for a config field: 'training.learning_rate' or 'learning_rate' -> 'Learning rate'."""
+    name = name_or_path.rsplit(".", 1)[-1]
+    return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
 
 
 def _help(text: str, separator: str = ",", **kwargs: Any) -> Any:
@@ -132,10 +204,14 @@ class LoraSettings:
 class TrainingSettings:
     """The knobs of training that matter."""
 
-    epochs: float = _help("Passes over the training data. More can overfit small datasets.", default=3.0)
+    epochs: float | None = _help(
+        "Passes over the training data; empty lets the data size decide (more passes for small data, fewer for large).",
+        default=None,
+    )
     max_steps: int | None = _help("Stop after this many optimizer steps (overrides epochs).", default=None)
     learning_rate: float | None = _help(
-        "Step size. Too high: loss jumps or becomes NaN; too low: loss stays flat. Empty picks one for the method.",
+        "Step size. Too high: loss jumps or becomes NaN; too low: loss stays flat. Empty picks one for the method "
+        "and the model's size.",
         default=None,
     )
     batch_size: int = _help("Examples per step on each device. Lower it if you run out of memory.", default=8)
@@ -144,7 +220,10 @@ class TrainingSettings:
         "Add up gradients over this many steps before updating: a bigger effective batch without more memory.", default=1
     )
     weight_decay: float = _help("Pulls weights toward zero to fight overfitting (0-0.1).", default=0.0)
-    warmup_ratio: float = _help("Share of steps (0-1) spent ramping the learning rate up from zero.", default=0.0)
+    warmup_ratio: float | None = _help(
+        "Share of steps (0-1) spent ramping the learning rate up from zero; empty means 10% (unless warm-up steps are set).",
+        default=None,
+    )
     warmup_steps: int = _help("Number of steps spent ramping the learning rate up (instead of warmup_ratio).", default=0)
     max_grad_norm: float = _help("Clips large gradients; keeps training stable (1.0 is standard).", default=1.0)
     scheduler: str = _help("How the learning rate changes over training (linear decay is standard).", default="linear")
@@ -208,6 +287,9 @@ class RunConfig:
     name: str | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.name, str) and self.name.strip():
+            # A name typed with spaces ("my first run") is meant as one name: the folder gets dashes.
+            self.name = re.sub(r"\s+", "-", self.name.strip())
         self.validate()
 
     # ---- validation -------------------------------------------------------------------------
@@ -216,20 +298,28 @@ class RunConfig:
         _check_choice("task", self.task, TASKS)
         _check_choice("method", self.method, METHODS)
         if not str(self.model.name_or_path).strip():
-            raise ConfigError("model is empty: pick a model (a Hub id such as distilbert-base-uncased, or a local folder).")
+            raise ConfigError(
+                "Model is empty: pick a model (a Hub id such as distilbert-base-uncased, or a local folder).",
+                "model.name_or_path",
+            )
         _check_choice("model.dtype", self.model.dtype, get_args(ModelDtype))
         if not str(self.data.train).strip():
-            raise ConfigError("data.train is empty: give a Hub dataset id (e.g. imdb) or the path of a CSV/JSON/Parquet file.")
+            raise ConfigError(
+                "Training data is empty: give a Hub dataset id (e.g. imdb) or the path of a CSV/JSON/Parquet file.",
+                "data.train",
+            )
         if self.method == "head" and self.task != "classification":
             raise ConfigError(
-                f"method 'head' (train only a new head) fits classification, not task '{self.task}'. "
-                "Use 'lora' to train a small part of a generative model."
+                f"Training method 'head' (train only a new head) fits classification, not the task '{self.task}'. "
+                "Use 'lora' to train a small part of a generative model.",
+                "method",
             )
         if self.name is not None and self.name.strip():
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", self.name.strip()):
                 raise ConfigError(
-                    f"name {self.name!r} is not a valid run name: use up to 64 letters, digits, '.', '_' or '-', "
-                    "starting with a letter or digit."
+                    f"Run name {_shown(self.name)} cannot be used: use up to 64 letters, digits, '.', '_' or '-', "
+                    "starting with a letter or digit.",
+                    "name",
                 )
         d, t, lo = self.data, self.training, self.lora
         _check_positive("data.max_length", d.max_length, allow_none=True)
@@ -238,26 +328,30 @@ class RunConfig:
         _check_positive("data.max_eval_rows", d.max_eval_rows, allow_none=True)
         if not (_is_number(d.validation_size) and d.validation_size >= 0):
             raise ConfigError(
-                f"data.validation_size must be a share between 0 and 1 or a row count, got {d.validation_size!r}. "
-                "Use 0.1 to hold out 10% of the rows, or 0 for no evaluation."
+                f"{field_label('validation_size')} must be a share between 0 and 1 or a row count, not "
+                f"{_shown(d.validation_size)}. Use 0.1 to hold out 10% of the rows, or 0 for no evaluation.",
+                "data.validation_size",
             )
         if d.validation_size >= 1 and float(d.validation_size) != int(d.validation_size):
             raise ConfigError(
-                f"data.validation_size {d.validation_size!r} is above 1 but not a whole number of rows. "
-                "Use a share such as 0.1 or a row count such as 200."
+                f"{field_label('validation_size')} {_shown(d.validation_size)} is above 1 but not a whole number of "
+                "rows. Use a share such as 0.1 or a row count such as 200.",
+                "data.validation_size",
             )
         if d.template not in (None, "", "chat") and "{prompt}" not in d.template:
             raise ConfigError(
-                f"data.template {d.template!r} has no {{prompt}} placeholder. Write it like "
-                "'### Question:\\n{prompt}\\n### Answer:\\n', or leave it empty."
+                f"{field_label('template')} {_shown(d.template)} has no {{prompt}} placeholder. Write it like "
+                "'### Question:\\n{prompt}\\n### Answer:\\n', or leave it empty.",
+                "data.template",
             )
-        _check_positive("training.epochs", t.epochs)
+        _check_positive("training.epochs", t.epochs, allow_none=True)
         _check_positive("training.max_steps", t.max_steps, allow_none=True)
         _check_positive("training.learning_rate", t.learning_rate, allow_none=True)
         if t.learning_rate is not None and t.learning_rate >= 1:
             raise ConfigError(
-                f"training.learning_rate {t.learning_rate!r} is far too high and will make the loss explode. "
-                "Use something like 5e-5 for full fine-tuning or 2e-4 for LoRA."
+                f"Learning rate {t.learning_rate:g} is far too high and would make the loss explode; try "
+                f"{_plain_number(DEFAULT_LEARNING_RATES[self.method])}, or leave it empty to let the run choose.",
+                "training.learning_rate",
             )
         _check_positive("training.batch_size", t.batch_size)
         _check_positive("training.eval_batch_size", t.eval_batch_size, allow_none=True)
@@ -265,12 +359,16 @@ class RunConfig:
         _check_non_negative("training.weight_decay", t.weight_decay)
         _check_non_negative("training.max_grad_norm", t.max_grad_norm)
         _check_non_negative("training.warmup_steps", t.warmup_steps)
-        if not (_is_number(t.warmup_ratio) and 0 <= t.warmup_ratio < 1):
-            raise ConfigError(f"training.warmup_ratio must be between 0 and 1, got {t.warmup_ratio!r}. Try 0.05.")
+        if t.warmup_ratio is not None and not (_is_number(t.warmup_ratio) and 0 <= t.warmup_ratio < 1):
+            raise ConfigError(
+                f"Warmup ratio must be between 0 and 1, not {_shown(t.warmup_ratio)}. Try 0.1, or leave it empty.",
+                "training.warmup_ratio",
+            )
         if t.warmup_ratio and t.warmup_steps:
             raise ConfigError(
-                f"training.warmup_ratio ({t.warmup_ratio}) and training.warmup_steps ({t.warmup_steps}) are both set: "
-                "keep one and set the other to 0."
+                f"Warmup ratio ({t.warmup_ratio:g}) and warmup steps ({t.warmup_steps}) are both set: "
+                "keep one and empty the other.",
+                "training.warmup_ratio",
             )
         _check_choice("training.scheduler", t.scheduler, SCHEDULERS)
         _check_choice("training.optimizer", t.optimizer, OPTIMIZERS)
@@ -283,23 +381,34 @@ class RunConfig:
         _check_positive("training.save_total_limit", t.save_total_limit, allow_none=True)
         _check_positive("training.early_stopping_patience", t.early_stopping_patience)
         if not isinstance(t.seed, int) or isinstance(t.seed, bool) or t.seed < 0:
-            raise ConfigError(f"training.seed must be a whole number of 0 or more, got {t.seed!r}. Use 42 if unsure.")
-        if t.early_stopping and (t.eval_strategy == "no" or d.validation_size == 0 and not d.validation):
             raise ConfigError(
-                "training.early_stopping needs evaluation, but evaluation is off "
-                f"(eval_strategy={t.eval_strategy!r}, validation_size={d.validation_size!r}). "
-                "Turn evaluation on or switch early stopping off."
+                f"Seed must be a whole number of 0 or more, not {_shown(t.seed)}. Use 42 if unsure.", "training.seed"
+            )
+        if t.early_stopping and (t.eval_strategy == "no" or d.validation_size == 0 and not d.validation):
+            off = (f"{field_label('eval_strategy')} is 'no'" if t.eval_strategy == "no"
+                   else f"{field_label('validation_size')} is 0 and there is no validation data")
+            raise ConfigError(
+                f"Early stopping needs evaluation, but evaluation is off ({off}). "
+                "Turn evaluation on or switch early stopping off.",
+                "training.early_stopping",
             )
         if t.early_stopping and t.load_best_model_at_end is False:
             raise ConfigError(
-                "training.early_stopping keeps the best checkpoint, so training.load_best_model_at_end cannot be "
-                "false: leave it empty or set it to true."
+                f"Early stopping keeps the best checkpoint, so '{field_label('load_best_model_at_end')}' cannot be "
+                "No: set it to Automatic or Yes.",
+                "training.load_best_model_at_end",
             )
         ev = self.evaluation
         if not isinstance(ev.golden_prompts, list) or not all(isinstance(p, str) for p in ev.golden_prompts):
-            raise ConfigError(f"evaluation.golden_prompts must be a list of texts, got {ev.golden_prompts!r}.")
+            raise ConfigError(
+                f"{field_label('golden_prompts')} must be a list of texts, not {_shown(ev.golden_prompts)}.",
+                "evaluation.golden_prompts",
+            )
         if len(ev.golden_prompts) > 50:
-            raise ConfigError(f"evaluation.golden_prompts has {len(ev.golden_prompts)} prompts; keep it to 50 or fewer.")
+            raise ConfigError(
+                f"{field_label('golden_prompts')} has {len(ev.golden_prompts)} prompts; keep it to 50 or fewer.",
+                "evaluation.golden_prompts",
+            )
         _check_non_negative("evaluation.golden_from_heldout", ev.golden_from_heldout)
         _check_positive("evaluation.max_new_tokens", ev.max_new_tokens)
         _check_non_negative("evaluation.temperature", ev.temperature)
@@ -307,13 +416,14 @@ class RunConfig:
         _check_positive("lora.r", lo.r)
         _check_positive("lora.alpha", lo.alpha)
         if not (_is_number(lo.dropout) and 0 <= lo.dropout < 1):
-            raise ConfigError(f"lora.dropout must be between 0 and 1, got {lo.dropout!r}. Try 0.05.")
+            raise ConfigError(f"LoRA dropout must be between 0 and 1, not {_shown(lo.dropout)}. Try 0.05.", "lora.dropout")
         if lo.target_modules is not None and (
             not isinstance(lo.target_modules, list) or not all(isinstance(m, str) and m for m in lo.target_modules)
         ):
             raise ConfigError(
-                f"lora.target_modules must be a list of layer names such as ['q_proj', 'v_proj'], got "
-                f"{lo.target_modules!r}. Leave it empty for the usual choice."
+                f"{field_label('target_modules')} must be a list of layer names such as q_proj, v_proj, not "
+                f"{_shown(lo.target_modules)}. Leave it empty for the usual choice.",
+                "lora.target_modules",
             )
 
     # ---- derived values ----------------------------------------------------------------------
@@ -324,7 +434,7 @@ class RunConfig:
 
     @property
     def learning_rate(self) -> float:
-        """The learning rate to use: the given one or the method's default."""
+        """The given learning rate, or the method's usual one (the run scales it for the model's size: see Schedule)."""
         return self.training.learning_rate or DEFAULT_LEARNING_RATES[self.method]
 
     @property
@@ -373,7 +483,11 @@ class RunConfig:
         top = {f.name for f in fields(cls)}
         unknown = sorted(set(raw) - top)
         if unknown:
-            raise ConfigError(f"Unknown key {unknown[0]!r} in the run config. Known keys: {', '.join(sorted(top))}.")
+            guess = _closest_key(unknown[0], sorted(top))
+            hint = f"; did you mean {guess!r}?" if guess else "."
+            raise ConfigError(
+                f"Unknown key {_shown(unknown[0])} in the run config{hint} Known keys: {_listed(sorted(top))}.", unknown[0]
+            )
         scalars = {k: v for k, v in raw.items() if k not in sections}
         return cls(**scalars, **sections)
 
@@ -400,20 +514,50 @@ class RunConfig:
 
 @dataclass
 class Schedule:
-    """Step counts known only once the data is loaded."""
+    """Step counts, passes, learning rate and warm-up: known only once the data (and the model) is loaded."""
 
     total_steps: int
     has_eval: bool
     steps_per_epoch: int
+    epochs: float | None = None  # None: the config's epochs
+    learning_rate: float | None = None  # None: the config's learning rate or the method's default
+    warmup_steps: int | None = None  # None: from the config's warm-up knobs
+    description: str = ""  # the recipe in one plain line
 
 
-def resolve_schedule(config: RunConfig, train_rows: int, world_size: int, has_eval: bool) -> Schedule:
-    """Work out the number of optimizer steps this run will take."""
+def resolve_schedule(
+    config: RunConfig, train_rows: int, world_size: int, has_eval: bool, model_params: int | None = None
+) -> Schedule:
+    """Work out this run's steps, passes, learning rate and warm-up (the auto recipe fills the empty knobs)."""
+    from ft_app.recipe import choose_recipe, describe
+
+    recipe = choose_recipe(**recipe_inputs(config, train_rows, world_size, model_params))
+    return Schedule(
+        total_steps=recipe.total_steps,
+        has_eval=has_eval,
+        steps_per_epoch=recipe.steps_per_epoch,
+        epochs=recipe.epochs,
+        learning_rate=recipe.learning_rate,
+        warmup_steps=recipe.warmup_steps,
+        description=describe(recipe),
+    )
+
+
+def recipe_inputs(config: RunConfig, train_rows: int, world_size: int = 1, model_params: int | None = None) -> dict[str, Any]:
+    """The keyword arguments of `recipe.choose_recipe` for this config and data size."""
     t = config.training
-    per_step = t.batch_size * t.gradient_accumulation_steps * max(1, world_size)
-    steps_per_epoch = max(1, math.ceil(train_rows / per_step))
-    total = t.max_steps or max(1, math.ceil(steps_per_epoch * t.epochs))
-    return Schedule(total_steps=total, has_eval=has_eval, steps_per_epoch=steps_per_epoch)
+    return dict(
+        task=config.task,
+        method=config.method,
+        train_rows=train_rows,
+        examples_per_step=t.batch_size * t.gradient_accumulation_steps * max(1, world_size),
+        model_params=model_params,
+        epochs=t.epochs,
+        max_steps=t.max_steps,
+        learning_rate=t.learning_rate,
+        warmup_ratio=t.warmup_ratio,
+        warmup_steps=t.warmup_steps,
+    )
 
 
 def resolve_precision(config: RunConfig, cuda: bool, bf16_supported: bool) -> str:
@@ -425,10 +569,10 @@ def resolve_precision(config: RunConfig, cuda: bool, bf16_supported: bool) -> st
         return "bf16" if bf16_supported else "fp16"
     if p in ("fp16", "bf16") and not cuda:
         raise ConfigError(
-            f"training.precision {p!r} needs an NVIDIA GPU, and this machine has none. Use 'auto' or 'fp32'."
+            f"Precision {p!r} needs an NVIDIA GPU, and this machine has none. Use 'auto' or 'fp32'.", "training.precision"
         )
     if p == "bf16" and not bf16_supported:
-        raise ConfigError("training.precision 'bf16' is not supported by this GPU. Use 'fp16' or 'auto'.")
+        raise ConfigError("Precision 'bf16' is not supported by this GPU. Use 'fp16' or 'auto'.", "training.precision")
     return p
 
 
@@ -456,12 +600,16 @@ def to_training_arguments(
     load_best = config.load_best_model_at_end and eval_strategy != "no"
     if load_best and save_strategy != eval_strategy:
         raise ConfigError(
-            f"Keeping the best checkpoint needs saving and evaluating on the same schedule, but save_strategy is "
-            f"{save_strategy!r} and eval_strategy is {eval_strategy!r}. Set save_strategy to 'auto'."
+            f"Keeping the best checkpoint needs saving and evaluating on the same schedule, but "
+            f"'{field_label('save_strategy')}' is {save_strategy!r} and '{field_label('eval_strategy')}' is "
+            f"{eval_strategy!r}. Set '{field_label('save_strategy')}' to 'auto'.",
+            "training.save_strategy",
         )
     if load_best and save_strategy == "steps" and save_steps % eval_steps:
         raise ConfigError(
-            f"Keeping the best checkpoint needs save_steps ({save_steps}) to be a multiple of eval_steps ({eval_steps})."
+            f"Keeping the best checkpoint needs '{field_label('save_steps')}' ({save_steps}) to be a multiple of "
+            f"'{field_label('eval_steps')}' ({eval_steps}).",
+            "training.save_steps",
         )
     metric = t.metric_for_best_model
     greater = None
@@ -470,14 +618,15 @@ def to_training_arguments(
         greater = not metric.endswith("loss")
     kwargs: dict[str, Any] = dict(
         output_dir=str(output_dir),
-        num_train_epochs=float(t.epochs),
+        num_train_epochs=float(schedule.epochs or t.epochs or 1),
         max_steps=t.max_steps or -1,
-        learning_rate=config.learning_rate,
+        learning_rate=schedule.learning_rate or config.learning_rate,
         per_device_train_batch_size=t.batch_size,
         per_device_eval_batch_size=t.eval_batch_size or t.batch_size * 2,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         weight_decay=t.weight_decay,
-        warmup_steps=t.warmup_ratio if t.warmup_ratio else t.warmup_steps,
+        # A share below 1 is a ratio of the steps the Trainer really takes; a count is a count.
+        warmup_steps=_warmup(t, schedule),
         max_grad_norm=t.max_grad_norm,
         lr_scheduler_type=t.scheduler,
         optim=t.optimizer,
@@ -560,6 +709,16 @@ def to_bnb_config(config: RunConfig, compute_dtype: Any) -> Any:
 # ---- helpers ---------------------------------------------------------------------------------
 
 
+def _warmup(t: TrainingSettings, schedule: Schedule) -> float:
+    if t.warmup_steps:
+        return t.warmup_steps
+    if t.warmup_ratio is not None:
+        return t.warmup_ratio
+    from ft_app.recipe import WARMUP_SHARE
+
+    return WARMUP_SHARE
+
+
 def _strategy(strategy: str, steps: int | None, total: int) -> tuple[str, int | None]:
     if strategy == "auto":
         return "steps", steps or max(1, total // TARGET_EVAL_POINTS)
@@ -570,15 +729,17 @@ def _strategy(strategy: str, steps: int | None, total: int) -> tuple[str, int | 
 
 def _section(cls: type, raw: Any, name: str) -> Any:
     if not isinstance(raw, dict):
-        raise ConfigError(f"'{name}' in the run config must be an object ({{...}}), got {raw!r}.")
+        raise ConfigError(f"'{name}' in the run config must be an object ({{...}}), not {_shown(raw)}.", name)
     known = {f.name: f for f in fields(cls)}
     aliases = {"model": {"name": "name_or_path", "id": "name_or_path", "path": "name_or_path"}}.get(name, {})
     values = {}
     for key, value in raw.items():
         key = aliases.get(key, key)
         if key not in known:
+            guess = _closest_key(key, list(known))
+            hint = f"; did you mean {guess!r}?" if guess else "."
             raise ConfigError(
-                f"Unknown key {key!r} in '{name}'. Known keys: {', '.join(sorted(known))}."
+                f"Unknown key {_shown(key)} in '{name}'{hint} Known keys: {_listed(sorted(known))}.", f"{name}.{key}"
             )
         values[key] = _coerce(name, known[key], value)
     return cls(**values)
@@ -587,38 +748,41 @@ def _section(cls: type, raw: Any, name: str) -> Any:
 def _coerce(section: str, f: dataclasses.Field, value: Any) -> Any:
     """Accept what JSON gives (ints for floats, a comma string for a list) and reject the rest plainly."""
     where = f"{section}.{f.name}"
+    label = field_label(f.name)
     kind = str(f.type)
     if value is None:
         if "None" not in kind:
-            raise ConfigError(f"{where} needs a value: fill it in (in a config file, leave the key out to get the default).")
+            raise ConfigError(
+                f"{label} needs a value: fill it in (in a config file, leave the key out to get the default).", where
+            )
         return None
     if kind.startswith("bool"):
         if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {value!r}.")
+            raise ConfigError(f"{label} must be yes or no (true or false), not {_shown(value)}.", where)
         return value
     if kind.startswith("int"):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
-            raise ConfigError(f"{where} must be a whole number, got {value!r}.")
+            raise ConfigError(f"{label} must be a whole number, not {_shown(value)}.", where)
         return value
     if kind.startswith("float"):
         if isinstance(value, str):
             try:
                 value = float(value)
             except ValueError:
-                raise ConfigError(f"{where} must be a number, got {value!r}.") from None
+                raise ConfigError(f"{label} must be a number, not {_shown(value)}.", where) from None
         if not _is_number(value):
-            raise ConfigError(f"{where} must be a number, got {value!r}.")
+            raise ConfigError(f"{label} must be a number, not {_shown(value)}.", where)
         return float(value)
     if kind.startswith("list"):
         if isinstance(value, str):
             value = [v.strip() for v in value.split(f.metadata.get("separator", ",")) if v.strip()]
         if not isinstance(value, list):
-            raise ConfigError(f"{where} must be a list of names, got {value!r}.")
+            raise ConfigError(f"{label} must be a list, not {_shown(value)}.", where)
         return value
     if not isinstance(value, str):
-        raise ConfigError(f"{where} must be text, got {value!r}.")
+        raise ConfigError(f"{label} must be text, not {_shown(value)}.", where)
     return value
 
 
@@ -626,18 +790,64 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _check_positive(name: str, value: Any, allow_none: bool = False) -> None:
+def _check_positive(path: str, value: Any, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
     if not _is_number(value) or value <= 0:
-        raise ConfigError(f"{name} must be a positive number, got {value!r}. Use a value above 0.")
+        empty = " (or leave it empty)" if allow_none else ""
+        raise ConfigError(f"{field_label(path)} must be more than 0, not {_shown(value)}: use a value above 0{empty}.", path)
 
 
-def _check_non_negative(name: str, value: Any) -> None:
+def _check_non_negative(path: str, value: Any) -> None:
     if not _is_number(value) or value < 0:
-        raise ConfigError(f"{name} must be 0 or more, got {value!r}.")
+        raise ConfigError(f"{field_label(path)} must be 0 or more, not {_shown(value)}.", path)
 
 
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+def _check_choice(path: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ConfigError(f"{name} {value!r} is not one of: {', '.join(choices)}.")
+        raise ConfigError(f"{field_label(path)} {_shown(value)} is not one of: {_listed(list(choices))}.", path)
+
+
+# Names other tools use for a knob (TrainingArguments, common abbreviations), for "did you mean".
+KEY_SYNONYMS = {
+    "lr": "learning_rate",
+    "num_train_epochs": "epochs",
+    "per_device_train_batch_size": "batch_size",
+    "per_device_eval_batch_size": "eval_batch_size",
+    "bs": "batch_size",
+    "warmup": "warmup_ratio",
+    "lr_scheduler_type": "scheduler",
+    "optim": "optimizer",
+    "lora_alpha": "alpha",
+    "lora_dropout": "dropout",
+    "model_name_or_path": "name_or_path",
+}
+
+
+def _closest_key(key: str, known: list[str]) -> str | None:
+    """The known key a mistyped or foreign key most likely means."""
+    import difflib
+
+    if KEY_SYNONYMS.get(key) in known:
+        return KEY_SYNONYMS[key]
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _shown(value: Any) -> str:
+    """A value as a message quotes it: numbers plainly, texts in quotes, never longer than MAX_SHOWN_CHARS."""
+    text = f"{value:g}" if _is_number(value) and not isinstance(value, int) else repr(value)
+    return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 1] + "…"
+
+
+def _listed(items: list[str]) -> str:
+    """Up to MAX_SHOWN_ITEMS names, then how many more."""
+    shown = ", ".join(items[:MAX_SHOWN_ITEMS])
+    rest = len(items) - MAX_SHOWN_ITEMS
+    return f"{shown} and {rest} more" if rest > 0 else shown
+
+
+def _plain_number(value: float) -> str:
+    from ft_app.recipe import plain_number
+
+    return plain_number(value)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ft_app.data import looks_like_path
+from ft_app.hub_token import redact
 
 
 def _flag(name: str) -> bool:
@@ -36,6 +37,7 @@ class HostSettings:
     oauth: bool = False  # FT_APP_OAUTH=1 on a Space: "Sign in with Hugging Face"
     allow_remote_code: bool = False  # FT_APP_ALLOW_REMOTE_CODE=1: models may run their own code
     local_root: Path | None = None  # FT_APP_LOCAL_ROOT=/dir: local models/data only from inside it
+    public: bool = False  # FT_APP_PUBLIC=1, a Space, or listening beyond the loopback: visitors are strangers
     max_upload_mb: int = 200  # FT_APP_MAX_UPLOAD_MB
     queue_size: int = 16  # FT_APP_QUEUE_SIZE: waiting requests before "queue full"
 
@@ -56,6 +58,7 @@ class HostSettings:
             oauth=_flag("FT_APP_OAUTH"),
             allow_remote_code=_flag("FT_APP_ALLOW_REMOTE_CODE"),
             local_root=Path(root).expanduser().resolve() if root else None,
+            public=_flag("FT_APP_PUBLIC") or bool(os.environ.get("SPACE_ID")),
             max_upload_mb=_int("FT_APP_MAX_UPLOAD_MB", 200),
             queue_size=_int("FT_APP_QUEUE_SIZE", 16),
         )
@@ -72,19 +75,46 @@ class HostSettings:
                 "This server does not run code shipped with models (trust_remote_code is off). Pick a model that "
                 "transformers supports natively; the host can allow it with FT_APP_ALLOW_REMOTE_CODE=1."
             )
-        for what, value in (("model", config.model.name_or_path), ("data.train", config.data.train),
-                            ("data.validation", config.data.validation)):
+        self.check_config_paths(config, uploads_dir)
+
+    def check_config_paths(self, config: Any, uploads_dir: Path | None = None) -> None:
+        """Every local path a run config names goes through `check_local_path`."""
+        for what, value in (("Model", config.model.name_or_path), ("Training data", config.data.train),
+                            ("Validation data", config.data.validation),
+                            ("Zero-shot baseline model", config.evaluation.zero_shot_model)):
             if value:
                 self.check_local_path(what, value, uploads_dir)
 
+    @property
+    def guards_local_paths(self) -> bool:
+        """Whether visitors are limited in which local files and folders they may name."""
+        return self.local_root is not None or self.demo or self.public
+
     def check_local_path(self, what: str, value: str, uploads_dir: Path | None = None) -> None:
-        """With a local root set, refuse local paths outside it and outside the app's uploads folder."""
-        if self.local_root is None or not looks_like_path(value):
+        """The ONE check for a local path a visitor names (model folder, data file): refuse what this host keeps out.
+
+        With a local root, paths must lie inside it or the app's uploads folder; on a public or demo server with no
+        root, inside the uploads folder only; a local single-user app opens any path. Symlinks and '..' are
+        resolved before the check, and a relative path counts from the folder the app runs in.
+        """
+        if not self.guards_local_paths or not looks_like_path(value):
             return
         path = Path(value).expanduser().resolve()
-        roots = [self.local_root] + ([uploads_dir.resolve()] if uploads_dir else [])
-        if not any(path == root or root in path.parents for root in roots):
+        roots = ([self.local_root] if self.local_root else []) + ([uploads_dir.resolve()] if uploads_dir else [])
+        # A run's own files (configs, statuses, held-out rows) are the app's, even under an allowed root.
+        runs = uploads_dir.resolve().parent / "runs" if uploads_dir else None
+        if any(_inside(path, root) for root in roots) and not (runs and _inside(path, runs)):
+            return
+        if self.local_root is not None:
             raise ValueError(
-                f"{what} {value!r} is outside the folder this server allows ({self.local_root}). "
+                f"{what} {redact(value)!r} is outside the folder this server allows ({self.local_root}). "
                 "Upload the file instead, or use a path inside that folder."
             )
+        raise ValueError(
+            f"{what} {redact(value)!r} is a path on the server, and this server opens only files uploaded to it. "
+            "Upload the file instead (the host can allow a folder with FT_APP_LOCAL_ROOT)."
+        )
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents

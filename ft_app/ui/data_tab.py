@@ -196,6 +196,7 @@ def build(ctx: AppContext, task: gr.Radio) -> DataTab:
         src = (src or "").strip()
         if not src:
             raise ValueError("No data given: upload a file or type a Hub dataset id such as stanfordnlp/sst2.")
+        ctx.jobs.host.check_local_path("Training data", src, ctx.uploads_dir)
         pickers, config_value, split_value = _hub_pickers(src, dropdown_value(config_name), dropdown_value(split_name))
         return [*pickers, *_preview(src, config_value, split_value, task_value)]
 
@@ -252,6 +253,7 @@ def _report(ctx: AppContext, values: dict[Any, Any]) -> list[Any]:
     from ft_app.modeling import load_tokenizer
 
     config = ctx.form.to_config(values)
+    ctx.jobs.host.check_config_paths(config, ctx.uploads_dir)
     return report_widgets(describe(config, load_tokenizer(config)))
 
 

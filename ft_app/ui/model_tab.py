@@ -151,6 +151,7 @@ def build(ctx: AppContext, task: gr.Radio) -> ModelTab:
 
     def check_model(name: str, task_value: str) -> str:
         """Describe the chosen model, or say plainly what is wrong with it."""
+        ctx.jobs.host.check_local_path("Model", name or "", ctx.uploads_dir)
         return describe_model(name, task_value)
 
     page_event(search.click, do_search, [query, task], [results], notice, api_name="search_models")
