@@ -7,6 +7,7 @@ config.json and the local data (`preflight`, which `JobManager.start` runs befor
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from ft_app.config import RunConfig
+from ft_app.config import RunConfig, field_label
 from ft_app.runs import RunStore
 from ft_app.training.jobs import JobManager
 from ft_app.training.runner import preflight
@@ -130,7 +131,7 @@ CASES = [
         "preflight",
         r"'label' has a single class \(positive\)",
     ),
-    Case("max-length-above-limit", lambda e: e.raw(data={"train": str(e.csv), "max_length": 129}), "preflight", r"max_length 129 is above.*\(128 tokens\)"),
+    Case("max-length-above-limit", lambda e: e.raw(data={"train": str(e.csv), "max_length": 129}), "preflight", r"Max length \(tokens\) 129 is above.*\(128 tokens\)"),
     Case(
         "qlora-without-cuda",
         lambda e: e.raw(task="causal_lm", method="qlora"),
@@ -143,24 +144,24 @@ CASES = [
         "preflight",
         r"'lora8bit'.*needs an NVIDIA GPU with CUDA.*Choose 'lora' instead",
     ),
-    Case("fp16-on-cpu", lambda e: e.raw(training={"precision": "fp16"}), "preflight", r"precision 'fp16' needs an NVIDIA GPU"),
+    Case("fp16-on-cpu", lambda e: e.raw(training={"precision": "fp16"}), "preflight", r"Precision 'fp16' needs an NVIDIA GPU"),
     Case("8bit-optimizer-on-cpu", lambda e: e.raw(training={"optimizer": "adamw_8bit"}), "preflight", r"'adamw_8bit' needs an NVIDIA GPU.*adamw_torch"),
     Case("unknown-top-key", lambda e: {**e.raw(), "epochs": 3}, "config", r"Unknown key 'epochs'.*Known keys: .*training"),
     Case("unknown-section-key", lambda e: e.raw(training={"lr": 1e-4}), "config", r"Unknown key 'lr' in 'training'.*learning_rate"),
     Case("unknown-data-key", lambda e: e.raw(data={"train": "x.csv", "file": "y"}), "config", r"Unknown key 'file' in 'data'"),
     Case("invalid-json", lambda e: json.dumps(e.raw())[:-1] + ",}", "config", r"not valid JSON.*line 1, column \d+"),
     Case("not-an-object", lambda e: "[1, 2]", "config", r"must be a JSON object.*list"),
-    Case("text-for-a-number", lambda e: e.raw(training={"epochs": "three"}), "config", r"training.epochs must be a number, got 'three'"),
-    Case("unknown-method", lambda e: e.raw(method="dora"), "config", r"method 'dora' is not one of"),
+    Case("text-for-a-number", lambda e: e.raw(training={"epochs": "three"}), "config", r"Epochs must be a number, not 'three'"),
+    Case("unknown-method", lambda e: e.raw(method="dora"), "config", r"Training method 'dora' is not one of"),
 ] + [
     Case(
         f"non-positive-{section}.{key}={value}",
         lambda e, s=section, k=key, v=value: e.raw(**{s: {k: v}}),
         "config",
-        rf"{section}\.{key} must be a positive number, got {value!r}",
+        rf"{re.escape(field_label(key))} must be more than 0, not {re.escape(format(value, 'g'))}",
     )
     for section, key, value in NON_POSITIVE
-] + [Case("negative-weight-decay", lambda e: e.raw(training={"weight_decay": -0.1}), "config", r"weight_decay must be 0 or more, got -0.1")]
+] + [Case("negative-weight-decay", lambda e: e.raw(training={"weight_decay": -0.1}), "config", r"Weight decay must be 0 or more, not -0.1")]
 
 
 @pytest.fixture
@@ -214,7 +215,7 @@ def test_cli_bad_config_is_one_plain_line(env: Env, tmp_path: Path) -> None:
     path.write_text(json.dumps(env.raw(training={"batch_size": 0})))
     proc = run_cli(["train", str(path), "--runs-dir", str(tmp_path / "runs")])
     assert proc.returncode == 2, proc.stderr
-    assert "training.batch_size must be a positive number, got 0" in proc.stderr
+    assert "Batch size must be more than 0, not 0" in proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 

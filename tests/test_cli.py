@@ -53,7 +53,7 @@ def test_train_command_exit_zero_and_prints_the_run_folder(tiny_bert_dir: Path, 
     [
         ('{"task": "classification", "model": "m",', "The run config is not valid JSON"),
         ('{"model": "m", "data": "d.csv", "trainning": {}}', "Unknown key 'trainning'"),
-        ('{"model": "m", "data": "d.csv", "training": {"epochs": 0}}', "training.epochs must be a positive number, got 0"),
+        ('{"model": "m", "data": "d.csv", "training": {"epochs": 0}}', "Epochs must be more than 0, not 0"),
     ],
 )
 def test_bad_config_exits_non_zero_with_a_plain_message(content: str, message: str, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -121,35 +122,78 @@ def test_friendly_shapes_are_accepted() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "match"),
+    ("raw", "match", "path"),
     [
-        ({"training": {"batch_size": 2.5}}, r"training.batch_size must be a whole number, got 2.5"),
-        ({"training": {"early_stopping": "yes"}}, r"training.early_stopping must be true or false"),
-        ({"training": {"epochs": None}}, r"training.epochs needs a value"),
-        ({"training": {"scheduler": "exponential"}}, r"training.scheduler 'exponential' is not one of: linear"),
-        ({"training": {"optimizer": "lion"}}, r"'lion' is not one of"),
-        ({"task": "translation"}, r"task 'translation' is not one of"),
-        ({"method": "prefix"}, r"method 'prefix' is not one of"),
-        ({"task": "causal_lm", "method": "head"}, r"method 'head'.*'lora'"),
-        ({"training": {"learning_rate": 2}}, r"learning_rate 2.*far too high"),
-        ({"training": {"warmup_ratio": 0.1, "warmup_steps": 5}}, r"both set"),
-        ({"training": {"warmup_ratio": 1.5}}, r"warmup_ratio must be between 0 and 1, got 1.5"),
-        ({"training": {"early_stopping": True, "eval_strategy": "no"}}, r"early_stopping needs evaluation"),
-        ({"training": {"early_stopping": True}, "data": {"validation_size": 0}}, r"early_stopping needs evaluation"),
-        ({"training": {"seed": -1}}, r"seed must be a whole number of 0 or more, got -1"),
-        ({"data": {"template": "Answer this: {question}"}}, r"has no \{prompt\} placeholder"),
-        ({"data": {"validation_size": 2.5}}, r"validation_size 2.5 is above 1"),
-        ({"lora": {"dropout": 1.0}}, r"lora.dropout must be between 0 and 1, got 1.0"),
-        ({"name": "../escape"}, r"not a valid run name"),
-        ({"model": ""}, r"model is empty"),
-        ({"data": {"train": " "}}, r"data.train is empty"),
-        ({"model": {"name_or_path": "m", "size": 3}}, r"Unknown key 'size' in 'model'"),
+        ({"training": {"batch_size": 2.5}}, r"^Batch size must be a whole number, not 2.5\.$", "training.batch_size"),
+        ({"training": {"early_stopping": "yes"}}, r"^Early stopping must be yes or no \(true or false\), not 'yes'",
+         "training.early_stopping"),
+        ({"training": {"batch_size": None}}, r"^Batch size needs a value", "training.batch_size"),
+        ({"training": {"epochs": 0}}, r"^Epochs must be more than 0, not 0: use a value above 0 \(or leave it empty\)",
+         "training.epochs"),
+        ({"training": {"scheduler": "exponential"}}, r"^Scheduler 'exponential' is not one of: linear, cosine",
+         "training.scheduler"),
+        ({"training": {"optimizer": "lion"}}, r"^Optimizer 'lion' is not one of", "training.optimizer"),
+        ({"task": "translation"}, r"^Task 'translation' is not one of", "task"),
+        ({"method": "prefix"}, r"^Training method 'prefix' is not one of", "method"),
+        ({"task": "causal_lm", "method": "head"}, r"^Training method 'head'.*'lora'", "method"),
+        ({"training": {"learning_rate": 5}}, r"^Learning rate 5 is far too high and would make the loss explode; try 0\.00005",
+         "training.learning_rate"),
+        ({"method": "lora", "training": {"learning_rate": 2}}, r"^Learning rate 2 is far too high.*try 0\.0002",
+         "training.learning_rate"),
+        ({"training": {"warmup_ratio": 0.1, "warmup_steps": 5}}, r"^Warmup ratio \(0.1\) and warmup steps \(5\) are both set",
+         "training.warmup_ratio"),
+        ({"training": {"warmup_ratio": 1.5}}, r"^Warmup ratio must be between 0 and 1, not 1.5", "training.warmup_ratio"),
+        ({"training": {"early_stopping": True, "eval_strategy": "no"}},
+         r"^Early stopping needs evaluation, but evaluation is off \(When to evaluate is 'no'\)", "training.early_stopping"),
+        ({"training": {"early_stopping": True}, "data": {"validation_size": 0}},
+         r"^Early stopping needs evaluation.*Held-out share for evaluation is 0", "training.early_stopping"),
+        ({"training": {"seed": -1}}, r"^Seed must be a whole number of 0 or more, not -1", "training.seed"),
+        ({"data": {"template": "Answer this: {question}"}}, r"^Prompt template 'Answer this: \{question\}' has no \{prompt\}",
+         "data.template"),
+        ({"data": {"validation_size": 2.5}}, r"^Held-out share for evaluation 2.5 is above 1", "data.validation_size"),
+        ({"lora": {"dropout": 1.0}}, r"^LoRA dropout must be between 0 and 1, not 1", "lora.dropout"),
+        ({"name": "../escape"}, r"^Run name '../escape' cannot be used", "name"),
+        ({"model": ""}, r"^Model is empty: pick a model", "model.name_or_path"),
+        ({"data": {"train": " "}}, r"^Training data is empty", "data.train"),
+        ({"model": {"name_or_path": "m", "size": 3}}, r"^Unknown key 'size' in 'model'", "model.size"),
+        ({"training": {"lr": 1e-4}}, r"^Unknown key 'lr' in 'training'; did you mean 'learning_rate'\?", "training.lr"),
+        ({"trainning": {}}, r"^Unknown key 'trainning' in the run config; did you mean 'training'\?", "trainning"),
     ],
 )
-def test_validation_names_field_and_value(raw: dict, match: str) -> None:
-    """Each bad value gets a ConfigError (a ValueError) that names the field and the value."""
-    with pytest.raises(ConfigError, match=match):
+def test_validation_uses_the_page_names_and_keeps_the_config_key(raw: dict, match: str, path: str) -> None:
+    """Each bad value gets a ConfigError (a ValueError) in the page's words, naming the value; `path` is the JSON key."""
+    with pytest.raises(ConfigError, match=match) as caught:
         _cfg(**raw)
+    assert caught.value.path == path
+    assert not re.search(r"\b(model|data|lora|training|evaluation)\.[a-z]", str(caught.value)), "a config path in the message"
+
+
+def test_messages_stay_short_whatever_the_value() -> None:
+    """A long value or a long list of choices is cut: no message runs to thousands of characters."""
+    with pytest.raises(ConfigError) as caught:
+        _cfg(data={"template": "x" * 5000})
+    assert len(str(caught.value)) < 300 and "…" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        _cfg(training={"no_such_knob": 1})
+    assert len(str(caught.value)) < 300 and str(caught.value).endswith("more.")
+    with pytest.raises(ConfigError) as caught:
+        _cfg(evaluation={"golden_prompts": [1] * 1000})
+    assert len(str(caught.value)) < 300
+
+
+def test_field_label_is_the_page_name() -> None:
+    """One source of labels for the page and the messages: by field name or config path."""
+    from ft_app.config import field_label
+
+    assert field_label("training.learning_rate") == field_label("learning_rate") == "Learning rate"
+    assert field_label("data.validation_size") == "Held-out share for evaluation"
+    assert field_label("lora.r") == "LoRA rank (r)"
+
+
+def test_run_name_with_spaces_becomes_dashes() -> None:
+    """A name typed with spaces is kept as one name with dashes, not refused."""
+    assert _cfg(name="  my first   run ").name == "my-first-run"
+    assert _cfg(name="").name == ""
 
 
 def test_load_missing_file(tmp_path: Path) -> None:
@@ -166,7 +210,7 @@ def test_learning_rate_default_per_method(method: str) -> None:
     """No learning rate given: the method's default reaches TrainingArguments; a given one wins."""
     config = _cfg(method=method)
     assert config.learning_rate == DEFAULT_LEARNING_RATES[method]
-    assert _args(config).learning_rate == DEFAULT_LEARNING_RATES[method]
+    assert _args(config).learning_rate == DEFAULT_LEARNING_RATES[method]  # a schedule without a model size
     assert _args(_cfg(method=method, training={"learning_rate": 3e-5})).learning_rate == 3e-5
     assert DEFAULT_LEARNING_RATES["head"] > DEFAULT_LEARNING_RATES["lora"] > DEFAULT_LEARNING_RATES["full"]
 
@@ -180,11 +224,30 @@ def test_max_length_default_per_task() -> None:
 
 def test_resolve_schedule() -> None:
     """Steps per epoch count the batch, accumulation and processes; max_steps overrides epochs."""
-    config = _cfg(training={"batch_size": 4, "gradient_accumulation_steps": 2, "epochs": 3})
-    assert resolve_schedule(config, 100, 1, True) == Schedule(total_steps=39, has_eval=True, steps_per_epoch=13)
+    config = _cfg(training={"batch_size": 4, "gradient_accumulation_steps": 2, "epochs": 3, "learning_rate": 3e-5,
+                            "warmup_ratio": 0.0})
+    assert resolve_schedule(config, 100, 1, True) == Schedule(
+        total_steps=39, has_eval=True, steps_per_epoch=13, epochs=3.0, learning_rate=3e-5, warmup_steps=0,
+        description="100 rows: 3 passes, 39 steps of 8, learning rate 0.00003",
+    )
     assert resolve_schedule(config, 100, 2, False).steps_per_epoch == 7
     assert resolve_schedule(_cfg(training={"max_steps": 5}), 10_000, 1, True).total_steps == 5
     assert resolve_schedule(_cfg(training={"epochs": 0.5}), 3, 1, True).total_steps == 1
+
+
+def test_resolve_schedule_fills_the_empty_knobs_from_the_data_and_model() -> None:
+    """No knob given: passes from the row count, learning rate from the model size, 10% warm-up; they reach the Trainer."""
+    small = resolve_schedule(_cfg(), 400, 1, True, model_params=22_700_000)
+    assert (small.epochs, small.total_steps, small.learning_rate, small.warmup_steps) == (8.0, 400, 1e-4, 40)
+    assert small.description == "400 rows: 8 passes, 400 steps of 8, learning rate 0.0001 after 40 warm-up steps"
+    large = resolve_schedule(_cfg(), 8000, 1, True, model_params=22_700_000)
+    assert (large.epochs, large.total_steps) == (3.0, 3000)
+    args = to_training_arguments(_cfg(), "/tmp/ft-app-test-args", small, precision="fp32", use_cpu=True)
+    assert args.num_train_epochs == 8.0 and args.learning_rate == 1e-4 and args.get_warmup_steps(400) == 40
+    # Given knobs win over the recipe.
+    given = resolve_schedule(_cfg(training={"epochs": 1, "learning_rate": 2e-5, "warmup_steps": 3}), 400, 1, True,
+                             model_params=22_700_000)
+    assert (given.epochs, given.total_steps, given.learning_rate, given.warmup_steps) == (1.0, 50, 2e-5, 3)
 
 
 def test_resolve_precision() -> None:
@@ -267,7 +330,7 @@ def test_early_stopping_keeps_best_model() -> None:
     assert _args(_cfg(training={"load_best_model_at_end": True}), has_eval=False).load_best_model_at_end is False
     with pytest.raises(ConfigError, match="same schedule"):
         _args(_cfg(training={"early_stopping": True, "save_strategy": "epoch"}))
-    with pytest.raises(ConfigError, match=r"save_steps \(15\) to be a multiple of eval_steps \(10\)"):
+    with pytest.raises(ConfigError, match=r"'Save every \(steps\)' \(15\) to be a multiple of 'Evaluate every \(steps\)' \(10\)"):
         _args(
             _cfg(
                 training={
