@@ -248,7 +248,11 @@ def _count_cached(
                 f"Model {name!r} has no separate body and head, so method 'head' cannot train the head alone. "
                 "Use 'lora' or 'full'."
             )
-        body_ids = {id(p) for p in body.parameters()}
+        from .modeling import head_modules
+
+        # The pooler only feeds the head: head-only runs train it with the new classifier.
+        head_ids = {id(p) for part in head_modules(model) for p in getattr(body, part).parameters()}
+        body_ids = {id(p) for p in body.parameters()} - head_ids
         trainable = sum(p.numel() for p in model.parameters() if id(p) not in body_ids)
     else:
         trainable = _lora_trainable(model, name, task, method, lora_r, targets)

@@ -12,8 +12,11 @@ from typing import Any
 from ft_app.config import QUANTIZED_METHODS, ModelConfig, RunConfig, to_bnb_config, to_lora_config
 from ft_app.data import looks_like_path
 from ft_app.hub_token import token_kwargs
+from ft_app.pooling import add_mean_pooling_layer, can_add_mean_pooling, has_mean_pooling_layer, sentence_pooling
 
 log = logging.getLogger(__name__)
+# Body modules that exist only to feed a classification head (see head_modules).
+POOLER_NAMES = ("pooler",)
 
 
 @dataclass
@@ -101,7 +104,7 @@ def load_model_config(model: ModelConfig) -> Any:
         if "trust_remote_code" in str(exc):
             raise ValueError(
                 f"Model {source!r} needs its own Python code to load (trust_remote_code). That is off by default "
-                "because the code runs on this machine. Turn model.trust_remote_code on only if you trust its authors, "
+                "because the code runs on this machine. Turn 'Trust remote code' on only if you trust its authors, "
                 "or pick a model that transformers supports natively."
             ) from exc
         if "model_type" in str(exc) or "Unrecognized" in str(exc):
@@ -151,7 +154,7 @@ def effective_max_length(config: RunConfig, model_config: Any) -> int:
     if config.data.max_length is not None:
         if limit is not None and config.data.max_length > limit:
             raise ValueError(
-                f"data.max_length {config.data.max_length} is above what {config.model.name_or_path!r} can read "
+                f"Max length (tokens) {config.data.max_length} is above what {config.model.name_or_path!r} can read "
                 f"({limit} tokens). Use {limit} or less."
             )
         return config.data.max_length
@@ -237,7 +240,52 @@ def load_base_model(config: RunConfig, tokenizer: Any, label_names: list[str] | 
         raise ValueError(hub_model_error(m.name_or_path, exc)) from exc
     if getattr(model.config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
+    if config.method == "head":
+        _pool_like_the_embedding_model(model, m)
     return model
+
+
+def _pool_like_the_embedding_model(model: Any, m: ModelConfig) -> None:
+    """Head-only on a mean-pooling sentence-embedding model: let the head read the mean, not the [CLS] token."""
+    if has_mean_pooling_layer(model):
+        return
+    mode = sentence_pooling(m.name_or_path, _model_file_reader(m))
+    if mode != "mean":
+        return
+    if not can_add_mean_pooling(model):
+        log.info("%s was trained with mean pooling, but its layers are not BERT-style: the head reads [CLS].",
+                 m.name_or_path)
+        return
+    add_mean_pooling_layer(model)
+    log.info("%s is a sentence-embedding model trained with mean pooling: the new head reads the mean of the "
+             "token vectors (one fixed pooling layer added on top).", m.name_or_path)
+
+
+def _model_file_reader(m: ModelConfig) -> Any:
+    """Read one small file of a model: from its folder, or from the Hub (None when it has no such file)."""
+    if looks_like_path(m.name_or_path):
+        folder = Path(m.name_or_path).expanduser()
+        return lambda name: (folder / name).read_text(encoding="utf-8") if (folder / name).is_file() else None
+
+    def read(name: str) -> str | None:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import (
+            EntryNotFoundError,
+            HfHubHTTPError,
+            LocalEntryNotFoundError,
+            RepositoryNotFoundError,
+        )
+
+        try:
+            path = hf_hub_download(m.name_or_path, name, revision=m.revision, **token_kwargs())
+        except (EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError):
+            return None  # not a sentence-embedding model, or offline without the file cached
+        except HfHubHTTPError as exc:
+            log.warning("Could not read %s of %s (%s): the new head reads the model's own pooler.", name, m.name_or_path, exc)
+            return None
+        return Path(path).read_text(encoding="utf-8")
+
+    return read
 
 
 def load_model(config: RunConfig, tokenizer: Any, label_names: list[str] | None = None) -> LoadedModel:
@@ -248,8 +296,7 @@ def load_model(config: RunConfig, tokenizer: Any, label_names: list[str] | None 
         body = getattr(model, model.base_model_prefix, None)
         if body is None or body is model:
             raise ValueError(f"Cannot tell the body from the head of {m.name_or_path!r}; use method 'full' or 'lora'.")
-        for p in body.parameters():
-            p.requires_grad = False
+        freeze_body(model)
     elif config.uses_adapter:
         from peft import get_peft_model, prepare_model_for_kbit_training
 
@@ -263,6 +310,26 @@ def load_model(config: RunConfig, tokenizer: Any, label_names: list[str] | None 
         raise ValueError(f"No parameter of {m.name_or_path!r} is trainable with method {config.method!r}.")
     log.info("Trainable parameters: %s of %s (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
     return LoadedModel(model=model, tokenizer=tokenizer, trainable_params=trainable, total_params=total)
+
+
+def head_modules(model: Any) -> list[str]:
+    """Names of the body's modules that only feed the classification head: trained with it in head-only runs.
+
+    BERT-style bodies end in a pooler (dense + tanh on [CLS]). It was trained for next-sentence prediction in
+    bert-base and never trained at all in sentence-embedding models, so the new head learns it too.
+    """
+    body = getattr(model, model.base_model_prefix, None)
+    return [name for name in POOLER_NAMES if hasattr(getattr(body, name, None), "parameters")]
+
+
+def freeze_body(model: Any) -> None:
+    """Head-only: freeze the body except the modules that only feed the head (its pooler)."""
+    body = getattr(model, model.base_model_prefix)
+    for p in body.parameters():
+        p.requires_grad = False
+    for name in head_modules(model):
+        for p in getattr(body, name).parameters():
+            p.requires_grad = True
 
 
 def _local_rank() -> int:

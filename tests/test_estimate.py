@@ -66,10 +66,10 @@ def test_total_params_match_the_real_model(models: dict[str, Path], name: str, t
     assert est.trainable_params == est.total_params
 
 
-def test_head_only_trains_exactly_the_classifier(models: dict[str, Path]) -> None:
+def test_head_only_trains_exactly_the_classifier_and_the_pooler_feeding_it(models: dict[str, Path]) -> None:
     est = estimate_run(str(models["bert"]), "classification", "head", batch_size=2, max_length=32, num_labels=5)
     real = _real(models["bert"], "classification", num_labels=5)
-    assert est.trainable_params == _n(real.classifier) == 16 * 5 + 5
+    assert est.trainable_params == _n(real.classifier) + _n(real.bert.pooler) == (16 * 5 + 5) + (16 * 16 + 16)
     gpt2 = estimate_run(str(models["gpt2"]), "classification", "head", batch_size=2, max_length=32, num_labels=4)
     assert gpt2.trainable_params == _n(_real(models["gpt2"], "classification", num_labels=4).score) == 16 * 4
 

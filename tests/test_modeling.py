@@ -36,14 +36,89 @@ def _loaded(task: str, model_dir: Path, method: str, labels: list[str] | None = 
 
 
 def test_head_freezes_the_body(tiny_bert_dir: Path) -> None:
-    """head: only the new classifier trains; counts add up."""
+    """head: the body is frozen; the new classifier trains with the pooler that only feeds it; counts add up."""
     _, loaded = _loaded("classification", tiny_bert_dir, "head", ["neg", "pos"])
     trainable = {n for n, p in loaded.model.named_parameters() if p.requires_grad}
-    assert trainable == {"classifier.weight", "classifier.bias"}
-    assert loaded.trainable_params == 32 * 2 + 2
+    assert trainable == {"classifier.weight", "classifier.bias", "bert.pooler.dense.weight", "bert.pooler.dense.bias"}
+    assert loaded.trainable_params == (32 * 2 + 2) + (32 * 32 + 32)
+    assert loaded.model.config.num_hidden_layers == 2  # not a sentence-embedding model: no pooling layer added
     assert loaded.total_params == sum(p.numel() for p in loaded.model.parameters())
     assert loaded.model.config.id2label == {0: "neg", 1: "pos"}
     assert loaded.model.config.label2id == {"neg": 0, "pos": 1}
+
+
+def _sentence_embedding_copy(model_dir: Path, dest: Path, pooling: dict[str, bool]) -> Path:
+    """The tiny BERT laid out as a sentence-transformers model folder (modules.json + 1_Pooling/config.json)."""
+    import json
+    import shutil
+
+    shutil.copytree(model_dir, dest)
+    (dest / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]))
+    (dest / "1_Pooling").mkdir()
+    (dest / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 32, **pooling}))
+    return dest
+
+
+MEAN = {"pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False}
+
+
+def test_sentence_pooling_is_read_from_the_model_folder(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    """modules.json + the Pooling stage's config say which pooling the model was trained with."""
+    from ft_app.pooling import sentence_pooling
+
+    assert sentence_pooling(str(tiny_bert_dir)) is None
+    mean = _sentence_embedding_copy(tiny_bert_dir, tmp_path / "mean", MEAN)
+    assert sentence_pooling(str(mean)) == "mean"
+    cls = _sentence_embedding_copy(tiny_bert_dir, tmp_path / "cls", {**MEAN, "pooling_mode_mean_tokens": False,
+                                                                      "pooling_mode_cls_token": True})
+    assert sentence_pooling(str(cls)) == "cls"
+    both = _sentence_embedding_copy(tiny_bert_dir, tmp_path / "both", {**MEAN, "pooling_mode_max_tokens": True})
+    assert sentence_pooling(str(both)) is None  # concatenated poolings: not a single vector the head could read
+
+
+def test_head_on_a_mean_pooling_model_reads_the_mean_and_reloads_with_plain_transformers(
+    tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    """The added layer puts the LayerNorm'd mean of the last token vectors where the pooler reads; save + reload agree."""
+    from transformers import AutoModelForSequenceClassification
+
+    folder = _sentence_embedding_copy(tiny_bert_dir, tmp_path / "st", MEAN)
+    config, loaded = _loaded("classification", folder, "head", ["neg", "pos"])
+    model = loaded.model.eval()
+    assert model.config.num_hidden_layers == 3 and len(model.bert.encoder.layer) == 3
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"classifier.weight", "classifier.bias", "bert.pooler.dense.weight", "bert.pooler.dense.bias"}
+    tokenizer = load_tokenizer(config)
+    batch = tokenizer(["a short one", "a somewhat longer sentence than the first one"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        out = model.bert(**batch, output_hidden_states=True)
+        below = out.hidden_states[-2]
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        mean = torch.nn.functional.layer_norm((below * mask).sum(1) / mask.sum(1), (below.shape[-1],))
+        assert torch.allclose(out.last_hidden_state[:, 0], mean, atol=0.05)
+        # Padding does not change the pooled vector: the mean covers the real tokens only.
+        alone = model.bert(**tokenizer(["a short one"], return_tensors="pt")).last_hidden_state[0, 0]
+        assert torch.allclose(alone, out.last_hidden_state[0, 0], atol=1e-4)
+        logits = model(**batch).logits
+    model.save_pretrained(tmp_path / "saved")
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "saved").eval()
+    with torch.no_grad():
+        assert torch.equal(reloaded(**batch).logits, logits)
+    # A model that already carries the layer (a saved head-only run) does not get a second one.
+    again = _sentence_embedding_copy(tmp_path / "saved", tmp_path / "again", MEAN)
+    _, reloaded_run = _loaded("classification", again, "head", ["neg", "pos"])
+    assert reloaded_run.model.config.num_hidden_layers == 3
+
+
+def test_full_and_lora_keep_the_model_as_it_is(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    """Only head-only runs get the pooling layer; full and LoRA train the model's own layers."""
+    folder = _sentence_embedding_copy(tiny_bert_dir, tmp_path / "st", MEAN)
+    _, full = _loaded("classification", folder, "full", ["neg", "pos"])
+    assert full.model.config.num_hidden_layers == 2
 
 
 def test_full_trains_everything(tiny_t5_dir: Path) -> None:
@@ -133,7 +208,7 @@ def test_effective_max_length(tiny_gpt2_dir: Path) -> None:
     ok = make_config("causal_lm", tiny_gpt2_dir, "lora", "x.jsonl", data={"max_length": 100})
     assert effective_max_length(ok, model_config) == 100
     bad = make_config("causal_lm", tiny_gpt2_dir, "lora", "x.jsonl", data={"max_length": 129})
-    with pytest.raises(ValueError, match="max_length 129 is above.*128 tokens"):
+    with pytest.raises(ValueError, match=r"Max length \(tokens\) 129 is above.*128 tokens"):
         effective_max_length(bad, model_config)
     no_limit = SimpleNamespace(model_type="t5")
     assert effective_max_length(bad, no_limit) == 129
