@@ -262,7 +262,7 @@ def usage_snippet(run: ExportRun, fmt: PromptFormat, model_ref: str, merged: boo
     if task == "classification":
         if not adapter:
             return (f"from transformers import pipeline\nclassify = pipeline(\"text-classification\", model={ref})\n"
-                    f"print(classify({json.dumps(example)}))")
+                    f"print(classify({json.dumps(example)})[0][\"label\"])")
         labels = json.dumps(run.label_names or [])
         return (
             "from peft import AutoPeftModelForSequenceClassification\nfrom transformers import AutoTokenizer\n"
