@@ -248,6 +248,14 @@ class TrainingSettings:
     metric_for_best_model: str = _help("Metric that decides the best checkpoint (eval_loss, accuracy, f1).", default="eval_loss")
     group_by_length: bool = _help("Batch examples of similar length together: much less padding, faster.", default=True)
     seed: int = _help("Random seed; the same seed gives the same run.", default=42)
+    devices: list[int] | None = _help(
+        "GPUs to train on, by number (e.g. 0, 1). Empty uses every GPU this machine shows.", default=None
+    )
+    num_processes: int | None = _help(
+        "Training processes, one per GPU; more than one trains in parallel (accelerate). Empty: one per chosen GPU, "
+        "or one on a machine without a GPU.",
+        default=None,
+    )
 
 
 @dataclass

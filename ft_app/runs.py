@@ -244,10 +244,14 @@ class RunStore:
         return max(complete)[1] if complete else None
 
     def mark_interrupted(self) -> list[str]:
-        """Mark runs left active by a process that died as interrupted; return their ids."""
+        """Mark runs left active by a training process that is gone as interrupted; return their ids.
+
+        A run whose training process still lives (a CLI run, or an app run that outlived the server that
+        started it) is left alone: its process is still the one writing its status.
+        """
         found = []
         for summary in self.list_runs():
-            if summary.status in ACTIVE_STATUSES and not _owner_alive(self.read_status(summary.path)):
+            if summary.status in ACTIVE_STATUSES and not owner_alive(self.read_status(summary.path)):
                 self.write_status(
                     summary.path,
                     status="interrupted",
@@ -258,9 +262,17 @@ class RunStore:
         return found
 
 
+def owner_alive(status: dict[str, Any]) -> bool:
+    """Whether the process that writes an active run's status still runs on this machine.
 
-def _owner_alive(status: dict[str, Any]) -> bool:
-    """Whether the process that owns an active run is still running on this machine (e.g. a CLI run)."""
+    The process is recognised by its pid AND its start time, so a pid the system gave to another process
+    since is never mistaken for the run. A status from an older version has no start time: then the pid alone.
+    """
+    from ft_app.training.pids import ProcessId
+
+    identity = ProcessId.from_status(status)
+    if identity is not None:
+        return identity.pid != os.getpid() and identity.alive()
     pid, host = status.get("pid"), status.get("host")
     if not isinstance(pid, int) or host != socket.gethostname() or pid == os.getpid():
         return False

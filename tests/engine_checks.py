@@ -105,6 +105,20 @@ def train_with_manager(config: RunConfig, runs_root: Path, timeout: float = 300)
     return snapshot
 
 
+def train_in_process(config: RunConfig, runs_root: Path) -> Any:
+    """Create a run folder and train it in this process, as its training process would; return the final snapshot.
+
+    For engine tests that look at the model in memory (ModelSpy) or patch the engine: the app's JobManager trains
+    in a separate process, which a monkeypatch here cannot reach.
+    """
+    from ft_app.training.child import train_run_folder
+
+    store = RunStore(runs_root)
+    run_dir = store.create(config)
+    _, progress = train_run_folder(run_dir, store)
+    return progress.snapshot()
+
+
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """Every record of metrics.jsonl (NaN allowed, as the engine writes it)."""
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line]

@@ -1,4 +1,4 @@
-"""Every task x every CPU method trains a few real steps through the JobManager on the tiny models.
+"""Every task x every CPU method trains a few real steps through the engine (in this process) on the tiny models.
 
 For each run: the trainable weights moved and the frozen ones are bit-identical, the run folder is
 complete, and the saved model/ or adapter/ reloads with plain transformers/peft (no ft_app code),
@@ -32,7 +32,7 @@ from tests.engine_checks import (
     make_config,
     read_metrics,
     resolved_config,
-    train_with_manager,
+    train_in_process,
 )
 
 GEN = GenerationSettings(max_new_tokens=6)
@@ -104,7 +104,7 @@ def test_train_save_reload_predict(
     spy = ModelSpy().install(monkeypatch)
     config = make_config(case.task, model_dir, case.method, train_file, data={"max_length": 64})
 
-    snap = train_with_manager(config, tmp_path / "runs")
+    snap = train_in_process(config, tmp_path / "runs")
 
     assert snap.status == "completed", snap.message
     assert snap.step == 4 and snap.total_steps == 4
@@ -171,7 +171,7 @@ def test_adapter_folder_keeps_label_names(tiny_bert_dir: Path, sentiment_csv: Pa
     import peft
 
     config = make_config("classification", tiny_bert_dir, "lora", sentiment_csv, training={"max_steps": 2})
-    snap = train_with_manager(config, tmp_path / "runs")
+    snap = train_in_process(config, tmp_path / "runs")
     assert snap.status == "completed", snap.message
     labels = json.loads((snap.run_dir / "adapter" / "labels.json").read_text(encoding="utf-8"))
     id2label = {int(k): v for k, v in labels["id2label"].items()}
@@ -185,7 +185,7 @@ def test_adapter_folder_keeps_label_names(tiny_bert_dir: Path, sentiment_csv: Pa
 def test_decoder_classifier_pads_batches(tiny_gpt2_dir: Path, sentiment_csv: Path, tmp_path: Path) -> None:
     """GPT-2 as a classifier: the saved model knows its pad token, so a padded batch scores like single rows."""
     config = make_config("classification", tiny_gpt2_dir, "full", sentiment_csv, training={"max_steps": 2})
-    snap = train_with_manager(config, tmp_path / "runs")
+    snap = train_in_process(config, tmp_path / "runs")
     assert snap.status == "completed", snap.message
     result = snap.run_dir / "model"
     tokenizer = AutoTokenizer.from_pretrained(result)
@@ -209,7 +209,7 @@ def test_loss_falls_on_a_learnable_task(tiny_bert_dir: Path, sentiment_csv: Path
         sentiment_csv,
         training={"max_steps": 48, "batch_size": 8, "learning_rate": 3e-3, "scheduler": "constant", "eval_steps": 48},
     )
-    snap = train_with_manager(config, tmp_path / "runs")
+    snap = train_in_process(config, tmp_path / "runs")
     assert snap.status == "completed", snap.message
     losses = [r["loss"] for r in read_metrics(snap.run_dir) if r["kind"] == "train"]
     assert len(losses) == 48
@@ -239,7 +239,7 @@ def test_nan_loss_fails_with_learning_rate_advice(
 
     monkeypatch.setattr(modeling, "load_model", poisoned)
     config = make_config("classification", tiny_bert_dir, "full", sentiment_csv, training={"max_steps": 20})
-    snap = train_with_manager(config, tmp_path / "runs")
+    snap = train_in_process(config, tmp_path / "runs")
 
     assert spy.calls == 1
     assert snap.status == "failed"
@@ -298,7 +298,7 @@ def test_early_stopping_keeps_best_checkpoint(tiny_bert_dir: Path, sentiment_csv
             "save_total_limit": 1,
         },
     )
-    snap = train_with_manager(config, tmp_path / "runs")
+    snap = train_in_process(config, tmp_path / "runs")
     assert snap.status == "completed", snap.message
     status = json.loads((snap.run_dir / "status.json").read_text(encoding="utf-8"))
     evals = [r for r in read_metrics(snap.run_dir) if r["kind"] == "eval"]
@@ -318,7 +318,7 @@ def test_quantized_lora_trains_on_gpu(
 
     spy = ModelSpy().install(monkeypatch)
     config = make_config("causal_lm", tiny_llama_dir, method, chat_jsonl, data={"max_length": 64})
-    snap = train_with_manager(config, tmp_path / "runs")
+    snap = train_in_process(config, tmp_path / "runs")
     assert snap.status == "completed", snap.message
     result = assert_run_folder_complete(snap.run_dir, config)
 

@@ -15,8 +15,11 @@ import torch
 
 from ft_app.hosting import HostSettings
 from ft_app.runs import CHECKPOINT_MARKER, RunStore
+from ft_app.training.child import HOOK_ENV
 from ft_app.training.jobs import JobManager
-from tests.engine_checks import REPO_ROOT, cli_env, make_config, read_metrics
+from ft_app.training.pids import ProcessId
+from tests.engine_checks import REPO_ROOT, cli_env, make_config, read_metrics, train_in_process
+from tests.fixtures.train_hooks import TOKEN_DIGEST_FILE
 
 SECRET = "hf_TestSecretToken0123456789abcdef"
 
@@ -103,7 +106,8 @@ def test_resume_refuses_completed_runs_and_runs_without_checkpoint(tmp_path, tin
         manager.resume(run_id)
 
 
-def test_out_of_memory_fails_with_advice_and_frees_the_slot(tmp_path, tiny_bert_dir, sentiment_csv, monkeypatch) -> None:
+def test_out_of_memory_fails_with_advice(tmp_path, tiny_bert_dir, sentiment_csv, monkeypatch) -> None:
+    """The engine turns a CUDA out-of-memory error into advice (a process-level kill is in test_training_process)."""
     import ft_app.modeling as modeling
 
     real_load = modeling.load_model
@@ -122,20 +126,13 @@ def test_out_of_memory_fails_with_advice_and_frees_the_slot(tmp_path, tiny_bert_
 
     monkeypatch.setattr(modeling, "load_model", load_then_explode)
     store = RunStore(tmp_path / "runs")
-    manager = JobManager(store)
-    manager.start(make_config("classification", tiny_bert_dir, "full", sentiment_csv))
-    snapshot = manager.wait(120)
+    snapshot = train_in_process(make_config("classification", tiny_bert_dir, "full", sentiment_csv), store.root)
     assert snapshot.status == "failed"
     for advice in ("out of memory", "batch size", "gradient accumulation", "gradient checkpointing", "LoRA"):
         assert advice in snapshot.message
     status = store.read_status(snapshot.run_dir)
     assert status["status"] == "failed" and status["error_type"] == "OutOfMemoryError"
     assert "Traceback" in (snapshot.run_dir / "log.txt").read_text()  # the log keeps the details
-
-    monkeypatch.setattr(modeling, "load_model", real_load)
-    assert not manager.busy
-    manager.start(make_config("classification", tiny_bert_dir, "full", sentiment_csv))  # starts at once
-    assert manager.wait(120).status == "completed"
 
 
 def test_disk_full_is_explained(tmp_path, tiny_bert_dir, sentiment_csv, monkeypatch) -> None:
@@ -145,47 +142,33 @@ def test_disk_full_is_explained(tmp_path, tiny_bert_dir, sentiment_csv, monkeypa
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(callbacks, "append_jsonl", no_space)
-    manager = JobManager(RunStore(tmp_path / "runs"))
-    manager.start(make_config("classification", tiny_bert_dir, "full", sentiment_csv))
-    snapshot = manager.wait(120)
+    snapshot = train_in_process(make_config("classification", tiny_bert_dir, "full", sentiment_csv), tmp_path / "runs")
     assert snapshot.status == "failed"
     assert "disk is full" in snapshot.message
     assert "disk is full" in json.loads((snapshot.run_dir / "status.json").read_text())["message"]
 
 
 def test_hub_token_is_never_written(tmp_path, tiny_bert_dir, sentiment_csv, monkeypatch) -> None:
-    import ft_app.modeling as modeling
-    from ft_app.hub_token import token_kwargs
+    """The token goes to the training process through a pipe; logged, printed or in an error, no file gets it."""
+    import hashlib
 
-    seen = {}
-    real_load = modeling.load_model
-
-    def load_and_leak(*args, **kwargs):
-        seen.update(token_kwargs())  # the loaders get the run's token ...
-        modeling.log.warning("Loading with token %s", seen.get("token"))  # ... and a careless log line names it
-        return real_load(*args, **kwargs)
-
-    monkeypatch.setattr(modeling, "load_model", load_and_leak)
+    monkeypatch.setenv(HOOK_ENV, "tests.fixtures.train_hooks:faults")
     store = RunStore(tmp_path / "runs")
     manager = JobManager(store)
-    manager.start(make_config("classification", tiny_bert_dir, "full", sentiment_csv), token=SECRET)
-    ok = manager.wait(120)
-    assert ok.status == "completed" and seen == {"token": SECRET}
-
-    def fail_with_token(*args, **kwargs):
-        raise ValueError(f"401 Client Error for token {SECRET}: access denied")
-
-    monkeypatch.setattr(modeling, "load_model", fail_with_token)
-    manager.start(make_config("classification", tiny_bert_dir, "full", sentiment_csv), token=SECRET)
+    config = make_config("classification", tiny_bert_dir, "full", sentiment_csv, name="leak-token")
+    manager.start(config, token=SECRET)
     failed = manager.wait(120)
+    run_dir = failed.run_dir
+    # The loaders in the training process got the run's token ...
+    assert (run_dir / TOKEN_DIGEST_FILE).read_text() == hashlib.sha256(SECRET.encode()).hexdigest()
+    # ... and every way it was let out was masked.
     assert failed.status == "failed" and SECRET not in failed.message and "hf_***" in failed.message
-
+    log_text = (run_dir / "log.txt").read_text()
+    assert "Loading with token hf_***" in log_text and "debug: token=hf_***" in log_text
     files = [p for p in store.root.rglob("*") if p.is_file()]
-    assert len(files) > 10
+    assert len(files) >= 4
     for path in files:
         assert SECRET.encode() not in path.read_bytes(), f"token found in {path}"
-    assert "hf_***" in (store.path(ok.run_id) / "log.txt").read_text()
-    assert not token_kwargs()  # the token lived in the run's context only, not in this thread
 
 
 def test_demo_mode_refuses_training(tmp_path, tiny_bert_dir, sentiment_csv) -> None:
@@ -227,23 +210,42 @@ def test_host_settings_from_env(monkeypatch, tmp_path) -> None:
         HostSettings.from_env()
 
 
-def test_live_cli_run_is_not_marked_interrupted(tmp_path) -> None:
+def test_a_run_is_recognised_by_pid_and_start_time_never_by_a_reused_pid(tmp_path) -> None:
+    """A live training process keeps its run active; the same pid with another start time, or not ft_app, does not."""
     store = RunStore(tmp_path)
     from ft_app.config import RunConfig
 
-    run_dir = store.create(RunConfig.from_dict({"task": "classification", "model": "m", "data": {"train": "d.csv"}}))
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    raw = {"task": "classification", "model": "m", "data": {"train": "d.csv"}}
+    live, reused, stranger = (store.create(RunConfig.from_dict({**raw, "name": n})) for n in ("live", "reused", "other"))
+    # A process running ft_app code, as a CLI run does, and one that is not ft_app at all.
+    trainer = subprocess.Popen([sys.executable, "-c", "import ft_app, time; time.sleep(60)"], cwd=REPO_ROOT)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        import socket
-
-        store.write_status(run_dir, status="running", pid=sleeper.pid, host=socket.gethostname())
-        assert store.mark_interrupted() == []  # its process is alive: leave it alone
-        sleeper.kill()
-        sleeper.wait()
-        assert store.mark_interrupted() == [run_dir.name]
+        for proc in (trainer, other):
+            _wait(lambda p=proc: ProcessId.from_status({**_identity(p.pid)}) is not None, 10, "the process to start")
+        store.write_status(live, status="running", **_identity(trainer.pid))
+        store.write_status(reused, status="running", **{**_identity(trainer.pid), "pid_started": _identity(trainer.pid)["pid_started"] - 3600})
+        store.write_status(stranger, status="running", **_identity(other.pid))
+        assert ProcessId.from_status(store.read_status(live)).alive()
+        assert sorted(store.mark_interrupted()) == sorted([reused.name, stranger.name])
+        assert store.read_status(live)["status"] == "running"  # its process is alive: left alone
+        trainer.kill()
+        trainer.wait()
+        assert store.mark_interrupted() == [live.name]
     finally:
-        if sleeper.poll() is None:
-            os.kill(sleeper.pid, signal.SIGKILL)
+        for proc in (trainer, other):
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _identity(pid: int) -> dict:
+    """The identity fields a training process records for itself, here for another process."""
+    import socket
+
+    from ft_app.training.pids import start_time
+
+    return {"pid": pid, "pid_started": start_time(pid), "host": socket.gethostname(), "pgid": pid}
 
 
 def test_local_root_still_allows_the_apps_uploads(tmp_path, tiny_bert_dir, sentiment_csv) -> None:

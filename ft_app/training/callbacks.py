@@ -16,7 +16,8 @@ from ft_app.training.progress import RunProgress
 
 # Trainer keys that describe the run as a whole rather than a point on the curve.
 SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "total_flos")
-STATUS_WRITE_INTERVAL_S = 5.0
+# How often the step reaches status.json, which the server reads for the progress bar.
+STATUS_WRITE_INTERVAL_S = 1.0
 
 
 class MetricsCallback(TrainerCallback):
@@ -39,7 +40,7 @@ class MetricsCallback(TrainerCallback):
         self.started = time.monotonic()
         self.progress.start_training(state.max_steps, state.global_step)
         if state.is_world_process_zero:
-            self.store.write_status(self.run_dir, phase="training", total_steps=state.max_steps)
+            self.store.write_status(self.run_dir, phase="training", total_steps=state.max_steps, step=state.global_step)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.progress.update(step=state.global_step, epoch=float(state.epoch or 0.0))
@@ -94,16 +95,30 @@ class MetricsCallback(TrainerCallback):
 
 
 class StopCallback(TrainerCallback):
-    """Ends training after the current step once the stop event is set."""
+    """Ends training after the current step once a stop was asked for, with a checkpoint to resume from."""
 
     def __init__(self, stop_event: threading.Event) -> None:
         self.stop_event = stop_event
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.stop_event.is_set():
+        if self._requested(args):
             control.should_training_stop = True
             control.should_save = True  # a checkpoint at the stop step, so Resume continues exactly from here
 
     def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.stop_event.is_set():
+        if self._requested(args):
             control.should_training_stop = True
+
+    def _requested(self, args: Any) -> bool:
+        """Whether any process was asked to stop: all processes must end at the same step, or they would hang."""
+        asked = self.stop_event.is_set()
+        if getattr(args, "world_size", 1) <= 1:
+            return asked
+        import torch
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            return asked
+        flag = torch.tensor([1.0 if asked else 0.0], device=args.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())

@@ -1,4 +1,4 @@
-"""Live progress of one run, written by the training thread and read by any other thread."""
+"""Live progress of one run: kept by the training process, and rebuilt by the server from the run folder."""
 
 from __future__ import annotations
 
@@ -7,6 +7,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+# The phases of a run, as the page shows them.
+CHECKING = "checking the model and data"
+LOADING_DATA = "loading data"
+TOKENIZING = "tokenizing data"
+LOADING_MODEL = "loading model"
+TRAINING = "training"
+SAVING = "saving the model"
+EVALUATING_RESULT = "evaluating the fine-tuned model"
+EVALUATING_BASE = "evaluating the base model"
+RECORDING = "recording the results"
+STOPPING = "stopping after this step"
+# Phases a Stop may cut short at once: they read and compute, and write nothing that could be left half-done.
+INTERRUPTIBLE_PHASES = frozenset({CHECKING, LOADING_DATA, TOKENIZING, LOADING_MODEL, EVALUATING_RESULT, EVALUATING_BASE})
+FINAL = ("completed", "stopped", "failed", "interrupted")
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,8 @@ class RunProgress:
     train_started: float | None = None
     first_step: int = 0
     finished: float | None = None
+    status_step: int = 0  # the step status.json last gave (server side)
+    record_step: int = 0  # the step of the last train record read from metrics.jsonl (server side)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def update(self, **changes: Any) -> None:
@@ -64,8 +81,39 @@ class RunProgress:
         with self._lock:
             for key, value in changes.items():
                 setattr(self, key, value)
-            if changes.get("status") in ("completed", "stopped", "failed") and self.finished is None:
+            if changes.get("status") in FINAL and self.finished is None:
                 self.finished = time.monotonic()
+
+    def apply_status(self, status: dict[str, Any]) -> None:
+        """Take what the training process last wrote in status.json (how the server follows a run)."""
+        with self._lock:
+            for key in ("status", "phase", "message"):
+                if isinstance(status.get(key), str):
+                    setattr(self, key, status[key])
+            for key in ("trainable_params", "total_params"):
+                if isinstance(status.get(key), int):
+                    setattr(self, key, status[key])
+            if isinstance(status.get("total_steps"), int):
+                self.total_steps = status["total_steps"]
+            if isinstance(status.get("step"), int):
+                self.status_step = status["step"]
+            self.step = max(self.status_step, self.record_step)
+            if isinstance(status.get("epoch"), (int, float)):
+                self.epoch = float(status["epoch"])
+            if self.phase == TRAINING and self.train_started is None and self.total_steps:
+                self.train_started, self.first_step = time.monotonic(), self.step  # the ETA counts from here
+            if self.status in FINAL and self.finished is None:
+                self.finished = time.monotonic()
+
+    def add_records(self, records: list[dict[str, Any]], replace: bool = False) -> None:
+        """Append metrics records (or start the list again, when the file was rewritten for a resume)."""
+        with self._lock:
+            if replace:
+                self.records, self.record_step = [], 0
+            self.records.extend(records)
+            steps = [r["step"] for r in records if r.get("kind") == "train" and isinstance(r.get("step"), int)]
+            self.record_step = max([self.record_step, *steps])
+            self.step = max(self.status_step, self.record_step)
 
     def start_training(self, total_steps: int, first_step: int = 0) -> None:
         """Note that optimizer steps begin now (ETA counts from here, not from model loading)."""

@@ -1,4 +1,8 @@
-"""One run from config to saved model: load, wrap, train with callbacks, save, report."""
+"""One run from config to saved model, in phases: check, load, train, save, evaluate, record.
+
+This is the engine a training process runs (`python -m ft_app train`, the app's warm worker, or each process of
+`accelerate launch`). While it runs, it alone writes the run's status.json.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ import json
 import logging
 import math
 import os
-import socket
 import threading
 import traceback
 from dataclasses import dataclass
@@ -16,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ft_app.config import CUDA_ONLY_OPTIMIZERS, RunConfig, resolve_precision, resolve_schedule, to_training_arguments
-from ft_app.data import RawSplits, load_splits, looks_like_path, prepare_data
+from ft_app.data import PreparedData, RawSplits, load_splits, looks_like_path, prepare_data
 from ft_app.evaluation import answer_prompts, describe_change, evaluate_model, exact_match, zero_shot_baseline
 from ft_app.hub_token import RedactingFilter, redact
 from ft_app.modeling import DeviceInfo, check_method_supported, device_info, effective_max_length, load_model_config
@@ -38,7 +41,10 @@ from ft_app.runs import (
     write_json_atomic,
 )
 from ft_app.tasks import get_task
-from ft_app.training.errors import explain_error
+from ft_app.training import progress as phases
+from ft_app.training.errors import StopRequested, explain_error
+from ft_app.training.launch import OWNER_ENV, LaunchPlan, plan_launch
+from ft_app.training.pids import ProcessId
 from ft_app.training.progress import RunProgress
 
 log = logging.getLogger(__name__)
@@ -54,10 +60,11 @@ class Preflight:
     device: DeviceInfo
     precision: str
     raw: RawSplits | None  # local data already loaded and checked; None for Hub datasets
+    plan: LaunchPlan = dataclasses.field(default_factory=LaunchPlan)
 
 
 def preflight(config: RunConfig) -> Preflight:
-    """Check everything that can be checked cheaply: machine, model config, local data and columns."""
+    """Check everything that can be checked cheaply: machine, devices, model config, local data and columns."""
     device = device_info()
     check_method_supported(config, device)
     precision = resolve_precision(config, device.cuda, device.bf16)
@@ -65,13 +72,14 @@ def preflight(config: RunConfig) -> Preflight:
         raise ValueError(
             f"training.optimizer {config.training.optimizer!r} needs an NVIDIA GPU. Use 'adamw_torch' on this machine."
         )
+    plan = plan_launch(config, device.kind, device.count)
     model_config = load_model_config(config.model)
     resolved = dataclasses.replace(
         config, data=dataclasses.replace(config.data, max_length=effective_max_length(config, model_config))
     )
     local = looks_like_path(config.data.train) and (not config.data.validation or looks_like_path(config.data.validation))
     raw = load_splits(resolved) if local else None
-    return Preflight(config=resolved, device=device, precision=precision, raw=raw)
+    return Preflight(config=resolved, device=device, precision=precision, raw=raw, plan=plan)
 
 
 def run_training(
@@ -86,215 +94,338 @@ def run_training(
 ) -> str:
     """Train one run to the end (or on from a checkpoint) and record the outcome; returns the final status.
 
-    Never raises: every failure ends as a `failed` status with a plain message.
+    Never raises: every failure ends as a `failed` status with a plain message, a stop as `stopped`.
     """
-    is_main = int(os.environ.get("RANK", "0")) == 0
-    handler = _attach_log_file(run_dir / LOG_FILE) if is_main else None
-    status = "failed"
-    state: dict[str, Any] = {}
-    try:
-        progress.update(status="running", phase="checking the model and data")
-        if is_main:
-            store.write_status(
-                run_dir,
+    run = TrainingRun(config, run_dir, store, progress, stop_event, checked, show_progress_bar, resume_from)
+    return run.execute()
+
+
+@dataclass
+class Loaded:
+    """What the load phase produced: tokenized data, the tokenizer and the model wrapped for the method."""
+
+    task: Any
+    data: PreparedData
+    tokenizer: Any
+    model: Any
+
+
+class TrainingRun:
+    """The phases of one run, each a method, sharing the run's folder, progress and stop request."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        run_dir: Path,
+        store: RunStore,
+        progress: RunProgress,
+        stop_event: threading.Event,
+        checked: Preflight | None = None,
+        show_progress_bar: bool = False,
+        resume_from: Path | None = None,
+    ) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.store = store
+        self.progress = progress
+        self.stop_event = stop_event
+        self.checked = checked
+        self.show_progress_bar = show_progress_bar
+        self.resume_from = resume_from
+        self.is_main = int(os.environ.get("RANK", "0")) == 0
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+
+    # ---- the whole run ---------------------------------------------------------------------------
+    def execute(self) -> str:
+        """Run every phase in order; record the outcome whatever happens."""
+        handler = _attach_log_file(self.run_dir / LOG_FILE) if self.is_main else None
+        trainer = None
+        try:
+            self.begin()
+            checked = self.check()
+            loaded = self.load(checked)
+            trainer = self.build_trainer(checked, loaded)
+            self.train(trainer)
+            stopped = self.stop_event.is_set()
+            result = self.save(trainer, loaded)
+            if not stopped:
+                self.evaluate(trainer, loaded)
+            return self.record(trainer, result, stopped)
+        except BaseException as exc:  # everything ends as a recorded outcome; a process must not die silently
+            return self.fail(exc)
+        finally:
+            del trainer
+            _release_memory()
+            if handler is not None:
+                for name in LOGGERS:
+                    logging.getLogger(name).removeHandler(handler)
+                handler.close()
+
+    def phase(self, name: str) -> None:
+        """Enter a phase: shown on the page (through status.json); a Stop asked for before training ends here."""
+        if self.stop_event.is_set() and name in phases.INTERRUPTIBLE_PHASES:
+            raise StopRequested()
+        self.progress.update(phase=name)
+        if self.is_main:
+            self.store.write_status(self.run_dir, phase=name)
+
+    # ---- phases ------------------------------------------------------------------------------------
+    def begin(self) -> None:
+        """Record that this process now owns the run: its identity, so a restarted server finds it again."""
+        self.progress.update(status="running", phase=phases.CHECKING)
+        if self.is_main:
+            self.store.write_status(
+                self.run_dir,
                 status="running",
-                phase=progress.phase,
+                phase=phases.CHECKING,
                 started=now_iso(),
-                pid=os.getpid(),
-                host=socket.gethostname(),
-                resumed_from=resume_from.name if resume_from else None,
+                owner=os.environ.get(OWNER_ENV, "cli"),
+                resumed_from=self.resume_from.name if self.resume_from else None,
                 message="",
+                **ProcessId.own().as_status(),
             )
-        status = _train(
-            config, run_dir, store, progress, stop_event, checked, show_progress_bar, is_main, state, resume_from
+
+    def check(self) -> Preflight:
+        """The checks, unless the caller already ran them (the app checks before it creates the run folder)."""
+        self.phase(phases.CHECKING)
+        checked = self.checked or preflight(self.config)
+        self.config = checked.config
+        return checked
+
+    def load(self, checked: Preflight) -> Loaded:
+        """Data, tokenizer and tokenized splits, then the model wrapped for the method."""
+        from ft_app.modeling import load_model, load_tokenizer
+
+        task = get_task(self.config.task)
+        self.phase(phases.LOADING_DATA)
+        raw = checked.raw or load_splits(self.config)
+        tokenizer = load_tokenizer(self.config)
+        self.phase(phases.TOKENIZING)
+        data = prepare_data(self.config, tokenizer, raw)
+        if self.is_main:
+            _write_data_info(self.run_dir, self.config, data, task)
+        self.phase(phases.LOADING_MODEL)
+        loaded = load_model(self.config, tokenizer, data.label_names)
+        self.progress.update(trainable_params=loaded.trainable_params, total_params=loaded.total_params)
+        return Loaded(task=task, data=data, tokenizer=tokenizer, model=loaded.model)
+
+    def build_trainer(self, checked: Preflight, loaded: Loaded) -> Any:
+        """The Trainer with our callbacks: metrics to metrics.jsonl, stop on request, early stopping if asked."""
+        from transformers import EarlyStoppingCallback, Trainer
+        from transformers.trainer_callback import PrinterCallback
+
+        from ft_app.training.callbacks import MetricsCallback, StopCallback
+
+        config, data = self.config, loaded.data
+        has_eval = data.validation is not None and config.training.eval_strategy != "no"
+        self.schedule = resolve_schedule(config, len(data.train), self.world, has_eval)
+        args = to_training_arguments(
+            config,
+            self.run_dir / CHECKPOINTS_DIR,
+            self.schedule,
+            precision=checked.precision,
+            disable_tqdm=not self.show_progress_bar,
+            use_cpu=checked.device.kind == "cpu",
         )
-    except BaseException as exc:  # everything ends as a recorded outcome; the thread must not die silently
-        stopped = isinstance(exc, KeyboardInterrupt)
+        samples_per_step = config.training.batch_size * config.training.gradient_accumulation_steps * self.world
+        time_offset = self._prepare_resume() if self.resume_from and self.is_main else 0.0
+        self.metrics = MetricsCallback(self.run_dir, self.store, self.progress, samples_per_step, time_offset)
+        callbacks: list[Any] = [self.metrics, StopCallback(self.stop_event)]
+        if config.training.early_stopping and has_eval:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
+        pad_multiple = 8 if checked.precision in ("fp16", "bf16") else None
+        trainer = Trainer(
+            model=loaded.model,
+            args=args,
+            data_collator=loaded.task.collator(loaded.tokenizer, loaded.model, pad_multiple),
+            train_dataset=data.train,
+            eval_dataset=data.validation if has_eval else None,
+            processing_class=loaded.tokenizer,
+            compute_metrics=loaded.task.compute_metrics(data.label_names) if has_eval else None,
+            callbacks=callbacks,
+        )
+        trainer.remove_callback(PrinterCallback)  # records go to metrics.jsonl, not stdout
+        if self.is_main:
+            self.store.write_status(
+                self.run_dir,
+                total_steps=self.schedule.total_steps,
+                trainable_params=self.progress.trainable_params,
+                total_params=self.progress.total_params,
+                device=f"{checked.device.kind} ({checked.device.name})" + (f" x {self.world}" if self.world > 1 else ""),
+                precision=checked.precision,
+                train_rows=len(data.train),
+                eval_rows=len(data.validation) if data.validation is not None else 0,
+            )
+        log.info(
+            "Training %s on %d rows (%d held out) for %d steps on %s.",
+            config.model.name_or_path,
+            len(data.train),
+            len(data.validation) if data.validation is not None else 0,
+            self.schedule.total_steps,
+            checked.device.kind,
+        )
+        return trainer
+
+    def train(self, trainer: Any) -> None:
+        """The optimizer steps; a Stop ends them after the step in progress, with a checkpoint."""
+        self.phase(phases.TRAINING)
+        trainer.train(resume_from_checkpoint=str(self.resume_from) if self.resume_from else None)
+        if self.metrics.bad_loss is not None:
+            bad_step, key, value = self.metrics.bad_loss
+            raise ValueError(
+                f"Training stopped at step {bad_step}: the {key.replace('_', ' ')} became {value} (the numbers "
+                f"overflowed). The learning rate ({self.config.learning_rate:g}) is probably too high: lower it (e.g. "
+                "divide by 10), keep max_grad_norm at 1.0, and if you use fp16 try bf16 or fp32."
+            )
+
+    def save(self, trainer: Any, loaded: Loaded) -> Path:
+        """The trained model (or adapter) with its tokenizer and label names."""
+        self.phase(phases.SAVING)
+        result = self.run_dir / (ADAPTER_DIR if self.config.uses_adapter else MODEL_DIR)
+        trainer.save_model(str(result))
+        if self.is_main:
+            loaded.tokenizer.save_pretrained(str(result))
+            if loaded.data.label_names:
+                # An adapter folder has no model config to hold id2label: keep the label names next to it.
+                names = loaded.data.label_names
+                write_json_atomic(
+                    result / LABELS_FILE,
+                    {"id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}},
+                )
+        return result
+
+    def evaluate(self, trainer: Any, loaded: Loaded) -> None:
+        """Held-out metrics and golden answers of the fine-tuned model, then of the base (once per run)."""
+        if not self.is_main:
+            return
+        config, data, tokenizer = self.config, loaded.data, loaded.tokenizer
+        golden = golden_rows(config, data, loaded.task)
+        self.phase(phases.EVALUATING_RESULT)
+        after = _held_out_metrics(trainer.model, tokenizer, data, loaded.task, config)
+        golden_after = answer_prompts(trainer.model, tokenizer, golden, config) if golden else []
+        before, golden_before = _earlier_base_results(self.run_dir)
+        if not (self.run_dir / BASE_RESULTS_FILE).is_file():
+            self.phase(phases.EVALUATING_BASE)
+            before, golden_before = self._base_results(trainer, loaded, golden)
+            # Kept at once, so a resumed run compares against the same base numbers.
+            self.phase(phases.RECORDING)
+            write_json_atomic(
+                self.run_dir / BASE_RESULTS_FILE, _finite_json({"before": before, "golden": golden_before})
+            )
+        self.phase(phases.RECORDING)
+        _write_evaluation(self.run_dir, config, data, before, after, golden, golden_before, golden_after)
+
+    def _base_results(self, trainer: Any, loaded: Loaded, golden: list[dict[str, str]]) -> tuple[dict, list]:
+        """The base model on the same held-out rows, after training: exactly what it scored before training.
+
+        An adapter run switches its adapter off (the same weights, no second copy); a full or head-only run
+        loads the base again from disk, with the same seeded new head the training started from.
+        """
+        from transformers import set_seed
+
+        config, data, tokenizer, task = self.config, loaded.data, loaded.tokenizer, loaded.task
+        if not (config.evaluation.before_after and data.validation is not None) and not golden:
+            return {}, []
+        if config.uses_adapter:
+            set_seed(config.training.seed)
+            with trainer.model.disable_adapter():
+                before = _held_out_metrics(trainer.model, tokenizer, data, task, config)
+                golden_before = answer_prompts(trainer.model, tokenizer, golden, config) if golden else []
+            return before, golden_before
+        from ft_app.modeling import load_base_model
+
+        device = next(trainer.model.parameters()).device
+        _drop_training_state(trainer)  # the optimizer's moments are not needed any more: room for the base
+        base = load_base_model(config, tokenizer, data.label_names).to(device).eval()
+        try:
+            before = _held_out_metrics(base, tokenizer, data, task, config)
+            golden_before = answer_prompts(base, tokenizer, golden, config) if golden else []
+        finally:
+            del base
+            _release_memory()
+        return before, golden_before
+
+    def record(self, trainer: Any, result: Path, stopped: bool) -> str:
+        """The final status: completed or stopped, with the step, the best metrics and a one-line message."""
+        step = trainer.state.global_step
+        best = _best_metrics(trainer, self.progress)
+        status = "stopped" if stopped else "completed"
+        total = self.schedule.total_steps
+        message = (
+            f"Stopped at step {step} of {total}; what it learned so far is saved in {result.name}/."
+            if stopped
+            else f"Finished {step} steps. {_describe_metrics(best)}".strip()
+        )
+        self.progress.update(status=status, phase=status, message=message, step=step)
+        if self.is_main:
+            self.store.write_status(
+                self.run_dir,
+                status=status,
+                phase=status,
+                message=message,
+                step=step,
+                epoch=trainer.state.epoch,
+                finished=now_iso(),
+                elapsed_s=self.progress.snapshot().elapsed_s,
+                best_metric=best,
+                result=result.name,
+            )
+        return status
+
+    def fail(self, exc: BaseException) -> str:
+        """Record a failure (or a stop that came before or after training) with a plain message."""
+        stopped = isinstance(exc, (KeyboardInterrupt, StopRequested))
         status = "stopped" if stopped else "failed"
-        message = redact(explain_error(exc))
-        log.error("Run %s %s: %s\n%s", run_dir.name, status, message, traceback.format_exc())
-        progress.update(status=status, phase=status, message=message)
-        if is_main:
+        if isinstance(exc, StopRequested):
+            step = self.progress.snapshot().step
+            message = "Stopped before training began; nothing was trained." if not step else (
+                f"Stopped at step {step} while {self.progress.phase}; the model saved so far is kept."
+            )
+        else:
+            message = redact(explain_error(exc))
+        if stopped:
+            log.warning("Run %s stopped: %s", self.run_dir.name, message)
+        else:
+            log.error("Run %s failed: %s\n%s", self.run_dir.name, message, traceback.format_exc())
+        self.progress.update(status=status, phase=status, message=message)
+        if self.is_main:
             try:
-                store.write_status(
-                    run_dir,
+                self.store.write_status(
+                    self.run_dir,
                     status=status,
                     phase=status,
                     message=message,
-                    error_type=type(exc).__name__,
+                    error_type=None if stopped else type(exc).__name__,
                     finished=now_iso(),
-                    elapsed_s=progress.snapshot().elapsed_s,
+                    elapsed_s=self.progress.snapshot().elapsed_s,
                 )
             except OSError as write_error:  # e.g. the disk is full: the live status above still tells the user
                 log.error("Could not record the outcome in status.json: %s", write_error)
-    finally:
-        state.clear()
-        _release_memory()
-        if handler is not None:
-            for name in LOGGERS:
-                logging.getLogger(name).removeHandler(handler)
-            handler.close()
-    return status
+        return status
+
+    def _prepare_resume(self) -> float:
+        """Drop records logged after the checkpoint (they will be logged again) and restore the curve so far."""
+        assert self.resume_from is not None
+        step = int(self.resume_from.name.rpartition("-")[2])
+        records = [r for r in read_jsonl(self.run_dir / METRICS_FILE) if int(r.get("step", 0)) <= step]
+        tmp = self.run_dir / f".{METRICS_FILE}.tmp"
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        os.replace(tmp, self.run_dir / METRICS_FILE)
+        for record in records:
+            self.progress.add_record(record)
+        log.info("Resuming from %s (step %d); %d earlier records kept.", self.resume_from.name, step, len(records))
+        return max((float(r.get("time", 0.0)) for r in records), default=0.0)
 
 
-def _train(
-    config: RunConfig,
-    run_dir: Path,
-    store: RunStore,
-    progress: RunProgress,
-    stop_event: threading.Event,
-    checked: Preflight | None,
-    show_progress_bar: bool,
-    is_main: bool,
-    state: dict[str, Any],
-    resume_from: Path | None,
-) -> str:
-    from transformers import EarlyStoppingCallback, Trainer
-    from transformers.trainer_callback import PrinterCallback
-
-    from ft_app.modeling import load_model, load_tokenizer
-    from ft_app.training.callbacks import MetricsCallback, StopCallback
-
-    checked = checked or preflight(config)
-    config = checked.config
-    task = get_task(config.task)
-    progress.update(phase="loading data")
-    raw = checked.raw or load_splits(config)
-    tokenizer = load_tokenizer(config)
-    progress.update(phase="tokenizing data")
-    data = prepare_data(config, tokenizer, raw)
-    if is_main:
-        _write_data_info(run_dir, config, data, task)
-    progress.update(phase="loading model")
-    loaded = load_model(config, tokenizer, data.label_names)
-    state["model"] = loaded.model
-    progress.update(trainable_params=loaded.trainable_params, total_params=loaded.total_params)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    has_eval = data.validation is not None and config.training.eval_strategy != "no"
-    schedule = resolve_schedule(config, len(data.train), world, has_eval)
-    args = to_training_arguments(
-        config,
-        run_dir / CHECKPOINTS_DIR,
-        schedule,
-        precision=checked.precision,
-        disable_tqdm=not show_progress_bar,
-        use_cpu=checked.device.kind == "cpu",
-    )
-    samples_per_step = config.training.batch_size * config.training.gradient_accumulation_steps * world
-    time_offset = _prepare_resume(run_dir, progress, resume_from) if resume_from and is_main else 0.0
-    metrics_cb = MetricsCallback(run_dir, store, progress, samples_per_step, time_offset)
-    callbacks: list[Any] = [metrics_cb, StopCallback(stop_event)]
-    if config.training.early_stopping and has_eval:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
-    pad_multiple = 8 if checked.precision in ("fp16", "bf16") else None
-    trainer = Trainer(
-        model=loaded.model,
-        args=args,
-        data_collator=task.collator(tokenizer, loaded.model, pad_multiple),
-        train_dataset=data.train,
-        eval_dataset=data.validation if has_eval else None,
-        processing_class=tokenizer,
-        compute_metrics=task.compute_metrics(data.label_names) if has_eval else None,
-        callbacks=callbacks,
-    )
-    trainer.remove_callback(PrinterCallback)  # records go to metrics.jsonl, not stdout
-    state["trainer"] = trainer
-    if is_main:
-        store.write_status(
-            run_dir,
-            phase="training",
-            total_steps=schedule.total_steps,
-            trainable_params=loaded.trainable_params,
-            total_params=loaded.total_params,
-            device=f"{checked.device.kind} ({checked.device.name})",
-            precision=checked.precision,
-            train_rows=len(data.train),
-            eval_rows=len(data.validation) if data.validation is not None else 0,
-        )
-    log.info(
-        "Training %s on %d rows (%d held out) for %d steps on %s.",
-        config.model.name_or_path,
-        len(data.train),
-        len(data.validation) if data.validation is not None else 0,
-        schedule.total_steps,
-        checked.device.kind,
-    )
-    golden = golden_rows(config, data, task)
-    before, golden_before = _earlier_base_results(run_dir) if resume_from else ({}, [])
-    if is_main and not before and not golden_before:
-        progress.update(phase="evaluating the base model")
-        before = _held_out_metrics(trainer.model, tokenizer, data, task, config)
-        golden_before = answer_prompts(trainer.model, tokenizer, golden, config) if golden else []
-        # Kept at once, so a resumed run still compares against the untouched base.
-        write_json_atomic(run_dir / BASE_RESULTS_FILE, _finite_json({"before": before, "golden": golden_before}))
-    progress.update(phase="training")
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    step = trainer.state.global_step
-    if metrics_cb.bad_loss is not None:
-        bad_step, key, value = metrics_cb.bad_loss
-        raise ValueError(
-            f"Training stopped at step {bad_step}: the {key.replace('_', ' ')} became {value} (the numbers overflowed). "
-            f"The learning rate ({config.learning_rate:g}) is probably too high: lower it (e.g. divide by 10), keep "
-            "max_grad_norm at 1.0, and if you use fp16 try bf16 or fp32."
-        )
-    stopped = stop_event.is_set()
-    progress.update(phase="saving the model")
-    result = run_dir / (ADAPTER_DIR if config.uses_adapter else MODEL_DIR)
-    trainer.save_model(str(result))
-    if is_main:
-        tokenizer.save_pretrained(str(result))
-        if data.label_names:
-            # An adapter folder has no model config to hold id2label: keep the label names next to it.
-            names = data.label_names
-            write_json_atomic(
-                result / LABELS_FILE,
-                {"id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}},
-            )
-    if is_main:
-        progress.update(phase="evaluating the fine-tuned model")
-        after = _held_out_metrics(trainer.model, tokenizer, data, task, config)
-        golden_after = answer_prompts(trainer.model, tokenizer, golden, config) if golden else []
-        _write_evaluation(run_dir, config, data, before, after, golden, golden_before, golden_after)
-    best = _best_metrics(trainer, progress)
-    status = "stopped" if stopped else "completed"
-    total = schedule.total_steps
-    message = (
-        f"Stopped at step {step} of {total}; what it learned so far is saved in {result.name}/."
-        if stopped
-        else f"Finished {step} steps. {_describe_metrics(best)}".strip()
-    )
-    progress.update(status=status, phase=status, message=message, step=step)
-    if is_main:
-        store.write_status(
-            run_dir,
-            status=status,
-            phase=status,
-            message=message,
-            step=step,
-            epoch=trainer.state.epoch,
-            finished=now_iso(),
-            elapsed_s=progress.snapshot().elapsed_s,
-            best_metric=best,
-            result=result.name,
-        )
-    return status
-
-
-def _prepare_resume(run_dir: Path, progress: RunProgress, checkpoint: Path) -> float:
-    """Drop records logged after the checkpoint (they will be logged again) and restore the curve so far."""
-    step = int(checkpoint.name.rpartition("-")[2])
-    records = [r for r in read_jsonl(run_dir / METRICS_FILE) if int(r.get("step", 0)) <= step]
-    tmp = run_dir / f".{METRICS_FILE}.tmp"
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    os.replace(tmp, run_dir / METRICS_FILE)
-    for record in records:
-        progress.add_record(record)
-    log.info("Resuming from %s (step %d); %d earlier records kept.", checkpoint.name, step, len(records))
-    return max((float(r.get("time", 0.0)) for r in records), default=0.0)
+def _drop_training_state(trainer: Any) -> None:
+    """Let go of the optimizer and scheduler (and the accelerator's references to them)."""
+    trainer.optimizer = None
+    trainer.lr_scheduler = None
+    trainer.accelerator.free_memory()
 
 
 def _earlier_base_results(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The base model's held-out metrics and golden answers from the run's first attempt."""
+    """The base model's held-out metrics and golden answers, when an earlier attempt already measured them."""
     path = run_dir / BASE_RESULTS_FILE
     if not path.is_file():
         return {}, []
@@ -315,7 +446,7 @@ def golden_rows(config: RunConfig, data: Any, task: Any) -> list[dict[str, str]]
 def _held_out_metrics(
     model: Any, tokenizer: Any, data: Any, task: Any, config: RunConfig
 ) -> dict[str, Any]:
-    """Loss and task metrics on the held-out rows, the same way before and after training."""
+    """Loss and task metrics on the held-out rows, the same way for the base and the fine-tuned model."""
     if data.validation is None or not config.evaluation.before_after:
         return {}
     metrics = evaluate_model(

@@ -77,14 +77,19 @@ def launch(host: str | None = None, port: int | None = None) -> None:
         raise SystemExit(f"Fine-Tune Studio cannot start: {exc}") from None
     store = RunStore()
     store.mark_interrupted()  # runs left "running" by a process that died are not running any more
-    demo = build_app(JobManager(store, host=settings))
+    jobs = JobManager(store, host=settings)
+    jobs.reattach()  # a run whose training process outlived the last server is followed again
+    demo = build_app(jobs)
     demo.queue(default_concurrency_limit=TRAINING_CONCURRENCY, max_size=settings.queue_size)
     demo.launch(
         server_name=host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        prevent_thread_lock=True,
         **server_options(settings, store),
         **launch_options(),
     )
+    jobs.prepare()  # the warm training worker imports torch & co. now, after the page answers
+    demo.block_thread()
 
 
 def build_app(jobs: JobManager | None = None) -> gr.Blocks:
