@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     ui = sub.add_parser("ui", help="Start the app (the default).")
     ui.add_argument("--host", default=None)
     ui.add_argument("--port", type=int, default=None)
+    from ft_app.export.cli import add_export_parser
+
+    add_export_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "train":
         if bool(args.config) == bool(args.run_dir) or (args.resume and not args.run_dir):
@@ -31,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.config) if args.config else None, args.runs_dir,
             run_dir=Path(args.run_dir) if args.run_dir else None, resume=args.resume,
         )
+    if args.command == "export":
+        from ft_app.export.cli import export_command
+
+        return export_command(args)
     from ft_app.ui import launch
 
     launch(host=getattr(args, "host", None), port=getattr(args, "port", None))
