@@ -19,6 +19,7 @@ Method = Literal["full", "head", "lora", "qlora", "lora8bit"]
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 Strategy = Literal["auto", "steps", "epoch", "no"]
 ModelDtype = Literal["auto", "float32", "float16", "bfloat16"]
+ReportTo = Literal["none", "tensorboard", "trackio"]
 
 TASKS: tuple[str, ...] = get_args(Task)
 METHODS: tuple[str, ...] = get_args(Method)
@@ -248,6 +249,10 @@ class TrainingSettings:
     metric_for_best_model: str = _help("Metric that decides the best checkpoint (eval_loss, accuracy, f1).", default="eval_loss")
     group_by_length: bool = _help("Batch examples of similar length together: much less padding, faster.", default=True)
     seed: int = _help("Random seed; the same seed gives the same run.", default=42)
+    report_to: ReportTo = _help(
+        "Also log the curves to TensorBoard or Trackio (their package must be installed); none keeps them in the app.",
+        default="none",
+    )
     devices: list[int] | None = _help(
         "GPUs to train on, by number (e.g. 0, 1). Empty uses every GPU this machine shows.", default=None
     )
@@ -596,6 +601,8 @@ def to_training_arguments(
     """Build `transformers.TrainingArguments` for this run."""
     from transformers import TrainingArguments
 
+    from ft_app.tracking import report_to_argument
+
     t = config.training
     total = schedule.total_steps
     logging_steps = t.logging_steps or max(1, total // TARGET_LOG_POINTS)
@@ -658,7 +665,7 @@ def to_training_arguments(
         data_seed=t.seed,
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         length_column_name="length",
-        report_to="none",
+        report_to=report_to_argument(t.report_to),
         disable_tqdm=disable_tqdm,
         save_only_model=False,
         remove_unused_columns=True,
