@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ft_app.export.card import CARD_FILE, render_card
 from ft_app.export.curve import LOSS_CURVE_FILE, write_loss_curve
-from ft_app.export.recipe import RECIPE_DIR, write_recipe
+from ft_app.export.scale import RECIPE_DIR, write_recipe
 from ft_app.export.source import ExportRun, load_export_run, result_files
 from ft_app.export.space import write_demo_space
 from ft_app.runs import (

@@ -80,7 +80,7 @@ def _run(args: argparse.Namespace) -> tuple[str, str]:
         return str(write_demo_space(run_dir, args.demo_space)), "Run it with: pip install gradio -r requirements.txt " \
                                                                   "&& python app.py"
     if args.recipe:
-        from ft_app.export.recipe import write_recipe
+        from ft_app.export.scale import write_recipe
 
         folder = write_recipe(run_dir, args.recipe)
         return str(folder), (folder / "COMMANDS.md").read_text(encoding="utf-8")

@@ -12,7 +12,7 @@ import torch
 from accelerate.commands.config.config_args import ClusterConfig, load_config_from_file
 from accelerate.utils import DistributedType
 
-from ft_app.export.recipe import COMMANDS_FILE, DDP_FILE, FSDP_FILE, MULTI_MACHINE_FILE, write_recipe
+from ft_app.export.scale import COMMANDS_FILE, DDP_FILE, FSDP_FILE, MULTI_MACHINE_FILE, write_recipe
 from ft_app.runs import RunStore
 from tests.engine_checks import make_config, read_metrics, run_cli
 
