@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -21,6 +22,7 @@ from ft_app.ui.context import AppContext
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 CSS_FILE = ASSETS / "style.css"
 TITLE = "Fine-Tune Studio"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 TRAINING_CONCURRENCY = 4  # light handlers in parallel; Train, Compare and Resume each run one at a time
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,9 @@ def launch(host: str | None = None, port: int | None = None) -> None:
         settings = HostSettings.from_env()
     except ValueError as exc:
         raise SystemExit(f"Fine-Tune Studio cannot start: {exc}") from None
+    server_name = host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
+    if server_name not in LOOPBACK:  # reachable from other machines: treat visitors as strangers
+        settings = dataclasses.replace(settings, public=True)
     store = RunStore()
     store.mark_interrupted()  # runs left "running" by a process that died are not running any more
     jobs = JobManager(store, host=settings)
@@ -82,7 +87,7 @@ def launch(host: str | None = None, port: int | None = None) -> None:
     demo = build_app(jobs)
     demo.queue(default_concurrency_limit=TRAINING_CONCURRENCY, max_size=settings.queue_size)
     demo.launch(
-        server_name=host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_name=server_name,
         server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         prevent_thread_lock=True,
         **server_options(settings, store),
@@ -172,6 +177,8 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
                 current = (model_value or "").strip()
                 local = current if current and Path(current).expanduser().exists() else local_model_for(task_value)
             partial = presets.example_config(task_value, online=online, local_model=local)
+                if current:
+                    host.check_local_path("Model", current, ctx.uploads_dir)
             updates = form.updates(partial, reset=True, keep=(("task",),))
             updates[train_ui.preset] = gr.Dropdown(value=ex.preset)
             if online:
