@@ -131,3 +131,60 @@ def test_two_processes_share_one_run_folder(tiny_bert_dir: Path, sentiment_csv: 
     status = json.loads((run_dir / "status.json").read_text(encoding="utf-8"))
     assert status["status"] == "completed" and status["step"] == 4
     assert status["epoch"] == pytest.approx(4 / 8)  # 57 rows / (4 per batch x 2 processes) = 8 steps an epoch
+
+
+def test_sigterm_saves_a_checkpoint_ends_stopped_and_the_run_resumes(
+    tiny_bert_dir: Path, sentiment_csv: Path, tmp_path: Path
+) -> None:
+    """SIGTERM (what SLURM, Kubernetes and Spaces send before a kill): checkpoint, `stopped`, exit 130; then --resume."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from ft_app.runs import RunStore
+    from ft_app.training.child import HOOK_ENV
+    from tests.engine_checks import REPO_ROOT, cli_env
+
+    raw = {**_raw(tiny_bert_dir, sentiment_csv, max_steps=30, logging_steps=1, eval_strategy="no"),
+           "method": "full", "name": "slow"}  # the test hook makes each step take 0.2 s
+    runs = tmp_path / "runs"
+    env = {**cli_env(), HOOK_ENV: "tests.fixtures.train_hooks:faults"}
+    proc = subprocess.Popen([sys.executable, "-m", "ft_app", "train", str(_write_config(tmp_path, raw)), "--runs-dir",
+                             str(runs)], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(len(read_metrics(p.parent)) >= 3 for p in runs.glob("*/metrics.jsonl")):
+            assert proc.poll() is None and time.monotonic() < deadline, "the run did not reach step 3"
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-3000:]
+    run_dir = _only_run(runs)
+    assert Path(out.strip().splitlines()[-1]) == run_dir.resolve()
+    status = json.loads((run_dir / "status.json").read_text(encoding="utf-8"))
+    assert status["status"] == "stopped" and "Stopped at step" in status["message"], status
+    checkpoint = RunStore.last_complete_checkpoint(run_dir)
+    assert checkpoint is not None and checkpoint.name == f"checkpoint-{status['step']}"  # saved at the stop step
+    assert 3 <= status["step"] < 30
+
+    resumed = run_cli(["train", "--run-dir", str(run_dir), "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    status = json.loads((run_dir / "status.json").read_text(encoding="utf-8"))
+    assert status["status"] == "completed" and status["resumed_from"] == checkpoint.name
+    steps = [r["step"] for r in read_metrics(run_dir) if r["kind"] == "train"]
+    assert steps == list(range(1, 31))
+    assert_run_folder_complete(run_dir, RunConfig.from_dict(raw), expect_eval=False)
+
+
+def test_train_needs_a_config_or_a_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`train` with neither, or with both, is a usage error; --run-dir on a folder without config.json is bad input."""
+    for argv in (["train"], ["train", "x.json", "--run-dir", str(tmp_path)], ["train", "x.json", "--resume"]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+    assert main(["train", "--run-dir", str(tmp_path)]) == EXIT_BAD_INPUT
+    assert "is not a run folder" in capsys.readouterr().err

@@ -119,11 +119,12 @@ def test_train_save_reload_predict(
     if case.method == "full":
         assert trained == set(names)
     elif case.method == "head":
-        assert trained == {"classifier.weight", "classifier.bias"}
+        # The new classifier and the pooler that only feeds it (see modeling.head_modules).
+        assert trained == {"classifier.weight", "classifier.bias", "bert.pooler.dense.weight", "bert.pooler.dense.bias"}
         # The saved body is bit-identical to the pretrained checkpoint on disk.
         base = load_file(model_dir / "model.safetensors")
         saved = load_file(result / "model.safetensors")
-        body = [k for k in saved if k.startswith("bert.")]
+        body = [k for k in saved if k.startswith("bert.") and not k.startswith("bert.pooler.")]
         assert len(body) > 20
         for key in body:
             assert torch.equal(saved[key], base[key]), key
@@ -335,3 +336,43 @@ def test_quantized_lora_trains_on_gpu(
     reloaded = peft.AutoPeftModelForCausalLM.from_pretrained(result).eval()  # full-precision base + adapter
     pred = get_task("causal_lm").predict(reloaded, tokenizer, "What color is the sky?", resolved_config(snap.run_dir), GEN)
     assert isinstance(pred.text, str)
+
+
+@pytest.mark.parametrize(
+    ("task", "model", "method", "data"),
+    [
+        ("classification", "tiny_bert_dir", "full", "sentiment_csv"),
+        ("classification", "tiny_bert_dir", "lora", "sentiment_csv"),
+        ("causal_lm", "tiny_gpt2_dir", "lora", "instruction_jsonl"),
+    ],
+)
+def test_base_measured_after_training_scores_exactly_as_before_training(
+    task: str, model: str, method: str, data: str, request: pytest.FixtureRequest, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The base is evaluated after training (a fresh seeded base, or the adapter switched off): same numbers, same
+    golden answers as the model scored right before its first step, on the same held-out rows."""
+    from ft_app.evaluation import answer_prompts
+    from ft_app.training import runner
+
+    seen: dict[str, Any] = {}
+    real_build = runner.TrainingRun.build_trainer
+
+    def build_then_measure(self: Any, checked: Any, loaded: Any) -> Any:
+        trainer = real_build(self, checked, loaded)  # where the base used to be measured: the untrained model
+        golden = runner.golden_rows(self.config, loaded.data, loaded.task)
+        seen["before"] = runner._held_out_metrics(trainer.model, loaded.tokenizer, loaded.data, loaded.task, self.config)
+        seen["golden"] = answer_prompts(trainer.model, loaded.tokenizer, golden, self.config)
+        return trainer
+
+    monkeypatch.setattr(runner.TrainingRun, "build_trainer", build_then_measure)
+    config = make_config(task, request.getfixturevalue(model), method, request.getfixturevalue(data),
+                         data={"max_length": 64}, evaluation={"golden_from_heldout": 3})
+    snap = train_in_process(config, tmp_path / "runs")
+    assert snap.status == "completed", snap.message
+
+    report = json.loads((snap.run_dir / "eval.json").read_text(encoding="utf-8"))
+    assert seen["before"]["rows"] > 0 and report["before"] == seen["before"]
+    assert report["after"] != report["before"]  # training did change the model
+    rows = [json.loads(line) for line in (snap.run_dir / "compare.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 3 and [r["base"] for r in rows] == seen["golden"]

@@ -62,7 +62,7 @@ class JobManager:
             return self._active()
 
     def _active(self) -> bool:
-        return self._watcher is not None and self._watcher.alive
+        return self._watcher is not None and self._watcher.active
 
     def prepare(self) -> None:
         """Start the warm worker in the background (after the page is up, so that it does not slow the start)."""
@@ -156,7 +156,7 @@ class JobManager:
         """Ask the active run to stop after the current step; returns its run id."""
         with self._lock:
             watcher = self._watcher
-            if watcher is None or not watcher.alive:
+            if watcher is None or not watcher.active:
                 raise NothingRunningError("Nothing is training right now, so there is nothing to stop.")
             watcher.stop()
             return watcher.progress.run_id

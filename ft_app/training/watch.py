@@ -95,6 +95,14 @@ class RunWatcher:
         """Whether the run is still being followed (its process has not ended, or its end is being recorded)."""
         return self.thread.is_alive()
 
+    @property
+    def active(self) -> bool:
+        """Whether the run is still on: followed, and no final status recorded yet.
+
+        A process that has recorded its outcome writes nothing more; while it exits, the next run may start.
+        """
+        return self.alive and self.progress.status not in FINAL
+
     def join(self, timeout: float | None = None) -> None:
         """Wait until the run has ended and its outcome is recorded."""
         self.thread.join(timeout)

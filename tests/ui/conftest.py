@@ -93,13 +93,28 @@ def start_app(home: Path, log_path: Path, extra_env: dict[str, str] | None = Non
 
 
 def stop_app(server: AppServer) -> None:
-    """Terminate the app process (kill it if it does not exit)."""
+    """Terminate the app process (kill it if it does not exit), and the training processes it started.
+
+    A training process outlives the app on purpose (a restarted app follows it again); a test must not leave one.
+    """
+    import psutil
+
+    try:
+        children = psutil.Process(server.process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        children = []
     server.process.terminate()
     try:
         server.process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         server.process.kill()
         server.process.wait(timeout=15)
+    for child in children:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            continue
+    psutil.wait_procs(children, timeout=15)
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,10 @@ def test_app_killed_mid_training_restarts_interrupted_and_resumes_one_curve(
         run_dir = server.runs_dir / run_id
         wait_for(lambda: any(run_dir.glob(f"checkpoints/checkpoint-*/{CHECKPOINT_MARKER}")) and len(train_steps(run_dir)) >= 8,
                  120, "a complete checkpoint and a few logged steps")
-        os.kill(server.process.pid, signal.SIGKILL)  # the whole app dies at once, like a crash or a reboot
+        # The machine restarts (a Space restart does this): the app and its training process die at once.
+        training_pid = json.loads((run_dir / "status.json").read_text())["pid"]
+        os.kill(server.process.pid, signal.SIGKILL)
+        os.kill(training_pid, signal.SIGKILL)
         server.process.wait(30)
     finally:
         if server.process.poll() is None:
