@@ -76,3 +76,41 @@ def build_zip(run_dir: str | Path, out_path: str | Path, *, include_merged: bool
         partial.unlink(missing_ok=True)
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def zip_folder(folder: str | Path, out_path: str | Path, top: str | None = None) -> Path:
+    """Zip a folder's files under one top folder (default: the folder's name); returns the zip."""
+    folder = Path(folder)
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        with zipfile.ZipFile(partial, "w") as zf:
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                method = zipfile.ZIP_STORED if path.suffix in STORED_SUFFIXES else zipfile.ZIP_DEFLATED
+                zf.write(path, f"{top or folder.name}/{path.relative_to(folder).as_posix()}", compress_type=method)
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return out
+
+
+def build_space_zip(run_dir: str | Path, out_path: str | Path) -> Path:
+    """The demo Space folder, with the result's files inside it, as one zip ready to upload or run."""
+    run = load_export_run(run_dir)
+    staging = Path(tempfile.mkdtemp(prefix="ft_app_space_"))
+    try:
+        write_demo_space(run.run_dir, staging / SPACE_DIR)
+        return zip_folder(staging / SPACE_DIR, out_path, top=f"{run.run_id}-demo-space")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def build_recipe_zip(run_dir: str | Path, out_path: str | Path) -> Path:
+    """config.json, COMMANDS.md and the accelerate config files as one zip."""
+    staging = Path(tempfile.mkdtemp(prefix="ft_app_recipe_"))
+    try:
+        folder = write_recipe(run_dir, staging / RECIPE_DIR)
+        return zip_folder(folder, out_path, top=f"{Path(run_dir).name}-recipe")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

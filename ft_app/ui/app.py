@@ -15,7 +15,7 @@ from ft_app.config import TASKS, DataConfig
 from ft_app.hosting import HostSettings
 from ft_app.runs import RunStore
 from ft_app.training.jobs import JobManager
-from ft_app.ui import compare_tab, data_tab, model_tab, runs_tab, train_tab
+from ft_app.ui import compare_tab, data_tab, export_tab, model_tab, runs_tab, train_tab
 from ft_app.ui.common import TASK_LABELS, local_model_for, page_event
 from ft_app.ui.context import AppContext
 
@@ -152,6 +152,8 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
                 compare_ui = compare_tab.build(ctx)
             with gr.Tab("5 · Runs", id="runs") as runs_page:
                 runs_ui = runs_tab.build(ctx)
+            with gr.Tab("6 · Export", id="export") as export_page:
+                export_ui = export_tab.build(ctx, model_ui.token)
 
         # ---- cross-tab handlers -----------------------------------------------------------------
         mapping_order = list(data_ui.mapping)
@@ -258,6 +260,10 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
         runs_page.select(
             runs_ui.refresh_fn, [runs_ui.pick, runs_ui.overlay_pick], runs_ui.refresh_outputs, api_visibility="private"
         )
+        # Export follows the run opened in Runs or Compare, and refreshes its list when shown.
+        export_page.select(export_ui.refresh, [export_ui.run], [export_ui.run], api_visibility="private")
+        for opened in (runs_ui.pick, compare_ui.run):
+            opened.change(export_ui.follow, [opened], [export_ui.run], api_visibility="private")
         demo.load(
             on_load,
             [train_ui.watched, train_ui.smoothing, train_ui.shown],
