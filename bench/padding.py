@@ -114,7 +114,7 @@ def timed_train(trainer: Any, rows: int) -> dict[str, float]:
     return {"samples_per_s": rows / wall, "wall_s": wall, "cpu_ms_per_sample": 1000 * cpu / rows}
 
 
-def engine_config(train: Path, dev: Path, optimizer: str | None = None, grouped: bool = True) -> Any:
+def engine_config(train: Path, dev: Path, optimizer: str | None = None, grouped: bool = True, seed: int = SEED) -> Any:
     """The run config a person would write for this job; evaluation and checkpoints off during training."""
     from ft_app.config import RunConfig
 
@@ -122,7 +122,7 @@ def engine_config(train: Path, dev: Path, optimizer: str | None = None, grouped:
         "epochs": 1,
         "batch_size": BATCH_SIZE,
         "learning_rate": LEARNING_RATE,
-        "seed": SEED,
+        "seed": seed,
         "eval_strategy": "no",
         "save_strategy": "no",
         "group_by_length": grouped,
@@ -142,8 +142,13 @@ def engine_config(train: Path, dev: Path, optimizer: str | None = None, grouped:
 
 
 def engine_arm(train: Path, dev: Path, out: Path, pairs: list[tuple[str, str]], *, grouped: bool = True,
-               optimizer: str | None = None) -> dict[str, Any]:
-    """Train with the engine's data preparation, collator and TrainingArguments."""
+               optimizer: str | None = None, sampler: str = "engine", window: int | None = None,
+               seed: int = SEED) -> dict[str, Any]:
+    """Train with the engine's data preparation, collator and TrainingArguments.
+
+    sampler: "engine" (the engine's Trainer: length groups in shuffled order, `window` batches sorted together)
+    or "transformers" (the plain Trainer's LengthGroupedSampler: mega-batches of up to 50 batches, long to short).
+    """
     from transformers import Trainer
 
     from ft_app.config import resolve_schedule, to_training_arguments
@@ -151,8 +156,9 @@ def engine_arm(train: Path, dev: Path, out: Path, pairs: list[tuple[str, str]], 
     from ft_app.modeling import load_model, load_tokenizer
     from ft_app.tasks import get_task
     from ft_app.training.runner import preflight
+    from ft_app.training.sampling import trainer_class
 
-    checked = preflight(engine_config(train, dev, optimizer, grouped))
+    checked = preflight(engine_config(train, dev, optimizer, grouped, seed))
     config = checked.config
     tokenizer = load_tokenizer(config)
     data = prepare_data(config, tokenizer, checked.raw)
@@ -160,7 +166,10 @@ def engine_arm(train: Path, dev: Path, out: Path, pairs: list[tuple[str, str]], 
     schedule = resolve_schedule(config, len(data.train), 1, has_eval=False)
     args = to_training_arguments(config, out, schedule, precision=checked.precision, use_cpu=True)
     collator = CountingCollator(get_task("classification").collator(tokenizer, model, None))
-    trainer = Trainer(model=model, args=args, data_collator=collator, train_dataset=data.train, processing_class=tokenizer)
+    cls: Any = Trainer if sampler == "transformers" else trainer_class()
+    if window is not None:
+        cls = type("WindowTrainer", (cls,), {"window_batches": window})
+    trainer = cls(model=model, args=args, data_collator=collator, train_dataset=data.train, processing_class=tokenizer)
     result = timed_train(trainer, len(data.train))
     result.update(
         accuracy=accuracy(model, tokenizer, pairs),
@@ -232,6 +241,11 @@ def main() -> None:
     parser.add_argument("--ablation", action="store_true", help="also time dynamic padding without length grouping, "
                         "and the engine with --ablation-optimizer")
     parser.add_argument("--ablation-optimizer", default="adamw_torch", help="optimizer of the ablation arm")
+    parser.add_argument("--seeds", type=int, nargs="+", help="accuracy over seeds: run --arms once per seed")
+    parser.add_argument("--arms", nargs="+", default=["random", "transformers", "engine"],
+                        help="with --seeds: random (dynamic padding, random order), transformers (its "
+                        "LengthGroupedSampler), engine (the engine's sampler), window:N (the engine's with N batches "
+                        "per sorted window)")
     opts = parser.parse_args()
 
     import logging
@@ -247,10 +261,53 @@ def main() -> None:
         run(opts, Path(tmp))
 
 
+def seed_sweep(opts: argparse.Namespace, work: Path) -> None:
+    """Each sampler arm once per seed: dev accuracy (mean, range, wins), token positions per row and samples/s."""
+    import torch
+
+    train, dev, pairs = write_sst2(work, opts.rows)
+    print(f"SST-2: {opts.rows} training rows, {len(pairs)} dev rows; MiniLM full, 1 epoch, batch {BATCH_SIZE}, lr "
+          f"{LEARNING_RATE:g}; seeds {opts.seeds}; torch {torch.get_num_threads()} threads; load average "
+          f"{os.getloadavg()[0]:.2f}", flush=True)
+
+    def arm(name: str, seed: int) -> dict[str, Any]:
+        out = work / f"{name.replace(':', '_')}-{seed}"
+        if name == "random":
+            return engine_arm(train, dev, out, pairs, grouped=False, seed=seed)
+        if name == "transformers":
+            return engine_arm(train, dev, out, pairs, sampler="transformers", seed=seed)
+        if name.startswith("window:"):
+            return engine_arm(train, dev, out, pairs, window=int(name.split(":")[1]), seed=seed)
+        return engine_arm(train, dev, out, pairs, seed=seed)
+
+    results: dict[str, dict[int, dict[str, Any]]] = {name: {} for name in opts.arms}
+    for seed in opts.seeds:
+        for name in opts.arms:
+            r = arm(name, seed)
+            results[name][seed] = r
+            print(f"  seed {seed:3d} {name:14s}: dev accuracy {r['accuracy']:.3f}, {r['tokens_per_row']:.1f} token "
+                  f"positions/row, {r['samples_per_s']:.1f} samples/s (load average {os.getloadavg()[0]:.1f})", flush=True)
+    print("\n| sampler | dev accuracy, mean over seeds | range | token positions per row | samples/s (median) |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, per_seed in results.items():
+        accs = [r["accuracy"] for r in per_seed.values()]
+        print(f"| {name} | {statistics.mean(accs):.3f} | {min(accs):.3f}-{max(accs):.3f} | "
+              f"{statistics.mean(r['tokens_per_row'] for r in per_seed.values()):.1f} | "
+              f"{statistics.median(r['samples_per_s'] for r in per_seed.values()):.1f} |")
+    if "random" in results:
+        for name in results:
+            if name != "random":
+                wins = sum(results[name][s]["accuracy"] >= results["random"][s]["accuracy"] for s in opts.seeds)
+                print(f"{name}: at least as accurate as random order in {wins} of {len(opts.seeds)} seeds")
+
+
 def run(opts: argparse.Namespace, work: Path) -> None:
     """Run every arm in the work folder and print the figures."""
     import torch
 
+    if opts.seeds:
+        seed_sweep(opts, work)
+        return
     train, dev, pairs = write_sst2(work, opts.rows)
     print(f"SST-2: {opts.rows} training rows, {len(pairs)} dev rows; MiniLM full fine-tuning, 1 epoch, batch "
           f"{BATCH_SIZE}, lr {LEARNING_RATE:g}, seed {SEED}; torch {torch.__version__}, {torch.get_num_threads()} threads, "

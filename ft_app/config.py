@@ -47,6 +47,8 @@ CUDA_ONLY_OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit")
 
 # Learning rates that work for most models with each method, used when none is given.
 DEFAULT_LEARNING_RATES = {"full": 5e-5, "head": 1e-3, "lora": 2e-4, "qlora": 2e-4, "lora8bit": 2e-4}
+# Modules between the body and a classification head: trained along with a new head (peft matches name endings).
+CLASSIFIER_FEEDERS = ("pooler", "pre_classifier")
 DEFAULT_MAX_LENGTH = {"classification": 256, "causal_lm": 512, "seq2seq": 256}
 # How many points the live curve should get when logging_steps is left to "auto".
 TARGET_LOG_POINTS = 50
@@ -702,6 +704,9 @@ def to_lora_config(config: RunConfig, model_type: str) -> Any:
         lora_alpha=config.lora.alpha,
         lora_dropout=config.lora.dropout,
         target_modules=targets,
+        # peft trains the classifier itself; these feed it and are new (DistilBERT's pre_classifier) or were never
+        # trained for the task (BERT's pooler; untrained in sentence-embedding models): train them with it.
+        modules_to_save=list(CLASSIFIER_FEEDERS) if config.task == "classification" else None,
     )
 
 

@@ -9,14 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ft_app.config import QUANTIZED_METHODS, ModelConfig, RunConfig, to_bnb_config, to_lora_config
+from ft_app.config import CLASSIFIER_FEEDERS, QUANTIZED_METHODS, ModelConfig, RunConfig, to_bnb_config, to_lora_config
 from ft_app.data import looks_like_path
 from ft_app.hub_token import token_kwargs
 from ft_app.pooling import add_mean_pooling_layer, can_add_mean_pooling, has_mean_pooling_layer, sentence_pooling
 
 log = logging.getLogger(__name__)
-# Body modules that exist only to feed a classification head (see head_modules).
-POOLER_NAMES = ("pooler",)
 
 
 @dataclass
@@ -319,7 +317,7 @@ def head_modules(model: Any) -> list[str]:
     bert-base and never trained at all in sentence-embedding models, so the new head learns it too.
     """
     body = getattr(model, model.base_model_prefix, None)
-    return [name for name in POOLER_NAMES if hasattr(getattr(body, name, None), "parameters")]
+    return [name for name in CLASSIFIER_FEEDERS if hasattr(getattr(body, name, None), "parameters")]
 
 
 def freeze_body(model: Any) -> None:
