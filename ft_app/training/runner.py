@@ -211,14 +211,17 @@ class TrainingRun:
 
     def build_trainer(self, checked: Preflight, loaded: Loaded) -> Any:
         """The Trainer with our callbacks: metrics to metrics.jsonl, stop on request, early stopping if asked."""
-        from transformers import EarlyStoppingCallback, Trainer
+        from transformers import EarlyStoppingCallback
         from transformers.trainer_callback import PrinterCallback
 
         from ft_app.training.callbacks import MetricsCallback, StopCallback
+        from ft_app.training.sampling import trainer_class
 
         config, data = self.config, loaded.data
         has_eval = data.validation is not None and config.training.eval_strategy != "no"
-        self.schedule = resolve_schedule(config, len(data.train), self.world, has_eval)
+        self.schedule = resolve_schedule(
+            config, len(data.train), self.world, has_eval, model_params=self.progress.total_params or None
+        )
         args = to_training_arguments(
             config,
             self.run_dir / CHECKPOINTS_DIR,
@@ -234,7 +237,7 @@ class TrainingRun:
         if config.training.early_stopping and has_eval:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
         pad_multiple = 8 if checked.precision in ("fp16", "bf16") else None
-        trainer = Trainer(
+        trainer = trainer_class()(  # the Trainer with length groups in shuffled order (training/sampling.py)
             model=loaded.model,
             args=args,
             data_collator=loaded.task.collator(loaded.tokenizer, loaded.model, pad_multiple),
@@ -249,6 +252,8 @@ class TrainingRun:
             self.store.write_status(
                 self.run_dir,
                 total_steps=self.schedule.total_steps,
+                recipe=self.schedule.description,
+                learning_rate=args.learning_rate,
                 trainable_params=self.progress.trainable_params,
                 total_params=self.progress.total_params,
                 device=f"{checked.device.kind} ({checked.device.name})" + (f" x {self.world}" if self.world > 1 else ""),
@@ -274,7 +279,7 @@ class TrainingRun:
             bad_step, key, value = self.metrics.bad_loss
             raise ValueError(
                 f"Training stopped at step {bad_step}: the {key.replace('_', ' ')} became {value} (the numbers "
-                f"overflowed). The learning rate ({self.config.learning_rate:g}) is probably too high: lower it (e.g. "
+                f"overflowed). The learning rate ({trainer.args.learning_rate:g}) is probably too high: lower it (e.g. "
                 "divide by 10), keep max_grad_norm at 1.0, and if you use fp16 try bf16 or fp32."
             )
 
