@@ -1,5 +1,6 @@
 """Click Export on a finished run in the real app (headless Chromium): the zip download arrives and holds the
-result; the card, the merge and the recipe show; the runs folder itself is never served.
+result; the card, the merge and the recipe show; the runs folder itself is never served; publishing with the token
+typed in the Model tab reaches a local fake Hub (the app runs with HF_ENDPOINT pointed at it).
 
 Needs Debian's `chromium`; skipped only when it is absent. Screenshots go to $FT_APP_SCREENSHOTS (default tmp_path).
 """
@@ -11,19 +12,39 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.engine_checks import make_config, train_with_manager
-from tests.ui.conftest import AppServer
-from tests.ui.test_app_browser import errors_shown, open_tab, page, screenshots, shot  # noqa: F401 - fixtures
+from tests.fixtures.fake_hub import FakeHub
+from tests.ui.conftest import AppServer, start_app, stop_app
+from tests.ui.test_app_browser import errors_shown, fill, open_tab, page, screenshots, shot  # noqa: F401 - fixtures
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed (apt-get install -y chromium)"),
 ]
 HAS_TEXT_JS = "([sel, text]) => ((document.querySelector(sel) || {}).innerText || '').includes(text)"
+TOKEN = "hf_BrowserFakeHubToken123456"
+
+
+@pytest.fixture(scope="module")
+def fake_hub() -> Iterator[FakeHub]:
+    """A local fake Hub for this module's app."""
+    with FakeHub(tokens={TOKEN: "carol"}) as hub:
+        yield hub
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory: pytest.TempPathFactory, fake_hub: FakeHub) -> Iterator[AppServer]:
+    """The real app, with the Hub it talks to being the fake one (offline mode off for it alone)."""
+    home = tmp_path_factory.mktemp("ft_app_home")
+    server = start_app(home, home / "app.log", extra_env={"HF_ENDPOINT": fake_hub.url, "HF_HUB_OFFLINE": "0",
+                                                         "TRANSFORMERS_OFFLINE": "0", "HF_TOKEN": ""})
+    yield server
+    stop_app(server)
 
 
 @pytest.fixture
@@ -37,7 +58,8 @@ def finished_lora_run(app_server: AppServer, tiny_bert_dir: Path, sentiment_csv:
 
 
 def test_export_a_finished_run_and_the_download_arrives(
-    page: object, app_server: AppServer, finished_lora_run: Path, screenshots: Path, tmp_path: Path  # noqa: F811
+    page: object, app_server: AppServer, finished_lora_run: Path, screenshots: Path, tmp_path: Path,  # noqa: F811
+    fake_hub: FakeHub,
 ) -> None:
     run_id = finished_lora_run.name
     page.goto(app_server.url)
@@ -80,6 +102,29 @@ def test_export_a_finished_run_and_the_download_arrives(
                            timeout=30_000)
     assert not errors_shown(page)
     shot(page, screenshots, "6-export-card-merge-recipe")
+
+    # Publish with the token typed in the Model tab: private by default, and the link comes back.
+    open_tab(page, "1 · Model")
+    page.get_by_text("Private or gated model? Your Hugging Face token").click()
+    fill(page, "hf-token", TOKEN)
+    open_tab(page, "6 · Export")
+    page.get_by_text("Publish to the Hugging Face Hub").click()
+    fill(page, "export-repo", "browser-model")
+    page.locator("#export-publish-btn").click()
+    page.wait_for_function(HAS_TEXT_JS, arg=["#export-publish-note", "carol/browser-model"], timeout=120_000)
+    repo = fake_hub.repo("carol/browser-model")
+    assert repo.private and len(repo.commits) == 1
+    assert repo.files["adapter_model.safetensors"] == (finished_lora_run / "adapter" / "adapter_model.safetensors").read_bytes()
+    publishing = [r for r in fake_hub.requests if r.path == "/api/whoami-v2" or r.method == "POST"]
+    assert {r.path for r in publishing} >= {"/api/whoami-v2", "/api/repos/create", "/api/models/carol/browser-model/commit/main"}
+    for r in fake_hub.requests:  # the token travels in the Authorization header and nowhere else
+        assert TOKEN not in r.path and TOKEN.encode() not in r.body
+        assert all(TOKEN not in v for k, v in r.headers.items() if k != "authorization")
+    assert all(r.headers.get("authorization") == f"Bearer {TOKEN}" for r in publishing if r.path != "/api/validate-yaml")
+    for path in app_server.home.rglob("*"):  # nor on disk: not in a run folder, not in the app's log
+        assert not path.is_file() or TOKEN.encode() not in path.read_bytes(), path
+    assert not errors_shown(page)
+    shot(page, screenshots, "6-export-published")
 
     # The runs folder is never served, even by a direct file URL.
     target = finished_lora_run / "adapter" / "adapter_model.safetensors"
