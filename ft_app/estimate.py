@@ -415,3 +415,152 @@ def _count(n: int) -> str:
     if n >= 1e6:
         return f"{n / 1e6:.1f}M"
     return f"{n / 1e3:.1f}K" if n >= 1e3 else str(n)
+
+
+# ---- time ------------------------------------------------------------------------------------
+
+# Training math a run really gets per second. CPU: calibrated on this project's 2-core machine, where MiniLM
+# (10.6M parameters in its linear layers) trained at 126 rows/s of 16 tokens (6 x 10.6M x 16 x 126 = 1.3e11 on
+# 2 threads, bench/README.md). GPU: what a T4/A10G-class card sustains in mixed precision on small batches.
+CPU_FLOPS_PER_THREAD = 6.5e10
+GPU_FLOPS = 2.0e13
+# Per-step costs besides the math (data loading, optimizer launch, logging), and seconds per trainable weight
+# for the AdamW update (fused AdamW: 15 ms for MiniLM's 22.7M weights on the CPU).
+STEP_OVERHEAD_S = {"cpu": 0.01, "gpu": 0.02}
+OPTIMIZER_S_PER_PARAM = {"cpu": 7e-10, "gpu": 2e-12}
+# Loading the model and data, saving the result.
+FIXED_S = {"cpu": 10.0, "gpu": 15.0}
+# Operations per weight and token: forward (2) + backward through the activations (2) + weight gradients (2);
+# adapters skip the frozen weights' gradients; head-only runs the frozen body forward only.
+FLOPS_PER_PARAM_TOKEN = {"full": 6, "lora": 4, "qlora": 4, "lora8bit": 4, "head": 2}
+# Tokens per row when the data has not been measured yet.
+DEFAULT_TOKENS = {"classification": 64, "causal_lm": 256, "seq2seq": 128}
+
+
+def training_seconds(
+    counts: ParamCounts,
+    method: str,
+    *,
+    examples: int,
+    steps: int,
+    tokens_per_row: float,
+    eval_rows: int = 0,
+    device: str = "cpu",
+    threads: int = 1,
+) -> float:
+    """Rough wall-clock seconds of a run: training math, per-step costs, evaluating before and after, loading."""
+    kind = "cpu" if device == "cpu" else "gpu"
+    flops_per_s = CPU_FLOPS_PER_THREAD * max(1, threads) if kind == "cpu" else GPU_FLOPS
+    compute = max(1, counts.quantizable)  # the linear layers do the math; embeddings are look-ups
+    train = examples * tokens_per_row * FLOPS_PER_PARAM_TOKEN.get(method, 6) * compute / flops_per_s
+    evaluate = 2 * eval_rows * tokens_per_row * 2 * compute / flops_per_s
+    per_step = steps * (STEP_OVERHEAD_S[kind] + OPTIMIZER_S_PER_PARAM[kind] * counts.trainable)
+    return FIXED_S[kind] + train + evaluate + per_step
+
+
+def duration_words(seconds: float) -> str:
+    """A duration as a person says it: 'a few seconds', 'about 40 seconds', 'about 3 minutes', 'about 2 hours'."""
+    if seconds < 15:
+        return "a few seconds"
+    if seconds < 55:
+        return f"about {int(round(seconds, -1))} seconds"
+    minutes = seconds / 60
+    if minutes < 1.5:
+        return "about a minute"
+    if minutes < 55:
+        return f"about {round(minutes)} minutes"
+    hours = minutes / 60
+    return "about an hour" if hours < 1.5 else f"about {round(hours)} hours"
+
+
+def train_rows_after_split(config: RunConfig, rows: int) -> int:
+    """How many of a file's rows a run trains on: the held-out share set aside (as data.py does), max_rows applied."""
+    import math
+
+    d = config.data
+    train = rows
+    if not d.validation and d.validation_size > 0:
+        held = int(d.validation_size) if d.validation_size >= 1 else None
+        if d.max_rows:
+            capped = held if held is not None else max(1, round(d.max_rows * d.validation_size))
+            if rows > d.max_rows + capped:
+                rows, held = d.max_rows + capped, capped
+        held = held if held is not None else math.ceil(rows * d.validation_size)
+        train = rows - held
+    return max(0, min(train, d.max_rows) if d.max_rows else train)
+
+
+@dataclass
+class Plan:
+    """What a run will do before it starts: its recipe, and how long it should take here and on a GPU."""
+
+    recipe: Any  # recipe.Recipe
+    seconds_here: float
+    seconds_gpu: float
+    device: str  # "cpu", "cuda" or "mps"
+
+    def time_text(self) -> str:
+        """'about 3 minutes here; on a GPU it would take about 20 seconds', or on a GPU machine 'about 40 seconds here'."""
+        here = f"{duration_words(self.seconds_here)} here"
+        if self.device == "cpu":
+            return f"{here}; on a GPU it would take {duration_words(self.seconds_gpu)}"
+        return here
+
+
+def plan_run(
+    config: RunConfig,
+    rows: int,
+    *,
+    tokens_per_row: float | None = None,
+    num_labels: int = 2,
+    device: str | None = None,
+    threads: int | None = None,
+    rows_are_training_rows: bool = False,
+) -> Plan:
+    """The auto recipe for this config and data size, with a time estimate for this machine and for a GPU.
+
+    `rows` counts the data file's rows (the held-out share is taken off), or the training rows with
+    `rows_are_training_rows`. `tokens_per_row` is the mean token length (the Data tab measures it).
+    """
+    from .config import recipe_inputs
+    from .recipe import choose_recipe
+
+    train_rows = rows if rows_are_training_rows else train_rows_after_split(config, rows)
+    if train_rows < 1:
+        raise ValueError(f"{rows} rows leave nothing to train on once the held-out share is set aside. Add rows.")
+    counts = count_parameters(
+        config.model.name_or_path,
+        config.task,
+        config.method,
+        num_labels,
+        config.lora.r,
+        tuple(config.lora.target_modules) if config.lora.target_modules else None,
+        trust_remote_code=config.model.trust_remote_code,
+    )
+    recipe = choose_recipe(**recipe_inputs(config, train_rows, 1, counts.total))
+    if device is None or threads is None:
+        from .modeling import device_info
+
+        info = device_info()
+        device = device or info.kind
+        if threads is None:
+            import torch
+
+            threads = torch.get_num_threads()
+    tokens = tokens_per_row or min(config.max_length, DEFAULT_TOKENS[config.task])
+    held = max(0, rows - train_rows) if not rows_are_training_rows else 0
+    eval_rows = min(held, config.data.max_eval_rows or held) if config.evaluation.before_after else 0
+    common = dict(examples=recipe.total_steps * recipe.examples_per_step, steps=recipe.total_steps,
+                  tokens_per_row=tokens, eval_rows=eval_rows)
+    here = training_seconds(counts, config.method, device=device, threads=threads, **common)
+    gpu = training_seconds(counts, config.method, device="cuda", **common)
+    return Plan(recipe=recipe, seconds_here=here, seconds_gpu=gpu, device=device)
+
+
+def describe_plan(config: RunConfig, rows: int, **kwargs: Any) -> str:
+    """One plain line for the Train tab: '360 rows: 9 passes, 405 steps, learning rate 0.0001, warm-up 41 steps;
+    about 2 minutes here; on a GPU it would take about 20 seconds'."""
+    from .recipe import describe
+
+    plan = plan_run(config, rows, **kwargs)
+    return describe(plan.recipe, plan.time_text())

@@ -228,7 +228,7 @@ def test_resolve_schedule() -> None:
                             "warmup_ratio": 0.0})
     assert resolve_schedule(config, 100, 1, True) == Schedule(
         total_steps=39, has_eval=True, steps_per_epoch=13, epochs=3.0, learning_rate=3e-5, warmup_steps=0,
-        description="100 rows: 3 passes, 39 steps of 8, learning rate 0.00003",
+        description="100 rows: 3 passes, 39 steps, learning rate 0.00003",
     )
     assert resolve_schedule(config, 100, 2, False).steps_per_epoch == 7
     assert resolve_schedule(_cfg(training={"max_steps": 5}), 10_000, 1, True).total_steps == 5
@@ -239,7 +239,7 @@ def test_resolve_schedule_fills_the_empty_knobs_from_the_data_and_model() -> Non
     """No knob given: passes from the row count, learning rate from the model size, 10% warm-up; they reach the Trainer."""
     small = resolve_schedule(_cfg(), 400, 1, True, model_params=22_700_000)
     assert (small.epochs, small.total_steps, small.learning_rate, small.warmup_steps) == (8.0, 400, 1e-4, 40)
-    assert small.description == "400 rows: 8 passes, 400 steps of 8, learning rate 0.0001 after 40 warm-up steps"
+    assert small.description == "400 rows: 8 passes, 400 steps, learning rate 0.0001, warm-up 40 steps"
     large = resolve_schedule(_cfg(), 8000, 1, True, model_params=22_700_000)
     assert (large.epochs, large.total_steps) == (3.0, 3000)
     args = to_training_arguments(_cfg(), "/tmp/ft-app-test-args", small, precision="fp32", use_cpu=True)
