@@ -177,10 +177,10 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
             local = None
             if not online:
                 current = (model_value or "").strip()
-                local = current if current and Path(current).expanduser().exists() else local_model_for(task_value)
-            partial = presets.example_config(task_value, online=online, local_model=local)
                 if current:
                     host.check_local_path("Model", current, ctx.uploads_dir)
+                local = current if current and Path(current).expanduser().exists() else local_model_for(task_value)
+            partial = presets.example_config(task_value, online=online, local_model=local)
             updates = form.updates(partial, reset=True, keep=(("task",),))
             updates[train_ui.preset] = gr.Dropdown(value=ex.preset)
             if online:
