@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import gradio as gr
 
+from ft_app import config as config_labels
 from ft_app.training.progress import JobSnapshot
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -42,53 +43,13 @@ STATUS_WORDS: dict[str, str] = {
     "failed": "Failed",
     "interrupted": "Interrupted",
 }
-# Field names whose plain label is not just the name with spaces.
-FIELD_LABELS: dict[str, str] = {
-    "name_or_path": "Model",
-    "max_steps": "Max steps",
-    "eval_batch_size": "Eval batch size",
-    "gradient_accumulation_steps": "Gradient accumulation steps",
-    "max_grad_norm": "Max gradient norm",
-    "warmup_ratio": "Warmup ratio",
-    "precision": "Precision (fp16 / bf16)",
-    "eval_strategy": "When to evaluate",
-    "save_strategy": "When to save checkpoints",
-    "save_total_limit": "Checkpoints to keep",
-    "load_best_model_at_end": "Keep the best checkpoint",
-    "metric_for_best_model": "Metric for the best checkpoint",
-    "group_by_length": "Group by length",
-    "r": "LoRA rank (r)",
-    "alpha": "LoRA alpha",
-    "dropout": "LoRA dropout",
-    "target_modules": "Target layers",
-    "train": "Training data",
-    "validation": "Validation data",
-    "dataset_config": "Dataset configuration",
-    "train_split": "Split to train on",
-    "validation_size": "Held-out share for evaluation",
-    "text_column": "Text column",
-    "label_column": "Label column",
-    "prompt_column": "Prompt / instruction column",
-    "input_column": "Extra input column",
-    "response_column": "Response / answer column",
-    "messages_column": "Chat messages column",
-    "target_column": "Target text column",
-    "template": "Prompt template",
-    "system_prompt": "System prompt",
-    "loss_on_prompt": "Also learn the prompt",
-    "max_length": "Max length (tokens)",
-    "max_target_length": "Max target length (tokens)",
-    "max_rows": "Use at most this many rows",
-    "max_eval_rows": "Evaluate on at most this many rows",
-    "dtype": "Weight precision",
-    "trust_remote_code": "Trust remote code",
-    "revision": "Revision",
-}
+# The page's labels live with the config, so the engine's messages use the same words as the widgets.
+FIELD_LABELS = config_labels.FIELD_LABELS
 
 
 def field_label(name: str) -> str:
-    """A plain label for a config field name."""
-    return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+    """A plain label for a config field name (or config path)."""
+    return config_labels.field_label(name)
 
 
 def user_error(exc: BaseException) -> gr.Error:
