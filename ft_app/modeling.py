@@ -238,13 +238,18 @@ def load_base_model(config: RunConfig, tokenizer: Any, label_names: list[str] | 
         raise ValueError(hub_model_error(m.name_or_path, exc)) from exc
     if getattr(model.config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
-    if config.method == "head":
+    if config.method in MEAN_POOLING_METHODS and config.task == "classification":
         _pool_like_the_embedding_model(model, m)
     return model
 
 
+# Methods whose saved result is the whole model, so it may carry the added pooling layer (an adapter must fit the
+# unchanged base model).
+MEAN_POOLING_METHODS = ("head", "full")
+
+
 def _pool_like_the_embedding_model(model: Any, m: ModelConfig) -> None:
-    """Head-only on a mean-pooling sentence-embedding model: let the head read the mean, not the [CLS] token."""
+    """A mean-pooling sentence-embedding model: let the new head read the mean of the tokens, not the [CLS] token."""
     if has_mean_pooling_layer(model):
         return
     mode = sentence_pooling(m.name_or_path, _model_file_reader(m))

@@ -114,11 +114,17 @@ def test_head_on_a_mean_pooling_model_reads_the_mean_and_reloads_with_plain_tran
     assert reloaded_run.model.config.num_hidden_layers == 3
 
 
-def test_full_and_lora_keep_the_model_as_it_is(tiny_bert_dir: Path, tmp_path: Path) -> None:
-    """Only head-only runs get the pooling layer; full and LoRA train the model's own layers."""
+def test_full_reads_the_mean_too_and_lora_keeps_the_model_as_it_is(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    """Full fine-tuning saves the whole model, so it gets the (frozen) pooling layer too; an adapter must fit the
+    unchanged base, so LoRA does not."""
     folder = _sentence_embedding_copy(tiny_bert_dir, tmp_path / "st", MEAN)
     _, full = _loaded("classification", folder, "full", ["neg", "pos"])
-    assert full.model.config.num_hidden_layers == 2
+    assert full.model.config.num_hidden_layers == 3
+    frozen = {n for n, p in full.model.named_parameters() if not p.requires_grad}
+    assert frozen and all(n.startswith("bert.encoder.layer.2.") for n in frozen)
+    assert full.trainable_params == full.total_params - sum(p.numel() for p in full.model.bert.encoder.layer[2].parameters())
+    _, lora = _loaded("classification", folder, "lora", ["neg", "pos"])
+    assert lora.model.get_base_model().config.num_hidden_layers == 2
 
 
 def test_full_trains_everything(tiny_t5_dir: Path) -> None:
