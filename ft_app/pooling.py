@@ -6,10 +6,11 @@ trained through *mean pooling* of all tokens instead: its pooler was never train
 ships one with zero bias and weights of std 0.009, whose outputs are ~0.06 in size) and its [CLS]
 vector is a worse sentence summary than the mean. A head trained on that pooler barely moves.
 
-For head-only training this module appends one fixed encoder layer that computes the mean pooling at
-the first position, so the pooler (trained with the head) reads the sentence embedding the model was
-made for. It is an ordinary layer of the same class, so the result saves with `save_pretrained` and
-reloads with plain `AutoModelForSequenceClassification`, giving the same predictions:
+For head-only and full fine-tuning (whose result is the whole model) this module appends one fixed,
+frozen encoder layer that computes the mean pooling at the first position, so the pooler (trained with
+the head) reads the sentence embedding the model was made for. It is an ordinary layer of the same class,
+so the result saves with `save_pretrained` and reloads with plain `AutoModelForSequenceClassification`,
+giving the same predictions:
 
 - attention: query and key weights are zero, so every score is 0 and the softmax spreads evenly over
   the real (unmasked) tokens; value is the identity, so the first position gets the mean of the token
