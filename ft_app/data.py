@@ -99,6 +99,15 @@ def looks_like_path(source: str) -> bool:
     )
 
 
+def count_local_rows(config: RunConfig) -> int | None:
+    """Rows of a run's training data when it is a local file or folder (what the plan needs); None for a Hub id."""
+    d = config.data
+    if not looks_like_path(d.train):
+        return None
+    rows = len(load_table(d.train, dataset_config=d.dataset_config, split=d.train_split))
+    return min(rows, d.max_rows) if d.max_rows else rows
+
+
 def load_table(source: str, *, dataset_config: str | None = None, split: str = "train") -> datasets.Dataset:
     """Load one split from a local file, a `save_to_disk` folder, or a Hub dataset id."""
     source = str(source).strip()

@@ -254,7 +254,7 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
             api_visibility="private", show_progress="hidden",
         )
         train_page.select(
-            train_tab.estimate_text, train_ui.estimate_inputs, [train_ui.estimate], api_visibility="private", show_progress="hidden",
+            train_ui.on_estimate, train_ui.estimate_inputs, [train_ui.estimate], api_visibility="private", show_progress="hidden",
         )
         compare_page.select(compare_ui.refresh, [compare_ui.run], [compare_ui.run], api_visibility="private")
         runs_page.select(

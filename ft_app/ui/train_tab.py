@@ -11,6 +11,7 @@ import gradio as gr
 
 from ft_app import presets
 from ft_app.config import METHODS, RunConfig, TrainingSettings
+from ft_app.text import count_words, share_words
 from ft_app.training.progress import JobSnapshot
 from ft_app.ui import coach_box, common, results_panel
 from ft_app.ui.common import METHOD_HELP, METHOD_LABELS, failure_html, page_event, progress_html
@@ -43,7 +44,8 @@ class TrainTab:
     config_code: gr.Code
     resume_btn: gr.Button
     coach: coach_box.CoachBox
-    estimate_inputs: list[gr.components.Component]
+    estimate_inputs: set[gr.components.Component]
+    on_estimate: Callable[..., str]
     view_outputs: list[Any]
     view: Callable[..., list[Any]]
     attach: Callable[..., list[Any]]
@@ -308,10 +310,9 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
         """Explain the chosen method and show the LoRA settings when it uses adapters."""
         return gr.Radio(info=method_info(method_value)), gr.Accordion(visible=method_value in ("lora", "qlora", "lora8bit"))
 
-    def on_estimate(model_value: str, task_value: str, method_value: str, batch: float | None, lora_r_value: float | None,
-                    max_len: float | None) -> str:
-        """Trainable weights and GPU memory for the chosen model, method and batch (when the estimator is there)."""
-        return estimate_text(model_value, task_value, method_value, batch, lora_r_value, max_len)
+    def on_estimate(values: dict[Any, Any]) -> str:
+        """The plan (passes, steps, time here) and the weights and GPU memory, for the form as it is now."""
+        return estimate_text(ctx, values)
 
     # ---- wiring ----------------------------------------------------------------------------
     token_inputs = [token]  # the Model tab's password box: sent with the click, kept nowhere on the server
@@ -337,15 +338,15 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
     preset.input(pick_preset, [preset, form.by_path[("model", "name_or_path")]], list(form.components()) + [preset_note],
                        api_visibility="private")
     method.change(on_method, [method], [method, lora_box], api_visibility="private")
-    estimate_inputs = [form.by_path[("model", "name_or_path")], task, method, basic["batch_size"], lora_r,
-                       form.by_path[("data", "max_length")]]
-    for trigger in (method, basic["batch_size"], lora_r):
+    estimate_inputs = form.components()
+    for trigger in (method, *basic.values(), lora_r):
         trigger.change(on_estimate, estimate_inputs, [estimate], api_visibility="private", trigger_mode="always_last",
                        show_progress="hidden")
     tab = TrainTab(
         method=method, preset=preset, preset_note=preset_note, lora_box=lora_box, estimate=estimate, run_box=run_box,
         progress=progress, plot=plot, log=log, smoothing=smoothing, timer=timer, watched=watched, shown=shown,
-        config_code=config_code, resume_btn=resume_btn, coach=coach, estimate_inputs=estimate_inputs, view_outputs=view_outputs,
+        config_code=config_code, resume_btn=resume_btn, coach=coach, estimate_inputs=estimate_inputs,
+        on_estimate=on_estimate, view_outputs=view_outputs,
         view=view, attach=attach, resume=resume,
     )
     return tab
@@ -376,30 +377,45 @@ def _keep_paths() -> tuple[tuple[str, ...], ...]:
     return tuple(keep)
 
 
-def estimate_text(model: str, task: str, method: str, batch: float | None, lora_r: float | None,
-                  max_len: float | None) -> str:
-    """Markdown with the estimator's trainable weights and GPU memory; a plain line when it cannot tell."""
-    model = (model or "").strip()
-    if not model:
-        return "Pick a model to see how many weights will train and how much GPU memory it needs."
+def estimate_text(ctx: AppContext, values: dict[Any, Any]) -> str:
+    """Markdown: the plan for this data (passes, steps, time here and on a GPU), the weights that train and the GPU
+    memory they need; a plain line saying what is missing when it cannot tell yet."""
+    from ft_app import estimate
+
+    form = ctx.form
+    if not str(values.get(form.by_path[("model", "name_or_path")]) or "").strip():
+        return "Pick a model to see the plan: how many passes and steps, how long it takes, and the memory it needs."
     try:
-        from ft_app.estimate import estimate_run
-    except ImportError:
-        return ""
-    from ft_app.config import DEFAULT_MAX_LENGTH
+        config = form.to_config(values)
+        ctx.jobs.host.check_config_paths(config, ctx.uploads_dir)
+        est = estimate.estimate_run(config.model.name_or_path, config.task, config.method, config.training.batch_size,
+                                    config.max_length, lora_r=config.lora.r)
+    except ValueError as exc:
+        return f"No estimate yet: {common.shorten(str(exc), 300)}"
+    method = METHOD_LABELS.get(config.method, config.method)
+    weights = (f"Trains {count_words(est.trainable_params)} of its {count_words(est.total_params)} weights "
+               f"({share_words(est.trainable_params, est.total_params)}).")
+    lines = [f"**{method}** · {_plan_line(config)} {weights}"]
+    fit = [gpu for gpu, ok in est.fits.items() if ok]
+    gpu = f"On a GPU it needs about {est.total_gpu_gb:.1f} GB of memory: " + (
+        f"fits on {', '.join(fit)}." if fit else "too big for the usual single GPUs: try LoRA or QLoRA, or a smaller batch.")
+    lines.append(gpu)
+    lines += [f"- {n}" for n in (est.notes or [])]
+    return "\n".join(lines)
+
+
+def _plan_line(config: RunConfig) -> str:
+    """'Plan: 360 rows: 9 passes, 405 steps, ...; about 2 minutes here; ...' for a local data file; '' otherwise."""
+    from ft_app import estimate
+    from ft_app.data import count_local_rows
 
     try:
-        est = estimate_run(
-            model, task, method, int(batch or 8), int(max_len or DEFAULT_MAX_LENGTH.get(task, 256)), lora_r=int(lora_r or 8)
-        )
+        rows = count_local_rows(config)
+    except ValueError:
+        return ""
+    if rows is None:
+        return "The plan (passes, steps, time) appears once the data is a file on this computer."
+    try:
+        return f"Plan: {estimate.describe_plan(config, rows)}."
     except ValueError as exc:
-        return f"Estimate not available: {exc}"
-    fit = [gpu for gpu, ok in est.fits.items() if ok]
-    too_small = [gpu for gpu, ok in est.fits.items() if not ok]
-    lines = [
-        f"**{METHOD_LABELS.get(method, method)}** · {est.summary()}",
-        (f"Fits on: {', '.join(fit)}." if fit else "Too big for the usual single GPUs: try LoRA or QLoRA, or a smaller batch.")
-        + (f" Too big for: {', '.join(too_small)}." if fit and too_small else ""),
-    ]
-    lines += [f"- {n}" for n in (est.notes or [])]
-    return "\n".join(line for line in lines if line)
+        return common.shorten(str(exc), 300)

@@ -1,0 +1,31 @@
+"""The Train tab's plan line: the auto recipe for this data, the time here, and the weights that train."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ft_app.runs import RunStore
+from ft_app.training.jobs import JobManager
+from ft_app.ui.app import build_app
+
+
+def test_the_plan_speaks_of_this_data_and_this_machine(tmp_path: Path, tiny_bert_dir: Path, sentiment_csv: Path) -> None:
+    demo = build_app(JobManager(RunStore(tmp_path / "runs")))
+    form, train = demo.ft_context.form, demo.ft_train
+    values = {c: c.value for c in form.components()}
+    assert "Pick a model" in train.on_estimate(values)
+    values[form.by_path[("model", "name_or_path")]] = str(tiny_bert_dir)
+    values[form.by_path[("data", "train")]] = str(sentiment_csv)
+    text = train.on_estimate(values)
+    # 64 rows, 7 held out (10%, rounded up): 57 to train on; the recipe picks the passes, the batch of 8 the steps.
+    plan = re.search(r"Plan: 57 rows: (\d+) passes, (\d+) steps", text)
+    assert plan, text
+    passes, steps = int(plan[1]), int(plan[2])
+    assert steps == passes * 8  # ceil(57 / 8) = 8 steps a pass
+    assert "here; on a GPU it would take" in text  # this machine has no GPU: it speaks of this machine first
+    assert re.search(r"Trains [\d.,]+( thousand)? of its [\d.,]+( thousand| million)? weights \(100%\)", text), text
+    values[form.by_path[("training", "max_steps")]] = 12
+    assert re.search(r"Plan: 57 rows: [\d.]+ passes, 12 steps", train.on_estimate(values))
+    values[form.by_path[("method",)]] = "lora"
+    assert "0.00%" not in train.on_estimate(values)
