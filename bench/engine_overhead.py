@@ -1,21 +1,21 @@
-"""The engine's overhead: the engine vs a plain `Trainer` script doing the same work, in the same process.
+"""The engine's overhead, and the app's: the engine vs a plain `Trainer` script, and the page vs the CLI.
 
 Every arm fine-tunes the real all-MiniLM-L6-v2 encoder (full) for one epoch on the same 1,000 SST-2 rows:
 
-- engine: `run_training(...)` in this (the main) thread, as the CLI runs it: preflight, the log file, the
-  metrics callback (a metrics.jsonl line and a snapshot record for every step, since `logging_steps`
-  resolves to 1 here), the stop callback, the status.json writes and the saved model;
 - plain Trainer: the script a person would write: `datasets` + `tokenizer(truncation=True)`, `set_seed`,
   `AutoModelForSequenceClassification`, `DataCollatorWithPadding` and `Trainer`, with the very same
   `TrainingArguments` values (taken from the engine's conversion, so the optimizer, sampler, logging and
-  seed are identical) and no callbacks of ours;
-- engine via JobManager: `JobManager.start(config)` + `wait()`, the background thread the app uses;
-- plain Trainer in a thread: the plain script run in a background thread, the control for the JobManager arm.
+  seed are identical) and no callbacks of ours; in this process;
+- engine: `run_training(...)` in this process's main thread: preflight, the log file, the metrics callback
+  (a metrics.jsonl line and a snapshot record for every step, since `logging_steps` resolves to 1 here),
+  the stop callback, the status.json writes and the saved model;
+- CLI: `python -m ft_app train run.json` in a process of its own;
+- app: `JobManager.start(config)` + `wait()`, exactly what the Train button does: the warm worker process
+  trains the run while this process (the server's part) follows the run folder.
 
-Why the thread arms: once two threads of a process have run torch CPU ops, libgomp (torch's OpenMP) manages
-more threads than there are cores and stops spinning between parallel regions; on 2 cores that costs any
-training thread that is not the only torch thread about 15%, engine or not. So engine and plain are compared
-thread kind with thread kind. Arms run alternately (forward, then reversed order) to share machine drift.
+The app arm waits for the next warm worker to finish its imports before the next arm starts, so that import
+does not run on the cores another arm trains on. Arms run alternately (forward, then reversed order) to share
+machine drift.
 
 The figure is training throughput: rows / `train_runtime`, which the Trainer measures the same way in every
 arm (callbacks included, model loading and saving excluded). All arms should reach the same training loss,
@@ -105,26 +105,33 @@ def engine_arm(config: Any, runs: Path) -> dict[str, Any]:
     return _summary(run_dir)
 
 
-def job_manager_arm(config: Any, runs: Path) -> dict[str, Any]:
-    """One run through the job manager (a background thread), as the app does it."""
+def app_arm(config: Any, runs: Path) -> dict[str, Any]:
+    """One run through the job manager, as the Train button starts it: the warm worker trains it."""
     from ft_app.runs import RunStore
     from ft_app.training.jobs import JobManager
 
     manager = JobManager(RunStore(runs))
+    manager.workers.ready()  # the page's worker is warm before anyone presses Train
     manager.start(config)
     snap = manager.wait()
     if snap is None or snap.status != "completed":
-        sys.exit(f"engine run failed: {snap.message if snap else 'no run'}")
+        sys.exit(f"app run failed: {snap.message if snap else 'no run'}")
+    manager.workers.ready()  # the next worker's imports are done before the next arm trains
     return _summary(snap.run_dir)
 
 
-def in_thread(func: Any) -> dict[str, Any]:
-    """Run func in a new thread and return its result."""
-    out: dict[str, Any] = {}
-    thread = threading.Thread(target=lambda: out.update(func()), name="bench-plain")
-    thread.start()
-    thread.join()
-    return out
+def cli_arm(config: Any, work: Path, trial: int) -> dict[str, Any]:
+    """One run of `python -m ft_app train run.json` in a process of its own."""
+    import subprocess
+
+    path = work / f"cli-{trial}.json"
+    config.save(path)
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    proc = subprocess.run([sys.executable, "-m", "ft_app", "train", str(path), "--runs-dir", str(work / "runs")],
+                          capture_output=True, text=True, env=env, cwd=REPO_ROOT)
+    if proc.returncode != 0:
+        sys.exit(f"CLI run failed: {proc.stderr[-2000:]}")
+    return _summary(Path(proc.stdout.strip().splitlines()[-1]))
 
 
 def plain_arm(config: Any, model_dir: Path, train: Path, out: Path) -> dict[str, Any]:
@@ -217,8 +224,8 @@ def run(opts: argparse.Namespace, model_dir: Path, work: Path) -> None:
     arms = {
         "plain Trainer": lambda t: plain_arm(config, model_dir, train, work / f"plain-{t}"),
         "engine (run_training)": lambda t: engine_arm(config, work / "runs"),
-        "plain Trainer in a thread": lambda t: in_thread(lambda: plain_arm(config, model_dir, train, work / f"pt-{t}")),
-        "engine via JobManager": lambda t: job_manager_arm(config, work / "runs"),
+        "CLI (python -m ft_app train)": lambda t: cli_arm(config, work, t),
+        "app (Train button)": lambda t: app_arm(config, work / "runs"),
     }
     names = list(arms)
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
@@ -227,7 +234,7 @@ def run(opts: argparse.Namespace, model_dir: Path, work: Path) -> None:
             r = arms[name](trial)
             r["samples_per_s"] = opts.rows / r["runtime"]
             results[name].append(r)
-            print(f"  trial {trial + 1} {name:26s} {r['samples_per_s']:6.1f} samples/s ({r['runtime']:.1f} s, "
+            print(f"  trial {trial + 1} {name:29s} {r['samples_per_s']:6.1f} samples/s ({r['runtime']:.1f} s, "
                   f"{r['steps']} steps, train loss {r['train_loss']:.4f}, load average {os.getloadavg()[0]:.1f})",
                   flush=True)
 
@@ -235,10 +242,10 @@ def run(opts: argparse.Namespace, model_dir: Path, work: Path) -> None:
     print(f"\nover {opts.trials} trial(s): median (best) samples/s")
     for name in names:
         values = [r["samples_per_s"] for r in results[name]]
-        print(f"  {name:26s} {statistics.median(values):6.1f} ({max(values):6.1f})")
+        print(f"  {name:29s} {statistics.median(values):6.1f} ({max(values):6.1f})")
     for engine_name, plain_name in (("engine (run_training)", "plain Trainer"),
-                                    ("engine via JobManager", "plain Trainer in a thread"),
-                                    ("engine via JobManager", "plain Trainer")):
+                                    ("app (Train button)", "CLI (python -m ft_app train)"),
+                                    ("app (Train button)", "plain Trainer")):
         e = [r["samples_per_s"] for r in results[engine_name]]
         p = [r["samples_per_s"] for r in results[plain_name]]
         ratios = [a / b for a, b in zip(e, p)]

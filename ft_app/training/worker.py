@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -32,7 +33,11 @@ def main() -> int:
     faulthandler.enable()  # on fd 2, which is the run's log once it trains: a native crash leaves a traceback there
     started = time.perf_counter()
     device = warm_up()
-    _send(replies, {"ready": True, "pid": os.getpid(), "device": device, "import_s": round(time.perf_counter() - started, 2)})
+    try:
+        _send(replies, {"ready": True, "pid": os.getpid(), "device": device,
+                        "import_s": round(time.perf_counter() - started, 2)})
+    except BrokenPipeError:
+        return 0  # the server went away while this worker was importing
     checked: Any = None
     checked_config: dict[str, Any] | None = None
     for line in sys.stdin:
@@ -85,6 +90,7 @@ def _check(request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     except ValueError as exc:
         return None, {"ok": False, "error": redact(str(exc)), "type": "ValueError"}
     except Exception as exc:  # reported to the server, which raises it for the person who pressed Train
+        sys.stderr.write(redact(traceback.format_exc()))  # the details go to the app's console (this worker's stderr)
         return None, {"ok": False, "error": redact(f"{type(exc).__name__}: {exc}"), "type": type(exc).__name__}
     return checked, {"ok": True, "plan": checked.plan.as_dict()}
 
