@@ -94,6 +94,20 @@ def render_prompt(text: str) -> tuple[str, bool]:
     return text, False
 
 
+def fit_context(inputs: Any, max_new_tokens: int) -> Any:
+    """Keep prompt and answer inside what the model can read: a longer prompt loses its start, as in the studio."""
+    limit = SETTINGS.get("context_limit")
+    if not limit:
+        return inputs
+    room = limit - max_new_tokens
+    if room < 1:
+        raise gr.Error(f"Max new tokens {max_new_tokens} leaves no room for the prompt: this model reads at most "
+                       f"{limit} tokens, prompt and answer together.")
+    if inputs["input_ids"].shape[1] <= room:
+        return inputs
+    return {key: value[:, -room:] for key, value in inputs.items()}
+
+
 def generate(model: Any, inputs: Any, gen: dict[str, Any]) -> Any:
     """New tokens for one input with the shared decoding settings."""
     torch.manual_seed(gen["seed"])
@@ -121,11 +135,12 @@ def predict(model: Any, text: str, gen: dict[str, Any]) -> tuple[str, dict[str, 
         best = max(range(len(probs)), key=probs.__getitem__)
         return f"{names[best]} ({probs[best]:.0%} sure)", dict(zip(names, probs))
     if TASK == "seq2seq":
-        inputs = TOKENIZER(text, truncation=True, max_length=SETTINGS["max_length"], return_tensors="pt")
+        inputs = TOKENIZER(text, truncation=True, max_length=SETTINGS["max_length"], return_tensors="pt").to(model.device)
     else:
         prompt, special_in_text = render_prompt(text)
-        inputs = TOKENIZER(prompt, return_tensors="pt", add_special_tokens=not special_in_text)
-    new_tokens = generate(model, inputs.to(model.device), gen)
+        inputs = TOKENIZER(prompt, return_tensors="pt", add_special_tokens=not special_in_text).to(model.device)
+        inputs = fit_context(inputs, gen["max_new_tokens"])
+    new_tokens = generate(model, inputs, gen)
     return TOKENIZER.decode(new_tokens, skip_special_tokens=True).strip(), None
 
 

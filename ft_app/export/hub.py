@@ -154,8 +154,6 @@ def stage_model_repo(run: ExportRun, folder: Path, repo_id: str, merged: bool) -
     """Lay out the model repo: the weights and tokenizer at the top, the card, the curve and the run's files."""
     source = run.merged_dir if merged else run.result_dir
     for f in result_files(source):
-        if f.name == "README.md":
-            continue  # peft writes a template card into adapter/: ours replaces it
         dest = folder / f.relative_to(source)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(f, dest)

@@ -14,8 +14,9 @@ from ft_app.results import RunResults, read_results
 from ft_app.runs import ACTIVE_STATUSES, ADAPTER_DIR, CONFIG_FILE, DATA_INFO_FILE, RunStore
 
 MERGED_DIR = "merged"
-# Trainer.save_model leaves its pickled arguments beside the weights; they are not part of the result.
-SKIPPED_RESULT_FILES = frozenset({"training_args.bin"})
+# Trainer.save_model leaves its pickled arguments beside the weights, and peft an empty template card: neither is
+# part of the result (the export writes a real card).
+SKIPPED_RESULT_FILES = frozenset({"training_args.bin", "README.md"})
 
 
 @dataclass

@@ -47,6 +47,8 @@ def demo_settings(run: ExportRun, finetuned_ref: str) -> dict[str, Any]:
         # A quantized run's base is loaded in 16-bit here: bitsandbytes needs a GPU the Space may not have.
         "dtype": "bfloat16" if run.config.method in QUANTIZED_METHODS else run.config.model.dtype,
         "max_length": run.config.max_length,
+        # Causal LM: prompt + answer must fit this many tokens; a longer prompt loses its start, as in Compare.
+        "context_limit": _context_limit(run),
         "prompt": prompt_format(run.config, tokenizer).to_dict(),
         "generation": dataclasses.asdict(GenerationSettings()),  # the Compare tab's defaults
         "golden": [
@@ -56,6 +58,15 @@ def demo_settings(run: ExportRun, finetuned_ref: str) -> dict[str, Any]:
         ],
         "examples": [str(r.get("input", "")) for r in held_out_examples(run.run_dir, N_EXAMPLES)],
     }
+
+
+def _context_limit(run: ExportRun) -> int | None:
+    """The most tokens a causal LM reads (prompt and answer together), as the studio's predict() trims to."""
+    if run.config.task != "causal_lm":
+        return None
+    from ft_app.modeling import load_model_config, position_limit
+
+    return position_limit(load_model_config(run.config.model))
 
 
 def space_requirements(run: ExportRun) -> str:
