@@ -46,6 +46,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from tests.fixtures import real_assets  # noqa: E402
 
 SEED = 42
+ARMS = {"plain": "plain Trainer", "engine": "engine (run_training)", "cli": "CLI (python -m ft_app train)",
+        "app": "app (Train button)"}
 BATCH_SIZE = 32
 LEARNING_RATE = 1e-4
 
@@ -192,6 +194,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1000, help="training rows (default 1000)")
     parser.add_argument("--trials", type=int, default=3, help="trials per arm, alternated (default 3)")
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS),
+                        help="which arms to run (default: all); 'cli app' is the page-vs-CLI comparison alone")
     opts = parser.parse_args()
 
     import logging
@@ -222,12 +226,12 @@ def run(opts: argparse.Namespace, model_dir: Path, work: Path) -> None:
           f"{torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.2f}")
 
     arms = {
-        "plain Trainer": lambda t: plain_arm(config, model_dir, train, work / f"plain-{t}"),
-        "engine (run_training)": lambda t: engine_arm(config, work / "runs"),
-        "CLI (python -m ft_app train)": lambda t: cli_arm(config, work, t),
-        "app (Train button)": lambda t: app_arm(config, work / "runs"),
+        ARMS["plain"]: lambda t: plain_arm(config, model_dir, train, work / f"plain-{t}"),
+        ARMS["engine"]: lambda t: engine_arm(config, work / "runs"),
+        ARMS["cli"]: lambda t: cli_arm(config, work, t),
+        ARMS["app"]: lambda t: app_arm(config, work / "runs"),
     }
-    names = list(arms)
+    names = [ARMS[key] for key in opts.arms]
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     for trial in range(opts.trials):
         for name in names if trial % 2 == 0 else names[::-1]:
@@ -243,9 +247,9 @@ def run(opts: argparse.Namespace, model_dir: Path, work: Path) -> None:
     for name in names:
         values = [r["samples_per_s"] for r in results[name]]
         print(f"  {name:29s} {statistics.median(values):6.1f} ({max(values):6.1f})")
-    for engine_name, plain_name in (("engine (run_training)", "plain Trainer"),
-                                    ("app (Train button)", "CLI (python -m ft_app train)"),
-                                    ("app (Train button)", "plain Trainer")):
+    for engine_name, plain_name in ((ARMS["engine"], ARMS["plain"]), (ARMS["app"], ARMS["cli"]), (ARMS["app"], ARMS["plain"])):
+        if engine_name not in names or plain_name not in names:
+            continue
         e = [r["samples_per_s"] for r in results[engine_name]]
         p = [r["samples_per_s"] for r in results[plain_name]]
         ratios = [a / b for a, b in zip(e, p)]

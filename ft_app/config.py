@@ -50,6 +50,10 @@ DEFAULT_LEARNING_RATES = {"full": 5e-5, "head": 1e-3, "lora": 2e-4, "qlora": 2e-
 # Modules between the body and a classification head: trained along with a new head (peft matches name endings).
 CLASSIFIER_FEEDERS = ("pooler", "pre_classifier")
 DEFAULT_MAX_LENGTH = {"classification": 256, "causal_lm": 512, "seq2seq": 256}
+MIN_MAX_LENGTH = 8  # fewer tokens leave no room for text beside the markers a model adds (BERT: 2)
+# Values no run could reach on any machine: a typo or a probe, refused everywhere (hosts set their own limits).
+MAX_EPOCHS = 1e6
+MAX_STEPS = 1e9
 # How many points the live curve should get when logging_steps is left to "auto".
 TARGET_LOG_POINTS = 50
 # How many evaluations a run gets when eval_strategy is "auto".
@@ -302,10 +306,28 @@ class RunConfig:
     name: str | None = None
 
     def __post_init__(self) -> None:
+        self._mask_tokens()
         if isinstance(self.name, str) and self.name.strip():
             # A name typed with spaces ("my first run") is meant as one name: the folder gets dashes.
             self.name = re.sub(r"\s+", "-", self.name.strip())
         self.validate()
+
+    def _mask_tokens(self) -> None:
+        """Mask anything shaped like a Hugging Face token in every text field: a token pasted into the wrong box
+        must never reach config.json, the page or a message (tokens travel beside the config, never in it)."""
+        from ft_app.hub_token import redact
+
+        for section in (self.model, self.data, self.lora, self.training, self.evaluation):
+            if not dataclasses.is_dataclass(section):
+                continue  # validate() says what is wrong with it
+            for f in fields(section):
+                value = getattr(section, f.name)
+                if isinstance(value, str):
+                    setattr(section, f.name, redact(value))
+                elif isinstance(value, list):
+                    setattr(section, f.name, [redact(v) if isinstance(v, str) else v for v in value])
+        if isinstance(self.name, str):
+            self.name = redact(self.name)
 
     # ---- validation -------------------------------------------------------------------------
     def validate(self) -> None:
@@ -338,6 +360,13 @@ class RunConfig:
                 )
         d, t, lo = self.data, self.training, self.lora
         _check_positive("data.max_length", d.max_length, allow_none=True)
+        if d.max_length is not None and d.max_length < MIN_MAX_LENGTH:
+            raise ConfigError(
+                f"{field_label('max_length')} {d.max_length} leaves no room for text: the model adds markers of its "
+                f"own to every row. Use at least {MIN_MAX_LENGTH} ({DEFAULT_MAX_LENGTH[self.task]} is usual for this "
+                "task), or leave it empty.",
+                "data.max_length",
+            )
         _check_positive("data.max_target_length", d.max_target_length)
         _check_positive("data.max_rows", d.max_rows, allow_none=True)
         _check_positive("data.max_eval_rows", d.max_eval_rows, allow_none=True)
@@ -361,6 +390,13 @@ class RunConfig:
             )
         _check_positive("training.epochs", t.epochs, allow_none=True)
         _check_positive("training.max_steps", t.max_steps, allow_none=True)
+        for path, value, cap in (("training.epochs", t.epochs, MAX_EPOCHS), ("training.max_steps", t.max_steps, MAX_STEPS)):
+            if value is not None and value > cap:
+                raise ConfigError(
+                    f"{field_label(path)} {_shown(value)} is more than any run could reach on any machine (at most "
+                    f"{cap:,.0f}). Leave it empty to let the data size decide: a few passes over the data are usual.",
+                    path,
+                )
         _check_positive("training.learning_rate", t.learning_rate, allow_none=True)
         if t.learning_rate is not None and t.learning_rate >= 1:
             raise ConfigError(
@@ -856,7 +892,9 @@ def _closest_key(key: str, known: list[str]) -> str | None:
 
 def _shown(value: Any) -> str:
     """A value as a message quotes it: numbers plainly, texts in quotes, never longer than MAX_SHOWN_CHARS."""
-    text = f"{value:g}" if _is_number(value) and not isinstance(value, int) else repr(value)
+    from ft_app.hub_token import redact
+
+    text = redact(f"{value:g}" if _is_number(value) and not isinstance(value, int) else repr(value))
     return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 1] + "…"
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ft_app.config import DataConfig, RunConfig
 from ft_app.hub_token import token_kwargs
 from ft_app.text import plain_list
+from ft_app.uploads import local_path
 
 if TYPE_CHECKING:
     import datasets
@@ -114,7 +115,7 @@ def load_table(source: str, *, dataset_config: str | None = None, split: str = "
     if not source:
         raise ValueError("No dataset given: upload a file or type a Hub dataset id such as 'imdb'.")
     if looks_like_path(source):
-        path = Path(source).expanduser()
+        path = local_path(source)
         if not path.exists():
             raise ValueError(f"Dataset file {source!r} does not exist. Check the path or upload the file again.")
         table = _load_folder(path, split) if path.is_dir() else _load_file(path)
@@ -192,11 +193,23 @@ def _load_hub(dataset_id: str, config: str | None, split: str) -> datasets.Datas
         raise ValueError(hub_dataset_error(dataset_id, config, split, exc)) from exc
 
 
+def check_hub_dataset(data: DataConfig) -> None:
+    """Check that a Hub dataset can be loaded (its builder, from the cache when offline) before a run folder exists,
+    as the model id is checked; a plain error when it cannot be reached or does not exist."""
+    import datasets
+
+    try:
+        datasets.load_dataset_builder(data.train.strip(), data.dataset_config or None, **token_kwargs())
+    except Exception as exc:  # Hub, network and builder errors all end here with a plain sentence
+        raise ValueError(hub_dataset_error(data.train.strip(), data.dataset_config, data.train_split, exc)) from exc
+
+
 def hub_dataset_error(dataset_id: str, config: str | None, split: str, exc: Exception) -> str:
     """A plain sentence for a Hub dataset that could not be loaded."""
     text = str(exc)
     lowered = text.lower()
-    if any(k in lowered for k in ("offline", "connection", "resolve", "network", "timed out", "max retries")):
+    if any(k in lowered for k in ("offline", "connection", "resolve", "network", "timed out", "max retries",
+                                  "couldn't reach")):
         return (
             f"Could not load dataset {dataset_id!r}: the Hugging Face Hub cannot be reached (offline?). "
             "Upload a file instead, or try again when online."
@@ -436,7 +449,7 @@ def load_splits(config: RunConfig) -> RawSplits:
 def _hub_or_folder_splits(d: DataConfig) -> list[str]:
     """Split names available for the training source (none for a single file)."""
     source = d.train.strip()
-    path = Path(source).expanduser()
+    path = local_path(source)
     if path.is_dir() and (path / "dataset_dict.json").is_file():
         import json
 

@@ -51,6 +51,9 @@ class LengthStats:
     target_over_limit: int = 0  # seq2seq: targets longer than data.max_target_length
 
 
+CUT_WARNING_SHARE = 0.25  # more rows than this cut by max length: a warning, not a note
+
+
 @dataclass
 class DataReport:
     """Everything the Data tab shows about the training data, from one call."""
@@ -66,6 +69,7 @@ class DataReport:
     example: list[tuple[str, str | None]] | None = None
     lengths: LengthStats | None = None
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what the page shows first, as a warning: fix it before Train
 
 
 # ---- preview -------------------------------------------------------------------------------
@@ -333,7 +337,21 @@ def describe(config: RunConfig, tokenizer: Any | None = None, preview_rows: int 
         report.notes.append(str(exc))
         return report
     report.notes += _length_notes(report.lengths, config)
+    report.warnings += length_warnings(report.lengths)
     return report
+
+
+def length_warnings(stats: LengthStats) -> list[str]:
+    """A warning when max length would cut more than CUT_WARNING_SHARE of the rows: the model would learn from
+    the first tokens of most texts only."""
+    if not stats.rows_measured or stats.over_limit_share <= CUT_WARNING_SHARE:
+        return []
+    suggest = int(stats.p95) + 1
+    return [
+        f"Max length {stats.max_length} tokens cuts {stats.over_limit_share:.0%} of the rows (more than a quarter): "
+        f"the model would see only the start of most texts. Raise max length to about {suggest} (95% of the rows "
+        "fit), unless the start alone decides."
+    ]
 
 
 def _first_complete_row(table: datasets.Dataset, mapping: ColumnMapping) -> dict[str, Any] | None:

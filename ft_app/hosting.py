@@ -9,6 +9,7 @@ from typing import Any
 
 from ft_app.data import looks_like_path
 from ft_app.hub_token import redact
+from ft_app.uploads import local_path
 
 
 def _flag(name: str) -> bool:
@@ -28,6 +29,34 @@ def _int(name: str, default: int) -> int:
     return value
 
 
+def _limit(name: str, kind: type = int) -> Any:
+    """A host limit: None when unset (the default for this kind of server applies), 0 for "no limit"."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return None
+    if raw in ("0", "none", "off", "no"):
+        return 0
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"Environment variable {name}={raw!r} must be a number (0 for no limit).") from None
+    if value <= 0:
+        raise ValueError(f"Environment variable {name}={raw!r} must be above 0 (or 0 for no limit).")
+    return value
+
+
+def _names(name: str) -> frozenset[str]:
+    return frozenset(n.strip() for n in os.environ.get(name, "").split(",") if n.strip())
+
+
+# Limits a public server has unless its host sets others (0 switches one off): a free CPU Space trains a small
+# model on a few thousand rows in minutes; these stop a visitor from holding the one training slot for hours.
+PUBLIC_MAX_RUN_MINUTES = 60
+PUBLIC_MAX_TRAIN_ROWS = 50_000
+PUBLIC_MAX_STEPS = 10_000
+DEFAULT_MAX_UPLOADS_MB = 2_000
+
+
 @dataclass(frozen=True)
 class HostSettings:
     """How this server is hosted; read once at start from FT_APP_* variables."""
@@ -40,6 +69,14 @@ class HostSettings:
     public: bool = False  # FT_APP_PUBLIC=1, a Space, or listening beyond the loopback: visitors are strangers
     max_upload_mb: int = 200  # FT_APP_MAX_UPLOAD_MB
     queue_size: int = 16  # FT_APP_QUEUE_SIZE: waiting requests before "queue full"
+    admin_users: frozenset[str] = frozenset()  # FT_APP_ADMIN_USERS=ann,bob: signed-in HF users who manage every run
+    private_runs: bool = False  # FT_APP_PRIVATE_RUNS=1: each visitor sees only their own runs
+    # Limits per run: None = the default for this kind of server (see the properties below), 0 = no limit.
+    max_run_minutes: float | None = None  # FT_APP_MAX_RUN_MINUTES: the run stops (and saves) when reached
+    max_train_rows: int | None = None  # FT_APP_MAX_TRAIN_ROWS
+    max_steps: int | None = None  # FT_APP_MAX_STEPS
+    max_uploads_mb: int = DEFAULT_MAX_UPLOADS_MB  # FT_APP_MAX_UPLOADS_MB: the uploads folder; oldest files go first
+    backup_repo: str | None = None  # FT_APP_BACKUP_REPO=user/name: finished runs are backed up to this Hub dataset
 
     @classmethod
     def from_env(cls) -> HostSettings:
@@ -61,7 +98,69 @@ class HostSettings:
             public=_flag("FT_APP_PUBLIC") or bool(os.environ.get("SPACE_ID")),
             max_upload_mb=_int("FT_APP_MAX_UPLOAD_MB", 200),
             queue_size=_int("FT_APP_QUEUE_SIZE", 16),
+            admin_users=_names("FT_APP_ADMIN_USERS"),
+            private_runs=_flag("FT_APP_PRIVATE_RUNS"),
+            max_run_minutes=_limit("FT_APP_MAX_RUN_MINUTES", float),
+            max_train_rows=_limit("FT_APP_MAX_TRAIN_ROWS"),
+            max_steps=_limit("FT_APP_MAX_STEPS"),
+            max_uploads_mb=_int("FT_APP_MAX_UPLOADS_MB", DEFAULT_MAX_UPLOADS_MB),
+            backup_repo=_backup_repo(),
         )
+
+    # ---- who may do what with a run ----------------------------------------------------------------
+    @property
+    def owns_runs(self) -> bool:
+        """Whether runs belong to who started them: stop, delete and resume only for the owner (or an admin)."""
+        return self.public or self.private_runs
+
+    # ---- limits per run -----------------------------------------------------------------------------
+    def _effective(self, value: Any, public_default: int) -> Any:
+        if value is None:
+            return public_default if self.public else None
+        return value or None
+
+    @property
+    def run_minutes_limit(self) -> float | None:
+        """Most minutes a run may take here (None: no limit)."""
+        return self._effective(self.max_run_minutes, PUBLIC_MAX_RUN_MINUTES)
+
+    @property
+    def train_rows_limit(self) -> int | None:
+        """Most training rows a run may use here (None: no limit)."""
+        return self._effective(self.max_train_rows, PUBLIC_MAX_TRAIN_ROWS)
+
+    @property
+    def steps_limit(self) -> int | None:
+        """Most optimizer steps a run may take here (None: no limit)."""
+        return self._effective(self.max_steps, PUBLIC_MAX_STEPS)
+
+    def run_limits(self) -> dict[str, float]:
+        """The limits a run gets in its status.json (what the training process applies): only those that are set."""
+        limits = {"max_run_minutes": self.run_minutes_limit, "max_train_rows": self.train_rows_limit,
+                  "max_steps": self.steps_limit}
+        return {key: value for key, value in limits.items() if value}
+
+    def apply_limits(self, config: Any) -> Any:
+        """The config a run trains with here: refused when it asks for more than this host allows; at most
+        `train_rows_limit` rows when it names no row count."""
+        import dataclasses
+
+        from ft_app.config import field_label
+
+        rows, steps = self.train_rows_limit, self.steps_limit
+        if steps and config.training.max_steps and config.training.max_steps > steps:
+            raise ValueError(
+                f"'{field_label('max_steps')}' is {config.training.max_steps:,}, more than this server allows per run "
+                f"({steps:,}). Use {steps:,} or fewer, or leave it empty (the run then stops at {steps:,} steps)."
+            )
+        if rows and config.data.max_rows and config.data.max_rows > rows:
+            raise ValueError(
+                f"'{field_label('max_rows')}' is {config.data.max_rows:,}, more than this server allows per run "
+                f"({rows:,}). Use {rows:,} or fewer, or leave it empty (the run then uses {rows:,} rows at most)."
+            )
+        if rows and not config.data.max_rows:
+            config = dataclasses.replace(config, data=dataclasses.replace(config.data, max_rows=rows))
+        return config
 
     def check_run_allowed(self, config: Any, uploads_dir: Path | None = None) -> None:
         """Refuse what this host does not allow, before anything is loaded (files in `uploads_dir` are allowed)."""
@@ -99,7 +198,7 @@ class HostSettings:
         """
         if not self.guards_local_paths or not looks_like_path(value):
             return
-        path = Path(value).expanduser().resolve()
+        path = local_path(value, uploads_dir).resolve()
         roots = ([self.local_root] if self.local_root else []) + ([uploads_dir.resolve()] if uploads_dir else [])
         # A run's own files (configs, statuses, held-out rows) are the app's, even under an allowed root.
         runs = uploads_dir.resolve().parent / "runs" if uploads_dir else None
@@ -114,6 +213,16 @@ class HostSettings:
             f"{what} {redact(value)!r} is a path on the server, and this server opens only files uploaded to it. "
             "Upload the file instead (the host can allow a folder with FT_APP_LOCAL_ROOT)."
         )
+
+
+def _backup_repo() -> str | None:
+    raw = os.environ.get("FT_APP_BACKUP_REPO", "").strip()
+    if not raw:
+        return None
+    owner, sep, name = raw.partition("/")
+    if not sep or not owner or not name or "/" in name:
+        raise ValueError(f"FT_APP_BACKUP_REPO={raw!r} must be a Hub dataset repo id like 'user/fine-tune-runs'.")
+    return raw
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -94,6 +94,7 @@ def load_model_config(model: ModelConfig) -> Any:
                 f"Model folder {source!r} has no config.json, so it is not a saved model. Point to the folder "
                 "that save_pretrained wrote (with config.json and the weights)."
             )
+        check_safetensors_only(path, source)
     try:
         return AutoConfig.from_pretrained(
             source, revision=model.revision, trust_remote_code=model.trust_remote_code, **token_kwargs()
@@ -112,6 +113,19 @@ def load_model_config(model: ModelConfig) -> Any:
         raise
     except OSError as exc:
         raise ValueError(hub_model_error(source, exc)) from exc
+
+
+def check_safetensors_only(path: Path, source: str) -> None:
+    """Refuse a local model folder whose weights are only pickled (.bin): loading a pickle can run code."""
+    pickled = sorted(p.name for p in path.glob("*.bin") if p.name.startswith(("pytorch_model", "model")))
+    if pickled and not any(path.glob("*.safetensors")):
+        raise ValueError(
+            f"Model folder {source!r} has only pickled PyTorch weights ({pickled[0]}). This app loads safetensors "
+            "weights only, because loading a pickled file can run code. Convert the folder once, on a machine you "
+            "trust: load it with transformers (the class it was saved with, e.g. AutoModelForCausalLM."
+            "from_pretrained(folder)) and call save_pretrained(folder, safe_serialization=True), which writes "
+            "model.safetensors; then try again."
+        )
 
 
 def hub_model_error(source: str, exc: BaseException) -> str:
@@ -323,6 +337,19 @@ def head_modules(model: Any) -> list[str]:
     """
     body = getattr(model, model.base_model_prefix, None)
     return [name for name in CLASSIFIER_FEEDERS if hasattr(getattr(body, name, None), "parameters")]
+
+
+def new_head_parameters(model: Any) -> list[Any]:
+    """The parameters of the new classification head: everything outside the body, and the pooler feeding it.
+
+    Empty for an adapter (peft) model, whose trainable head copies already learn at the adapter's rate.
+    """
+    body = getattr(model, getattr(model, "base_model_prefix", ""), None)
+    if body is None or body is model or hasattr(model, "peft_config"):
+        return []
+    inside = {id(p) for p in body.parameters()}
+    feeders = [p for name in head_modules(model) for p in getattr(body, name).parameters()]
+    return [p for p in model.parameters() if id(p) not in inside] + feeders
 
 
 def freeze_body(model: Any) -> None:

@@ -251,15 +251,24 @@ class RunStore:
         """
         found = []
         for summary in self.list_runs():
-            if summary.status in ACTIVE_STATUSES and not owner_alive(self.read_status(summary.path)):
+            status = self.read_status(summary.path)
+            if summary.status in ACTIVE_STATUSES and not owner_alive(status):
                 self.write_status(
                     summary.path,
                     status="interrupted",
                     finished=now_iso(),
+                    step=last_step(status, self.read_metrics(summary.path)),
                     message="The app stopped while this run was active (restart or crash).",
                 )
                 found.append(summary.run_id)
         return found
+
+
+def last_step(status: dict[str, Any], records: list[dict[str, Any]]) -> int:
+    """The furthest step a run reached: status.json's, or the last metrics record's when a killed process logged
+    steps it could not record in its status any more."""
+    logged = [int(r["step"]) for r in records if r.get("kind") == "train" and isinstance(r.get("step"), (int, float))]
+    return max([int(status.get("step") or 0), *logged])
 
 
 def owner_alive(status: dict[str, Any]) -> bool:

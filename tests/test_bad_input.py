@@ -64,6 +64,17 @@ def _no_config_folder(env: Env) -> dict[str, Any]:
     return env.raw(model=str(folder))
 
 
+def _pickled_only_model(env: Env) -> dict[str, Any]:
+    import shutil
+
+    folder = env.tmp / "pickled-model"
+    shutil.copytree(env.bert, folder)
+    for weights in folder.glob("*.safetensors"):
+        weights.unlink()
+    (folder / "pytorch_model.bin").write_bytes(b"a pickle that must never be opened")
+    return env.raw(model=str(folder))
+
+
 NON_POSITIVE = [
     ("training", "epochs", 0),
     ("training", "epochs", -1),
@@ -131,6 +142,16 @@ CASES = [
         "preflight",
         r"'label' has a single class \(positive\)",
     ),
+    Case("pickled-weights-only", _pickled_only_model, "preflight",
+         r"'.*pickled-model' has only pickled PyTorch weights \(pytorch_model.bin\).*safe_serialization=True"),
+    Case("unreachable-hub-dataset", lambda e: e.raw(data={"train": "ft-app-test-nobody/no-such-dataset"}), "preflight",
+         r"'ft-app-test-nobody/no-such-dataset'.*cannot be reached"),
+    Case("endless-epochs", lambda e: e.raw(training={"epochs": 1e12}), "config",
+         r"Epochs 1e\+12 is more than any run could reach on any machine \(at most 1,000,000\)"),
+    Case("endless-steps", lambda e: e.raw(training={"max_steps": 10**10}), "config",
+         r"Max steps 10000000000 is more than any run could reach.*1,000,000,000"),
+    Case("max-length-leaves-no-room", lambda e: e.raw(data={"train": str(e.csv), "max_length": 1}), "config",
+         r"Max length \(tokens\) 1 leaves no room for text.*at least 8"),
     Case("max-length-above-limit", lambda e: e.raw(data={"train": str(e.csv), "max_length": 129}), "preflight", r"Max length \(tokens\) 129 is above.*\(128 tokens\)"),
     Case(
         "qlora-without-cuda",

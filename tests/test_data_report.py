@@ -279,3 +279,17 @@ def test_few_examples_note_lists_a_few_classes_and_counts_the_rest(tmp_path: Pat
     few = [n for n in report.notes if n.startswith("Few examples")]
     assert few == ["Few examples for 'c00' (3), 'c01' (3), 'c02' (3), 'c03' (3), 'c04' (3) and 25 more: "
                    "the model may not learn these classes well."]
+
+
+def test_a_max_length_that_cuts_over_a_quarter_of_the_rows_is_a_warning(tmp_path: Path, bert_tok) -> None:
+    """30% of the rows cut by max length 20: a warning that says how far to raise it; 10% cut: only the note."""
+    path = _csv(tmp_path / "s.csv", _sentiment_rows())
+    cut = describe(RunConfig(task="classification", model=ModelConfig(name_or_path="tiny"),
+                             data=DataConfig(train=str(path), max_length=20)), bert_tok)
+    assert cut.lengths.over_limit_share == pytest.approx(0.3)
+    assert len(cut.warnings) == 1
+    assert "cuts 30% of the rows (more than a quarter)" in cut.warnings[0]
+    assert f"about {int(cut.lengths.p95) + 1}" in cut.warnings[0]
+    fits = describe(RunConfig(task="classification", model=ModelConfig(name_or_path="tiny"),
+                              data=DataConfig(train=str(path), max_length=cut.lengths.max)), bert_tok)
+    assert fits.lengths.over_limit == 0 and fits.warnings == []

@@ -355,3 +355,28 @@ def test_causal_predict_uses_the_training_prompt(tiny_llama_dir: Path, chat_json
     task = get_task("causal_lm")
     assert task.predict(model, tokenizer, "Hi", config, hot).text == task.predict(model, tokenizer, "Hi", config, hot).text
 
+
+
+def test_causal_predict_cuts_a_prompt_longer_than_the_context_from_the_left(
+    tiny_gpt2_dir: Path, instruction_jsonl: Path
+) -> None:
+    """A prompt longer than the model reads (128 positions) keeps its end, leaves room for the answer, and says so."""
+    from transformers import AutoModelForCausalLM
+
+    config = _config("causal_lm", tiny_gpt2_dir, instruction_jsonl)
+    tokenizer = load_tokenizer(config)
+    model = AutoModelForCausalLM.from_pretrained(tiny_gpt2_dir).eval()
+    long_text = " ".join(f"word{i}" for i in range(400)) + " What color is the sky?"
+    settings = GenerationSettings(max_new_tokens=8)
+    pred = get_task("causal_lm").predict(model, tokenizer, long_text, config, settings)
+    assert pred.note is not None and "only its last 120 tokens were used" in pred.note
+    # The same answer as the prompt's last 120 tokens given directly.
+    prompt, _ = render_prompt(long_text, tokenizer, config.data)
+    ids = tokenizer(prompt, return_tensors="pt")["input_ids"][:, -120:]
+    with torch.no_grad():
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=8, do_sample=False,
+                             pad_token_id=tokenizer.pad_token_id)
+    assert pred.text == tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
+    assert get_task("causal_lm").predict(model, tokenizer, "What color is the sky?", config, settings).note is None
+    with pytest.raises(ValueError, match="leaves no room for the prompt"):
+        get_task("causal_lm").predict(model, tokenizer, "Hi", config, GenerationSettings(max_new_tokens=128))

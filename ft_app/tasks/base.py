@@ -36,6 +36,7 @@ class Prediction:
     text: str
     label: str | None = None
     probabilities: dict[str, float] | None = field(default=None)
+    note: str | None = None  # something the reader should know about this answer (e.g. the prompt was cut)
 
 
 class TaskSpec(Protocol):

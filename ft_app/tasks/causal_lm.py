@@ -200,8 +200,33 @@ class CausalLMTask:
         if config.data.messages_column is None and _is_plain_text(config):
             prompt, special_in_text = text, False
         inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=not special_in_text).to(model.device)
+        inputs, note = fit_context(inputs, model, settings.max_new_tokens)
         new_tokens = generate(model, tokenizer, inputs, settings)
-        return Prediction(text=tokenizer.decode(new_tokens, skip_special_tokens=True).strip())
+        return Prediction(text=tokenizer.decode(new_tokens, skip_special_tokens=True).strip(), note=note)
+
+
+def fit_context(inputs: Any, model: Any, max_new_tokens: int) -> tuple[Any, str | None]:
+    """Keep the prompt and the answer inside what the model can read: a longer prompt loses its start (the end
+    holds the question being answered); returns the inputs and a sentence saying what was cut, if anything."""
+    from ft_app.modeling import position_limit
+
+    limit = position_limit(model.config)
+    if limit is None:
+        return inputs, None
+    room = limit - max_new_tokens
+    if room < 1:
+        raise ValueError(
+            f"Max new tokens {max_new_tokens} leaves no room for the prompt: this model reads at most {limit} tokens, "
+            f"prompt and answer together. Use fewer than {limit} new tokens."
+        )
+    length = int(inputs["input_ids"].shape[1])
+    if length <= room:
+        return inputs, None
+    kept = {key: value[:, -room:] for key, value in inputs.items()}
+    return kept, (
+        f"The prompt has {length} tokens, more than this model can read with a {max_new_tokens}-token answer "
+        f"({limit} tokens in all): only its last {room} tokens were used."
+    )
 
 
 def _is_plain_text(config: RunConfig) -> bool:

@@ -13,10 +13,12 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from ft_app.config import RunConfig
 from ft_app.hosting import HostSettings
-from ft_app.runs import ACTIVE_STATUSES, LOG_FILE, RunStore
+from ft_app.ownership import Access, Visitor, record_owner
+from ft_app.runs import ACTIVE_STATUSES, LOG_FILE, RunStore, RunSummary, last_step
 from ft_app.training.launch import LaunchPlan, child_env, train_command
 from ft_app.training.pids import ProcessId
 from ft_app.training.process import TrainingProcess, WarmWorker, WorkerPool, shared_pool
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 
 RESUMABLE_STATUSES = ("interrupted", "stopped", "failed")
+LONGEST_ETA_S = 24 * 3600  # a busy message says "more than a day" beyond this, never an absurd number of minutes
 
 
 class JobBusyError(ValueError):
@@ -51,6 +54,8 @@ class JobManager:
         self.host = host or HostSettings()
         self.workers = workers or shared_pool()
         self.stop_grace_s = stop_grace_s
+        self.access = Access(self.host)
+        self.backups = backup_for(self.host)
         self._lock = threading.Lock()  # guards _watcher
         self._launching = threading.Lock()  # one start or resume at a time, from the checks to the launch
         self._watcher: RunWatcher | None = None
@@ -69,24 +74,27 @@ class JobManager:
         if not self.host.demo:
             self.workers.prepare()
 
-    def start(self, config: RunConfig, token: str | None = None) -> str:
+    def start(self, config: RunConfig, token: str | None = None, visitor: Visitor | None = None) -> str:
         """Check the config, create the run folder and start training; returns the run id once it is launched.
 
         `token` is a Hugging Face token for this run only: used for Hub downloads, never written anywhere.
+        `visitor` is who asks (the run becomes theirs); None for a trusted caller on this machine (CLI, tests).
         """
         self.host.check_run_allowed(config, self.store.uploads_dir)
+        config = self.host.apply_limits(config)
         with self._launching:
-            self._refuse_if_busy()
+            self._refuse_if_busy(visitor)
             worker = self.workers.ready()
             plan = worker.check(config, token)  # bad input fails here, before a run folder exists
             run_dir = self.store.create(config)
+            record_owner(run_dir, visitor)
+            self.store.write_status(run_dir, limits=self.host.run_limits())  # before its process starts writing
             return self._launch(run_dir, worker, plan, token, resume=False)
 
-    def resume(self, run_id: str, token: str | None = None) -> str:
+    def resume(self, run_id: str, token: str | None = None, visitor: Visitor | None = None) -> str:
         """Continue an interrupted, stopped or failed run from its last complete checkpoint, in the same folder."""
-        run_dir = self.store.path(run_id)
-        if not run_dir.is_dir():
-            raise ValueError(f"Run {run_id!r} does not exist in {self.store.root}.")
+        run_dir = self.run_dir(run_id, visitor)
+        self._check_manage(run_dir, visitor, "resume")
         status = self.store.read_status(run_dir).get("status", "unknown")
         if status not in RESUMABLE_STATUSES:
             raise ValueError(
@@ -99,11 +107,13 @@ class JobManager:
             )
         config = self.store.read_config(run_dir)
         self.host.check_run_allowed(config, self.store.uploads_dir)
+        self.host.apply_limits(config)  # a run from before a lower limit is refused, not cut short in silence
         with self._launching:
-            self._refuse_if_busy()
+            self._refuse_if_busy(visitor)
             worker = self.workers.ready()
             plan = worker.check(config, token)
-            self.store.write_status(run_dir, status="queued", phase="waiting to start", message="")
+            self.store.write_status(run_dir, status="queued", phase="waiting to start", message="",
+                                    limits=self.host.run_limits())
             return self._launch(run_dir, worker, plan, token, resume=True)
 
     def _launch(self, run_dir: Path, worker: WarmWorker, plan: LaunchPlan, token: str | None, resume: bool) -> str:
@@ -120,15 +130,20 @@ class JobManager:
         return run_dir.name
 
     def _watch(self, progress: RunProgress, process: TrainingProcess) -> None:
-        watcher = RunWatcher(self.store, progress, process, self.stop_grace_s, on_end=self._run_ended)
+        limit = self.host.run_minutes_limit
+        watcher = RunWatcher(self.store, progress, process, self.stop_grace_s,
+                             on_end=lambda: self._run_ended(progress.run_dir),
+                             max_run_s=limit * 60.0 if limit else None)
         with self._lock:
             self._watcher = watcher
         watcher.start()
 
-    def _run_ended(self) -> None:
-        """The next run's worker starts now that this run's memory is free."""
+    def _run_ended(self, run_dir: Path) -> None:
+        """The next run's worker starts now that this run's memory is free; a finished run is backed up."""
         if not self.host.demo:
             self.workers.prepare()
+        if self.backups is not None:
+            self.backups.after_run(run_dir, self.store)
 
     def reattach(self) -> str | None:
         """Watch again a run whose training process outlived the server that started it; returns its id.
@@ -152,26 +167,76 @@ class JobManager:
             return summary.run_id
         return None
 
-    def stop(self) -> str:
-        """Ask the active run to stop after the current step; returns its run id."""
+    def stop(self, visitor: Visitor | None = None) -> str:
+        """Ask the active run to stop after the current step (only its owner or an admin, when runs have owners);
+        returns its run id."""
         with self._lock:
             watcher = self._watcher
-            if watcher is None or not watcher.active:
+            if watcher is None or not watcher.active or not self._visible(watcher.run_dir, visitor):
                 raise NothingRunningError("Nothing is training right now, so there is nothing to stop.")
+            self._check_manage(watcher.run_dir, visitor, "stop")
             watcher.stop()
             return watcher.progress.run_id
 
-    def current(self) -> JobSnapshot | None:
-        """The active run's snapshot, or the last run this server started or watched, or None."""
-        with self._lock:
-            return self._watcher.progress.snapshot() if self._watcher else None
+    def delete(self, run_id: str, visitor: Visitor | None = None) -> None:
+        """Delete a run's folder for good (only its owner or an admin, when runs have owners; never while active)."""
+        run_dir = self.run_dir(run_id, visitor)
+        self._check_manage(run_dir, visitor, "delete")
+        self.store.delete(run_id)
 
-    def snapshot(self, run_id: str) -> JobSnapshot:
+    def current(self, visitor: Visitor | None = None) -> JobSnapshot | None:
+        """The active run's snapshot, or the last run this server started or watched (if the visitor may see it)."""
+        with self._lock:
+            watcher = self._watcher
+        if watcher is None or not self._visible(watcher.run_dir, visitor):
+            return None
+        return watcher.progress.snapshot()
+
+    def snapshot(self, run_id: str, visitor: Visitor | None = None) -> JobSnapshot:
         """Live progress for the current run, or progress rebuilt from disk for any other run."""
+        self.run_dir(run_id, visitor)
         with self._lock:
             if self._watcher is not None and self._watcher.progress.run_id == run_id:
                 return self._watcher.progress.snapshot()
         return snapshot_from_disk(self.store, run_id)
+
+    # ---- runs as one visitor sees them ------------------------------------------------------------
+    def runs(self, visitor: Visitor | None = None) -> list[RunSummary]:
+        """The runs on disk this visitor may see, newest first."""
+        return [s for s in self.store.list_runs() if self._visible(s.path, visitor)]
+
+    def run_dir(self, run_id: str, visitor: Visitor | None = None) -> Path:
+        """The folder of a run this visitor may see; "does not exist" otherwise (another visitor's private run
+        is not even admitted to exist)."""
+        run_dir = self.store.path(run_id)
+        if not run_dir.is_dir() or not self._visible(run_dir, visitor):
+            raise ValueError(f"Run {run_id!r} does not exist (deleted, or a typo?). Pick one from the list of runs.")
+        return run_dir
+
+    # ---- backups on the Hub --------------------------------------------------------------------------
+    def backed_up(self, visitor: Visitor | None = None) -> list[Any]:
+        """The runs backed up to the host's Hub repo that this visitor may see (BackupEntry), newest first."""
+        if self.backups is None:
+            raise ValueError("This server keeps no backups of its runs (the host has not set FT_APP_BACKUP_REPO).")
+        return [e for e in self.backups.list() if visitor is None or self.access.may_see_owner(e.owner, visitor)]
+
+    def restore(self, run_id: str, visitor: Visitor | None = None) -> str:
+        """Bring a backed-up run back into the runs folder (with its owner); returns its id."""
+        if run_id not in {e.run_id for e in self.backed_up(visitor)}:
+            raise ValueError(f"Run {run_id!r} is not among the backed-up runs. Refresh the list of backups.")
+        self.backups.restore(run_id, self.store)
+        return run_id
+
+    def may_manage(self, run_id: str, visitor: Visitor | None = None) -> bool:
+        """Whether the visitor may stop, delete or resume this run (what the page shows buttons for)."""
+        return visitor is None or self.access.may_manage(self.store.path(run_id), visitor)
+
+    def _visible(self, run_dir: Path, visitor: Visitor | None) -> bool:
+        return visitor is None or self.access.may_see(run_dir, visitor)
+
+    def _check_manage(self, run_dir: Path, visitor: Visitor | None, action: str) -> None:
+        if visitor is not None:
+            self.access.check_manage(run_dir, visitor, action)
 
     def wait(self, timeout: float | None = None) -> JobSnapshot | None:
         """Block until the current run ends and its outcome is recorded (for the CLI and tests)."""
@@ -181,20 +246,37 @@ class JobManager:
             watcher.join(timeout)
         return self.current()
 
-    def _refuse_if_busy(self) -> None:
+    def _refuse_if_busy(self, visitor: Visitor | None = None) -> None:
         with self._lock:
             if self._active():
-                raise JobBusyError(self._busy_message())
+                raise JobBusyError(self._busy_message(visitor))
 
-    def _busy_message(self) -> str:
-        snap = self._watcher.progress.snapshot() if self._watcher else None
-        if snap is None:
+    def _busy_message(self, visitor: Visitor | None = None) -> str:
+        watcher = self._watcher
+        snap = watcher.progress.snapshot() if watcher else None
+        if watcher is None or snap is None:
             return "A training run is already in progress. Wait for it to finish or stop it first."
-        left = f", about {max(1, round(snap.eta_s / 60))} min left" if snap.eta_s is not None else ""
+        which = f"run {snap.run_id}" if self._visible(watcher.run_dir, visitor) else "another visitor's run"
+        can_stop = visitor is None or self.access.may_manage(watcher.run_dir, visitor)
+        left = time_left_words(snap, self.host.run_minutes_limit)
         return (
-            f"Busy: run {snap.run_id} is training (step {snap.step}/{snap.total_steps or '?'}{left}). "
-            "Only one run can train at a time: wait for it to finish, or stop it first."
+            f"Busy: {which} is training (step {snap.step}/{snap.total_steps or '?'}{left}). "
+            "Only one run can train at a time: wait for it to finish" + (", or stop it first." if can_stop else ".")
         )
+
+
+def time_left_words(snap: JobSnapshot, limit_minutes: float | None = None) -> str:
+    """', about 12 min left' for a busy message: never more than the host's limit allows, never an absurd number."""
+    left = snap.eta_s
+    if limit_minutes:
+        cap = max(0.0, limit_minutes * 60.0 - snap.elapsed_s)
+        left = cap if left is None else min(left, cap)
+    if left is None:
+        return ""
+    if left > LONGEST_ETA_S:
+        return ", more than a day left"
+    minutes = max(1, round(left / 60))
+    return f", about {minutes} min left" if minutes < 120 else f", about {minutes / 60:.0f} h left"
 
 
 def snapshot_from_disk(store: RunStore, run_id: str) -> JobSnapshot:
@@ -204,13 +286,12 @@ def snapshot_from_disk(store: RunStore, run_id: str) -> JobSnapshot:
         raise ValueError(f"Run {run_id!r} does not exist in {store.root}.")
     status = store.read_status(run_dir)
     records = store.read_metrics(run_dir)
-    steps = [r.get("step", 0) for r in records]
     return JobSnapshot(
         run_id=run_id,
         run_dir=run_dir,
         status=status.get("status", "unknown"),
         phase=status.get("phase", ""),
-        step=int(status.get("step", max(steps, default=0))),
+        step=last_step(status, records),
         total_steps=int(status.get("total_steps", 0)),
         epoch=float(status.get("epoch", 0.0)),
         elapsed_s=float(status.get("elapsed_s", 0.0)),
@@ -220,3 +301,12 @@ def snapshot_from_disk(store: RunStore, run_id: str) -> JobSnapshot:
         trainable_params=status.get("trainable_params"),
         total_params=status.get("total_params"),
     )
+
+
+def backup_for(host: HostSettings) -> Any:
+    """The Hub backup of finished runs this host asked for (FT_APP_BACKUP_REPO), or None."""
+    if not host.backup_repo:
+        return None
+    from ft_app.backup import RunBackups
+
+    return RunBackups(host.backup_repo)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ft_app.config import CUDA_ONLY_OPTIMIZERS, RunConfig, resolve_precision, resolve_schedule, to_training_arguments
-from ft_app.data import PreparedData, RawSplits, load_splits, looks_like_path, prepare_data
+from ft_app.data import PreparedData, RawSplits, check_hub_dataset, load_splits, looks_like_path, prepare_data
 from ft_app.evaluation import answer_prompts, describe_change, evaluate_model, exact_match, zero_shot_baseline
 from ft_app.hub_token import RedactingFilter, redact
 from ft_app.modeling import DeviceInfo, check_method_supported, device_info, effective_max_length, load_model_config
@@ -79,6 +79,8 @@ def preflight(config: RunConfig) -> Preflight:
     )
     local = looks_like_path(config.data.train) and (not config.data.validation or looks_like_path(config.data.validation))
     raw = load_splits(resolved) if local else None
+    if not looks_like_path(config.data.train):
+        check_hub_dataset(config.data)  # an unreachable or unknown dataset fails here, like the model id
     return Preflight(config=resolved, device=device, precision=precision, raw=raw, plan=plan)
 
 
@@ -222,6 +224,18 @@ class TrainingRun:
         self.schedule = resolve_schedule(
             config, len(data.train), self.world, has_eval, model_params=self.progress.total_params or None
         )
+        limit = self._steps_limit()
+        if limit and self.schedule.total_steps > limit:
+            # The host's limit per run: the schedule (decay, warm-up) is planned for the steps it will really take.
+            log.warning("The plan has %d steps; this server allows %d per run, so the run takes %d.",
+                        self.schedule.total_steps, limit, limit)
+            config = self.config = dataclasses.replace(
+                config, training=dataclasses.replace(config.training, max_steps=limit)
+            )
+            self.schedule = resolve_schedule(
+                config, len(data.train), self.world, has_eval, model_params=self.progress.total_params or None
+            )
+            self.schedule.description += f" (at most {limit:,} steps per run on this server)"
         args = to_training_arguments(
             config,
             self.run_dir / CHECKPOINTS_DIR,
@@ -270,6 +284,12 @@ class TrainingRun:
             checked.device.kind,
         )
         return trainer
+
+    def _steps_limit(self) -> int | None:
+        """The most steps the server that started this run allows (in status.json's limits), if any."""
+        limits = self.store.read_status(self.run_dir).get("limits") or {}
+        value = limits.get("max_steps") if isinstance(limits, dict) else None
+        return int(value) if isinstance(value, int) and value > 0 else None
 
     def train(self, trainer: Any) -> None:
         """The optimizer steps; a Stop ends them after the step in progress, with a checkpoint."""

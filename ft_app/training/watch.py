@@ -72,15 +72,18 @@ class RunWatcher:
         process: TrainingProcess,
         stop_grace_s: float = STOP_GRACE_S,
         on_end: Callable[[], None] | None = None,
+        max_run_s: float | None = None,
     ) -> None:
         self.store = store
         self.progress = progress
         self.process = process
         self.stop_grace_s = stop_grace_s
         self.on_end = on_end
+        self.max_run_s = max_run_s  # the host's limit per run: reached, the run is stopped as with Stop
         self.run_dir = progress.run_dir
         self.tail = MetricsTail(self.run_dir / METRICS_FILE)
         self.stop_asked: float | None = None
+        self.stop_reason = ""  # why the server stopped the run itself (its limit), said in the run's message
         self.killed = False
         self.thread = threading.Thread(target=self._follow, name=f"watch-{self.run_dir.name}", daemon=True)
 
@@ -133,6 +136,7 @@ class RunWatcher:
                 self.refresh()
                 if ended:
                     break
+                self._enforce_limit()
                 if self.stop_asked is not None and not self.killed and time.monotonic() - self.stop_asked > self.stop_grace_s:
                     log.warning("Run %s did not stop within %.0f s of Stop: ending its process.", self.run_dir.name,
                                 self.stop_grace_s)
@@ -148,10 +152,26 @@ class RunWatcher:
             if self.on_end is not None:
                 self.on_end()
 
+    def _enforce_limit(self) -> None:
+        """Stop the run, as Stop does (it saves what it learned), once it has run as long as the host allows."""
+        if self.max_run_s is None or self.stop_asked is not None or self.progress.status in FINAL:
+            return
+        if self.progress.snapshot().elapsed_s < self.max_run_s:
+            return
+        self.stop_reason = f"This server stops a run after {duration_words(self.max_run_s)}."
+        log.info("Run %s reached the limit of %s per run: stopping it.", self.run_dir.name,
+                 duration_words(self.max_run_s))
+        self.stop()
+
     def _record_end(self, code: int | None) -> None:
         """Record an outcome when the process ended without one (killed, crashed, or ended after a Stop)."""
         status = self.store.read_status(self.run_dir)
         if status.get("status") in FINAL:
+            if self.stop_reason and status.get("status") == "stopped":  # the process said how far; add why
+                written = self.store.write_status(
+                    self.run_dir, message=f"{self.stop_reason} {status.get('message', '')}".strip(), stopped_by="limit"
+                )
+                self.progress.apply_status(written)
             return
         checkpoint = self.store.last_complete_checkpoint(self.run_dir)
         resume = (
@@ -166,6 +186,7 @@ class RunWatcher:
                 if self.killed
                 else "Stopped before the training process could record it."
             ) + resume
+            message = f"{self.stop_reason} {message}".strip()
         else:
             outcome = "failed"
             message = explain_exit(code, self.store.read_log_tail(self.run_dir, 5)) + resume
@@ -178,5 +199,15 @@ class RunWatcher:
             exit_code=code,
             error_type=None if outcome == "stopped" else "ProcessEnded",
             finished=now_iso(),
+            step=self.progress.snapshot().step,  # the last step it logged, which its status may not have caught up on
         )
         self.progress.apply_status(written)
+
+
+def duration_words(seconds: float) -> str:
+    """'60 minutes', '1 minute', '6 seconds': a host's limit as a sentence says it."""
+    if seconds < 60:
+        n, unit = round(seconds), "second"
+    else:
+        n, unit = round(seconds / 60), "minute"
+    return f"{n} {unit}{'' if n == 1 else 's'}"

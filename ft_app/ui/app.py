@@ -13,9 +13,10 @@ import gradio as gr
 from ft_app import presets
 from ft_app.config import TASKS, DataConfig
 from ft_app.hosting import HostSettings
+from ft_app.ownership import browser_secret, new_owner_key, valid_owner_key
 from ft_app.runs import RunStore
 from ft_app.training.jobs import JobManager
-from ft_app.ui import compare_tab, data_tab, export_tab, model_tab, runs_tab, train_tab
+from ft_app.ui import common, compare_tab, data_tab, export_tab, model_tab, runs_tab, train_tab
 from ft_app.ui.common import TASK_LABELS, local_model_for, page_event
 from ft_app.ui.context import AppContext
 
@@ -108,6 +109,11 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
     ctx = AppContext(jobs=jobs, login_required=login)
     form = ctx.form
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        # The visitor's owner key lives in their browser (encrypted in its local storage, so a reload keeps it);
+        # each page load copies it into per-visitor state, which every event touching a run takes as an input.
+        owner_browser = gr.BrowserState(None, storage_key="ft_app_owner_key",
+                                        secret=browser_secret(jobs.store.root.parent))
+        ctx.owner = gr.State(None)
         with gr.Row(elem_classes=["ft-row"]):
             gr.Markdown(
                 f"# {TITLE}\n"
@@ -201,23 +207,31 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
             updates[example_note] = note
             return updates
 
-        def to_compare(run_id: str | None) -> tuple[Any, Any]:
+        def to_compare(run_id: str | None, owner_key: str | None = None, request: gr.Request = None,
+                       profile: gr.OAuthProfile | None = None) -> tuple[Any, Any]:
             """Open the Compare tab on the picked run."""
-            return compare_ui.refresh(run_id), gr.Tabs(selected="compare")
+            return compare_ui.refresh(run_id, owner_key, request, profile), gr.Tabs(selected="compare")
 
-        def on_load(run_id: str | None, smoothing: float, shown: str | None) -> list[Any]:
+        def init_owner(stored: Any) -> tuple[str, str]:
+            """Page (re)load: the owner key this browser keeps, or a new one it keeps from now on."""
+            key = stored if valid_owner_key(stored) else new_owner_key()
+            return key, key
+
+        def on_load(run_id: str | None, smoothing: float, shown: str | None, owner_key: str | None = None,
+                    request: gr.Request = None, profile: gr.OAuthProfile | None = None) -> list[Any]:
             """Page (re)load: Hub status, local models, the run being trained, finished runs and the runs table."""
             return [
                 model_tab.hub_line(),
                 model_tab.local_choices(),
-                *train_ui.attach(run_id, smoothing, shown),
-                compare_ui.refresh(None),
-                *runs_ui.refresh_fn(),
+                *train_ui.attach(run_id, smoothing, shown, owner_key, request, profile),
+                compare_ui.refresh(None, owner_key, request, profile),
+                *runs_ui.refresh_fn(None, None, owner_key, request, profile),
             ]
 
-        def restore_form(values: dict[Any, Any]) -> dict[Any, Any]:
+        def restore_form(values: dict[Any, Any], request: gr.Request = None,
+                         profile: gr.OAuthProfile | None = None) -> dict[Any, Any]:
             """Page (re)load: fill the form with the settings of the run shown (the running one, or the last one)."""
-            snap = train_tab.snapshot_for(ctx, None)
+            snap = train_tab.snapshot_for(ctx, None, common.visitor(values.get(ctx.owner), request, profile))
             if snap is None:
                 return form.empty_untouched_numbers(values)
             try:
@@ -241,32 +255,38 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
             [data_ui.preview, data_ui.summary, *data_ui.mapping.values()],
             api_visibility="private",
         ).then(data_ui.auto_report, form.components(), data_ui.report_outputs, api_visibility="private")
-        runs_ui.to_compare.click(to_compare, [runs_ui.pick], [compare_ui.run, tabs], api_visibility="private")
+        owner = ctx.owner
+        runs_ui.to_compare.click(to_compare, [runs_ui.pick, owner], [compare_ui.run, tabs], api_visibility="private")
         # Resume (Runs tab): continue the run, then watch it on the Train tab.
         page_event(
-            runs_ui.resume.click, train_ui.resume, [runs_ui.pick, model_ui.token], [train_ui.run_box, train_ui.watched],
+            runs_ui.resume.click, train_ui.resume, [runs_ui.pick, model_ui.token, owner],
+            [train_ui.run_box, train_ui.watched],
             runs_ui.notice, api_name="resume_run", concurrency_limit=1, concurrency_id="train",
         ).success(
             lambda notice: gr.skip() if notice else gr.Tabs(selected="train"), [runs_ui.notice], [tabs],
             api_visibility="private",
         ).then(
-            train_ui.view, [train_ui.watched, train_ui.smoothing, train_ui.shown], train_ui.view_outputs,
+            train_ui.view, [train_ui.watched, train_ui.smoothing, train_ui.shown, owner], train_ui.view_outputs,
             api_visibility="private", show_progress="hidden",
         )
         train_page.select(
             train_ui.on_estimate, train_ui.estimate_inputs, [train_ui.estimate], api_visibility="private", show_progress="hidden",
         )
-        compare_page.select(compare_ui.refresh, [compare_ui.run], [compare_ui.run], api_visibility="private")
+        compare_page.select(compare_ui.refresh, [compare_ui.run, owner], [compare_ui.run], api_visibility="private")
         runs_page.select(
-            runs_ui.refresh_fn, [runs_ui.pick, runs_ui.overlay_pick], runs_ui.refresh_outputs, api_visibility="private"
+            runs_ui.refresh_fn, [runs_ui.pick, runs_ui.overlay_pick, owner], runs_ui.refresh_outputs,
+            api_visibility="private",
         )
         # Export follows the run opened in Runs or Compare, and refreshes its list when shown.
-        export_page.select(export_ui.refresh, [export_ui.run], [export_ui.run], api_visibility="private")
+        export_page.select(export_ui.refresh, [export_ui.run, owner], [export_ui.run], api_visibility="private")
         for opened in (runs_ui.pick, compare_ui.run):
-            opened.change(export_ui.follow, [opened], [export_ui.run], api_visibility="private")
-        demo.load(
+            opened.change(export_ui.follow, [opened, owner], [export_ui.run], api_visibility="private")
+        # The owner key first: what the page then shows (runs, Stop, Delete) depends on who the visitor is.
+        loaded = demo.load(init_owner, [owner_browser], [owner_browser, owner], api_visibility="private",
+                           show_progress="hidden")
+        loaded.then(
             on_load,
-            [train_ui.watched, train_ui.smoothing, train_ui.shown],
+            [train_ui.watched, train_ui.smoothing, train_ui.shown, owner],
             [
                 model_ui.hub_line,
                 model_ui.local,
@@ -276,7 +296,7 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
             ],
             api_visibility="private",
         )
-        demo.load(restore_form, form.components(), list(form.components()), api_visibility="private").then(
+        loaded.then(restore_form, {*form.components(), owner}, list(form.components()), api_visibility="private").then(
             _preview_after_example(mapping_order),
             [data_ui.source, task, *data_ui.mapping.values()],
             [data_ui.preview, data_ui.summary, *data_ui.mapping.values()],

@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 import gradio as gr
 
 from ft_app import config as config_labels
+from ft_app.hub_token import redact
+from ft_app.ownership import Visitor, valid_owner_key
 from ft_app.training.progress import JobSnapshot
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,8 +55,18 @@ def field_label(name: str) -> str:
 
 
 def user_error(exc: BaseException) -> gr.Error:
-    """A gr.Error showing the engine's plain message (no traceback on the page or in the log)."""
-    return gr.Error(str(exc) or type(exc).__name__, title="Please check", print_exception=False)
+    """A gr.Error showing the engine's plain message (no traceback on the page or in the log; tokens masked)."""
+    return gr.Error(redact(str(exc)) or type(exc).__name__, title="Please check", print_exception=False)
+
+
+def visitor(owner_key: Any, request: gr.Request | None, profile: gr.OAuthProfile | None = None) -> Visitor:
+    """Who sent this event: the signed-in Hugging Face user, and the owner key of their browser (kept in its
+    local storage), or for an API client (which has no browser) its session."""
+    user = getattr(profile, "username", None) or None
+    if valid_owner_key(owner_key):
+        return Visitor(user=user, key=owner_key)
+    session = getattr(request, "session_hash", None)
+    return Visitor(user=user, key=f"session:{session}" if session else None)
 
 
 def user_errors(fn: F) -> F:
@@ -87,7 +99,7 @@ def notice_html(message: str) -> str:
 
 
 def _refusal_message(exc: BaseException) -> str:
-    return getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return redact(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
 
 
 def into_notice(fn: F, outputs: Collection[Any], notice: Any) -> F:

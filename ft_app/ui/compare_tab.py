@@ -9,8 +9,9 @@ from typing import Any
 
 import gradio as gr
 
+from ft_app.ownership import Visitor
 from ft_app.runs import RunSummary
-from ft_app.ui.common import METHOD_LABELS, STATUS_WORDS, TASK_SHORT, page_event
+from ft_app.ui.common import METHOD_LABELS, STATUS_WORDS, TASK_SHORT, page_event, visitor
 from ft_app.ui.context import AppContext
 
 NO_RUN_MESSAGE = (
@@ -32,14 +33,14 @@ class CompareTab:
     refresh: Any
 
 
-def finished_runs(ctx: AppContext) -> list[RunSummary]:
-    """Runs that saved a model (completed or stopped), newest first."""
-    return [s for s in ctx.store.list_runs() if s.result_dir is not None]
+def finished_runs(ctx: AppContext, who: Visitor | None = None) -> list[RunSummary]:
+    """Runs that saved a model (completed or stopped) and that the visitor may see, newest first."""
+    return [s for s in ctx.jobs.runs(who) if s.result_dir is not None]
 
 
-def run_choices(ctx: AppContext, selected: str | None = None) -> gr.Dropdown:
+def run_choices(ctx: AppContext, selected: str | None = None, who: Visitor | None = None) -> gr.Dropdown:
     """The finished runs as dropdown choices, keeping the selection when it is still there."""
-    runs = finished_runs(ctx)
+    runs = finished_runs(ctx, who)
     choices = [(f"{s.run_id} · {STATUS_WORDS.get(s.status, s.status)} · {s.model}", s.run_id) for s in runs]
     ids = [s.run_id for s in runs]
     value = selected if selected in ids else (ids[0] if ids else None)
@@ -109,12 +110,14 @@ def build(ctx: AppContext) -> CompareTab:
                                   variant="secondary")
     batch_rows = gr.State([])
 
-    def on_run(run_id: str | None) -> list[Any]:
+    def on_run(run_id: str | None, owner_key: str | None = None, request: gr.Request = None,
+               profile: gr.OAuthProfile | None = None) -> list[Any]:
         """Describe the picked run, offer its held-out examples, and show the fitting output widgets."""
         if not run_id:
             return [NO_RUN_MESSAGE, [], gr.Dataset(samples=[], visible=False), gr.skip(), gr.skip(), gr.skip()]
         from ft_app.compare import held_out_examples
 
+        ctx.jobs.run_dir(run_id, visitor(owner_key, request, profile))  # a run this visitor may see
         summary = ctx.store.summary(run_id)
         rows = held_out_examples(summary.path, n=5)
         classify = summary.task == "classification"
@@ -142,10 +145,13 @@ def build(ctx: AppContext) -> CompareTab:
         ref = row.get("reference")
         return str(row.get("input", "")), (f"**Expected answer (from the data):** {ref}" if ref not in (None, "") else "")
 
-    def do_compare(run_id: str | None, prompt: str, tokens: float, temp: float, p: float, seed_value: float) -> list[Any]:
+    def do_compare(run_id: str | None, prompt: str, tokens: float, temp: float, p: float, seed_value: float,
+                   owner_key: str | None = None, request: gr.Request = None,
+                   profile: gr.OAuthProfile | None = None) -> list[Any]:
         """Run the same input through the base and the fine-tuned model of a run."""
+        who = visitor(owner_key, request, profile)
         if not run_id:
-            raise ValueError(NO_RUN_MESSAGE if not finished_runs(ctx) else "Pick a run to compare first.")
+            raise ValueError(NO_RUN_MESSAGE if not finished_runs(ctx, who) else "Pick a run to compare first.")
         if not (prompt or "").strip():
             raise ValueError("Type a text or prompt first, or click one of the held-out examples.")
         from ft_app.compare import compare
@@ -154,20 +160,23 @@ def build(ctx: AppContext) -> CompareTab:
         settings = GenerationSettings(
             max_new_tokens=int(tokens), temperature=float(temp), top_p=float(p), seed=int(seed_value or 0)
         )
-        result = compare(ctx.store.path(run_id), prompt, settings)
+        result = compare(ctx.jobs.run_dir(run_id, who), prompt, settings)
+        note = result.base.note or result.finetuned.note
+        if note:
+            gr.Warning(note)
         return [*_side(result.base), *_side(result.finetuned)]
 
     def do_batch(run_id: str | None, n: float, tokens: float, temp: float, p: float, seed_value: float,
-                 which: str) -> list[Any]:
+                 which: str, owner_key: str | None = None, request: gr.Request = None,
+                 profile: gr.OAuthProfile | None = None) -> list[Any]:
         """Answer N held-out rows with both models, judge each side, and offer the table as CSV."""
+        who = visitor(owner_key, request, profile)
         if not run_id:
-            raise ValueError(NO_RUN_MESSAGE if not finished_runs(ctx) else "Pick a run to compare first.")
+            raise ValueError(NO_RUN_MESSAGE if not finished_runs(ctx, who) else "Pick a run to compare first.")
         from ft_app.compare import batch_compare, write_batch_csv
         from ft_app.tasks import GenerationSettings
 
-        run_dir = ctx.store.path(run_id)
-        if not run_dir.is_dir():
-            raise ValueError(f"Run {run_id!r} does not exist.")
+        run_dir = ctx.jobs.run_dir(run_id, who)
         settings = GenerationSettings(
             max_new_tokens=int(tokens), temperature=float(temp), top_p=float(p), seed=int(seed_value or 0)
         )
@@ -180,31 +189,41 @@ def build(ctx: AppContext) -> CompareTab:
             summary += f" (This run kept only {len(records)} held-out rows.)"
         return [summary, _filtered(records, which), str(csv_path), records]
 
-    def do_batch_shown(*args: Any) -> list[Any]:
+    def do_batch_shown(run_id: str | None, n: float, tokens: float, temp: float, p: float, seed_value: float,
+                       which: str, owner_key: str | None = None, request: gr.Request = None,
+                       profile: gr.OAuthProfile | None = None) -> list[Any]:
         """do_batch for the page: the summary and the CSV button appear with the table."""
-        summary, table, csv_path, records = do_batch(*args)
+        summary, table, csv_path, records = do_batch(run_id, n, tokens, temp, p, seed_value, which, owner_key, request,
+                                                     profile)
         return [gr.Markdown(summary, visible=True), table, gr.DownloadButton(value=csv_path, visible=True), records]
 
     def filter_rows(which: str, records: list[dict[str, Any]]) -> list[list[str]]:
         """Show all rows, or only those fine-tuning fixed, or only those it broke."""
         return _filtered(records or [], which)
 
-    page_event(run.change, on_run, [run], [run_info, examples_state, examples, decoding, base_label, tuned_label], notice)
+    def refresh_runs(current: str | None, owner_key: str | None = None, request: gr.Request = None,
+                     profile: gr.OAuthProfile | None = None) -> gr.Dropdown:
+        """The finished runs this visitor may see, keeping the one shown."""
+        return run_choices(ctx, current, visitor(owner_key, request, profile))
+
+    owner = ctx.owner
+    page_event(run.change, on_run, [run, owner], [run_info, examples_state, examples, decoding, base_label, tuned_label],
+               notice)
     examples.click(use_example, [examples, examples_state], [text, reference], api_visibility="private")
-    refresh.click(lambda current: run_choices(ctx, current), [run], [run], api_name="compare_runs")
-    compare_inputs = [run, text, max_new_tokens, temperature, top_p, seed]
+    refresh.click(refresh_runs, [run, owner], [run], api_name="compare_runs")
+    compare_inputs = [run, text, max_new_tokens, temperature, top_p, seed, owner]
     compare_outputs = [base_text, base_label, tuned_text, tuned_label]
     page_event(go.click, do_compare, compare_inputs, compare_outputs, notice, api_name="compare", concurrency_limit=1)
     page_event(text.submit, do_compare, compare_inputs, compare_outputs, notice, concurrency_limit=1,
                concurrency_id="compare")
     page_event(
-        batch_go.click, do_batch_shown, [run, batch_n, max_new_tokens, temperature, top_p, seed, batch_filter],
+        batch_go.click, do_batch_shown, [run, batch_n, max_new_tokens, temperature, top_p, seed, batch_filter, owner],
         [batch_summary, batch_table, batch_csv, batch_rows], batch_notice, api_name="batch_compare", api_fn=do_batch, concurrency_limit=1,
     )
     batch_filter.change(filter_rows, [batch_filter, batch_rows], [batch_table], api_visibility="private")
     run.change(lambda: (gr.Markdown(visible=False), [], gr.DownloadButton(visible=False), []), None,
                [batch_summary, batch_table, batch_csv, batch_rows], api_visibility="private")
-    return CompareTab(run=run, refresh=lambda current=None: run_choices(ctx, current))
+    return CompareTab(run=run, refresh=refresh_runs)
 
 
 def _yes_no(value: bool | None) -> str:

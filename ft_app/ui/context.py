@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ft_app.runs import RunStore
 from ft_app.training.jobs import JobManager
@@ -17,6 +18,9 @@ class AppContext:
     jobs: JobManager
     form: Form = field(default_factory=Form)
     login_required: bool = False  # Hugging Face OAuth on a Space: Train and Resume need a signed-in visitor
+    # The visitor's owner key (a gr.State filled from the browser's local storage when the page loads): every
+    # event that touches a run takes it as an input, so that the job manager knows who asks.
+    owner: Any = None
 
     @property
     def store(self) -> RunStore:

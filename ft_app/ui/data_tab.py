@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from ft_app.config import DataConfig
+from ft_app.text import plain_list
 from ft_app.ui.common import dropdown_value, page_event, shorten
 from ft_app.ui.context import AppContext
 
@@ -47,17 +45,6 @@ class DataTab:
     report_outputs: list[gr.components.Component]
 
 
-def keep_upload(uploads_dir: Path, tmp_path: str) -> Path:
-    """Copy an uploaded file out of Gradio's temporary cache into the app's uploads folder."""
-    src = Path(tmp_path)
-    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:12]
-    dest = uploads_dir / f"{digest}-{src.name}"
-    if not dest.exists():
-        uploads_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dest)
-    return dest
-
-
 def _data() -> Any:
     from ft_app import data
 
@@ -83,7 +70,8 @@ def _preview(
     from ft_app.data_report import preview
 
     head = preview(table, PREVIEW_ROWS)
-    summary = f"**{len(table):,} row{'s' if len(table) != 1 else ''}** · columns: {', '.join(f'`{c}`' for c in columns)}\n\n{note}"
+    shown = plain_list([f"`{c}`" for c in columns], data.COLUMN_LIMIT)  # a wide table must not fill the screen
+    summary = f"**{len(table):,} row{'s' if len(table) != 1 else ''}** · columns: {shown}\n\n{note}"
     choices = [AUTO] + [(c, c) for c in columns]
     updates = []
     for name in MAPPING_FIELDS:
@@ -184,12 +172,15 @@ def build(ctx: AppContext, task: gr.Radio) -> DataTab:
     )
 
     def on_upload(file: str | None, task_value: str) -> list[Any]:
-        """Check an uploaded file is a table, keep it, and preview it."""
+        """Check an uploaded file is a table, keep it (named uploads/<name>, never by its server path), preview it."""
         if not file:
             return [gr.skip()] * (4 + len(MAPPING_FIELDS))
+        from ft_app.uploads import check_uploads_allowed, keep_upload, upload_name
+
+        check_uploads_allowed(ctx.jobs.host)  # before the file is even read
         rows = _preview(file, None, "train", task_value)  # refuses a non-table before anything changes
-        kept = keep_upload(ctx.uploads_dir, file)
-        return [str(kept), gr.Dropdown(choices=[], value=""), gr.Dropdown(choices=["train"], value="train"), *rows]
+        kept = keep_upload(ctx.uploads_dir, file, ctx.jobs.host)
+        return [upload_name(kept), gr.Dropdown(choices=[], value=""), gr.Dropdown(choices=["train"], value="train"), *rows]
 
     def on_load(src: str, config_name: str | None, split_name: str | None, task_value: str) -> list[Any]:
         """Preview a file path or a Hub dataset, with its configuration and split pickers."""
@@ -269,6 +260,9 @@ def report_widgets(report: Any) -> list[Any]:
             f"95% under {stats.p95:.0f}, longest {stats.max}. Max length is {stats.max_length}: "
             f"**{stats.over_limit} rows ({stats.over_limit_share:.0%}) will be cut.**"
         )
+    for warning in report.warnings:
+        gr.Warning(warning)
+    lines = [f"**Warning:** {warning}" for warning in report.warnings] + lines
     lines += [f"- {note}" for note in report.notes]
     balance = (
         plots.label_balance_figure(dict(report.balance)) if report.balance else plots.empty_figure("No labels to count.")

@@ -13,7 +13,8 @@ from typing import Any
 
 import gradio as gr
 
-from ft_app.ui.common import METHOD_LABELS, STATUS_WORDS, TASK_SHORT, page_event
+from ft_app.ownership import Visitor
+from ft_app.ui.common import METHOD_LABELS, STATUS_WORDS, TASK_SHORT, page_event, visitor
 from ft_app.ui.context import AppContext
 
 EXPORT_MAX_AGE_S = 3600  # how long a made download stays in Gradio's cache
@@ -55,11 +56,13 @@ def export_folder() -> Path:
     return folder
 
 
-def run_choices(ctx: AppContext, current: str | None = None, *preferred: str | None) -> gr.Dropdown:
-    """Runs that saved a model; keeps `current`, else the first of `preferred` that exists, else the newest."""
+def run_choices(ctx: AppContext, current: str | None = None, *preferred: str | None,
+                who: Visitor | None = None) -> gr.Dropdown:
+    """Runs that saved a model (that the visitor may see); keeps `current`, else the first of `preferred` that
+    exists, else the newest."""
     from ft_app.ui.compare_tab import finished_runs
 
-    runs = finished_runs(ctx)
+    runs = finished_runs(ctx, who)
     ids = [s.run_id for s in runs]
     value = next((r for r in (current, *preferred) if r in ids), ids[0] if ids else None)
     choices = [(f"{s.run_id} · {STATUS_WORDS.get(s.status, s.status)} · {s.model}", s.run_id) for s in runs]
@@ -141,15 +144,13 @@ def build(ctx: AppContext, token: gr.Textbox) -> ExportTab:
         recipe_file = gr.DownloadButton("Download the recipe", value=None, visible=False,
                                         elem_id="export-recipe-download")
 
-    def run_dir(run_id: str | None) -> Path:
+    def run_dir(run_id: str | None, who: Visitor | None) -> Path:
         if not run_id:
-            raise ValueError(NO_RUN_MESSAGE if not run_choices(ctx).choices else "Pick a run to export first.")
-        path = ctx.store.path(run_id)
-        if not path.is_dir():
-            raise ValueError(f"Run {run_id!r} does not exist (deleted?). Refresh the list.")
-        return path
+            raise ValueError(NO_RUN_MESSAGE if not run_choices(ctx, who=who).choices else "Pick a run to export first.")
+        return ctx.jobs.run_dir(run_id, who)  # refuses a run that does not exist, or that this visitor may not see
 
-    def on_run(run_id: str | None) -> list[Any]:
+    def on_run(run_id: str | None, owner_key: str | None = None, request: gr.Request = None,
+               profile: gr.OAuthProfile | None = None) -> list[Any]:
         """Describe the picked run and show what can be done with it."""
         hidden = gr.DownloadButton(value=None, visible=False)
         if not run_id:
@@ -159,7 +160,7 @@ def build(ctx: AppContext, token: gr.Textbox) -> ExportTab:
         from ft_app.export.scale import run_recipe
         from ft_app.export.source import folder_size, human_size, load_export_run
 
-        run = load_export_run(run_dir(run_id))
+        run = load_export_run(run_dir(run_id, visitor(owner_key, request, profile)))
         summary = ctx.store.summary(run_id)
         lines = [
             f"**{run.run_id}** · {TASK_SHORT.get(run.config.task, run.config.task)} · `{run.base_model}` · "
@@ -184,7 +185,8 @@ def build(ctx: AppContext, token: gr.Textbox) -> ExportTab:
             "", "", "",
         ]
 
-    def make_zip(run_id: str | None, merged: bool) -> tuple[Any, str]:
+    def make_zip(run_id: str | None, merged: bool, owner_key: str | None = None, request: gr.Request = None,
+                 profile: gr.OAuthProfile | None = None) -> tuple[Any, str]:
         """Zip the run's result and everything that explains it; offer it for download."""
         import time
 
@@ -192,30 +194,35 @@ def build(ctx: AppContext, token: gr.Textbox) -> ExportTab:
         from ft_app.export.source import human_size
 
         start = time.monotonic()
-        path = build_zip(run_dir(run_id), export_folder() / f"{run_id}.zip", include_merged=bool(merged))
+        path = build_zip(run_dir(run_id, visitor(owner_key, request, profile)), export_folder() / f"{run_id}.zip", include_merged=bool(merged))
         size = human_size(path.stat().st_size)
         note = f"Ready: `{path.name}`, {size}, made in {time.monotonic() - start:.1f} s."
         return gr.DownloadButton(f"Download {path.name} ({size})", value=str(path), visible=True), note
 
-    def do_merge(run_id: str | None, hub_token: str) -> tuple[str, Any, str]:
+    def do_merge(run_id: str | None, hub_token: str, owner_key: str | None = None, request: gr.Request = None,
+                 profile: gr.OAuthProfile | None = None) -> tuple[str, Any, str]:
         """Merge the adapter into the base weights (saved in the run as merged/)."""
         if demo_server:
             raise ValueError("This is a demo server: merging is switched off here. Download the zip instead.")
         from ft_app.export.merge import merge_lora
         from ft_app.hub_token import set_token
 
+        who = visitor(owner_key, request, profile)
+        folder = run_dir(run_id, who)
+        ctx.jobs.access.check_manage(folder, who, "merge into")  # it writes merged/ into the run's folder
         reset = set_token(hub_token)  # a gated base model is loaded with this visitor's token, in this request only
         try:
-            result = merge_lora(run_dir(run_id))
+            result = merge_lora(folder)
         finally:
             reset.var.reset(reset)
-        return result.message, gr.Checkbox(visible=True), on_run(run_id)[0]
+        return result.message, gr.Checkbox(visible=True), on_run(run_id, owner_key, request, profile)[0]
 
-    def make_card(run_id: str | None) -> tuple[Any, Any, Any, str]:
+    def make_card(run_id: str | None, owner_key: str | None = None, request: gr.Request = None,
+                  profile: gr.OAuthProfile | None = None) -> tuple[Any, Any, Any, str]:
         """Write the model card and its curve; show them and offer README.md."""
         from ft_app.export.card import write_card
 
-        path = write_card(run_dir(run_id), export_folder())
+        path = write_card(run_dir(run_id, visitor(owner_key, request, profile)), export_folder())
         text = path.read_text(encoding="utf-8")
         _, front, body = text.split("---", 2)
         curve = path.parent / "loss_curve.png"
@@ -226,11 +233,13 @@ def build(ctx: AppContext, token: gr.Textbox) -> ExportTab:
             body.replace("![Train and eval loss by step](loss_curve.png)", "*(the picture above)*"),
         )
 
-    def do_publish(run_id: str | None, repo_name: str, is_private: bool, choice: str, hub_token: str) -> str:
+    def do_publish(run_id: str | None, repo_name: str, is_private: bool, choice: str, hub_token: str,
+                   owner_key: str | None = None, request: gr.Request = None,
+                   profile: gr.OAuthProfile | None = None) -> str:
         """Publish the result, the merged model or the demo Space to the Hub; return the link."""
         from ft_app.export.hub import HubUnreachableError, publish_model, publish_space
 
-        folder = run_dir(run_id)
+        folder = run_dir(run_id, visitor(owner_key, request, profile))
         try:
             if choice == "space":
                 result = publish_space(folder, repo_name or None, token=hub_token, private=bool(is_private),
@@ -246,40 +255,48 @@ def build(ctx: AppContext, token: gr.Textbox) -> ExportTab:
         return (f"Published to the {visibility} {kind} **[{result.repo_id}]({result.url})** in one commit "
                 f"({len(result.files)} files).{note}")
 
-    def make_space(run_id: str | None) -> Any:
+    def make_space(run_id: str | None, owner_key: str | None = None, request: gr.Request = None,
+                   profile: gr.OAuthProfile | None = None) -> Any:
         """Zip the before/after demo app with the model files in it."""
         from ft_app.export.archive import build_space_zip
 
-        path = build_space_zip(run_dir(run_id), export_folder() / f"{run_id}-demo-space.zip")
+        path = build_space_zip(run_dir(run_id, visitor(owner_key, request, profile)), export_folder() / f"{run_id}-demo-space.zip")
         return gr.DownloadButton(f"Download {path.name}", value=str(path), visible=True)
 
-    def make_recipe(run_id: str | None) -> Any:
+    def make_recipe(run_id: str | None, owner_key: str | None = None, request: gr.Request = None,
+                    profile: gr.OAuthProfile | None = None) -> Any:
         """Zip config.json, COMMANDS.md and the accelerate config files."""
         from ft_app.export.archive import build_recipe_zip
 
-        path = build_recipe_zip(run_dir(run_id), export_folder() / f"{run_id}-recipe.zip")
+        path = build_recipe_zip(run_dir(run_id, visitor(owner_key, request, profile)), export_folder() / f"{run_id}-recipe.zip")
         return gr.DownloadButton(f"Download {path.name}", value=str(path), visible=True)
 
     on_run_outputs = [info, with_merged, merge_box, merge_plan, merge_note, recipe_text, recipe_config,
                       zip_file, card_file, space_file, recipe_file, zip_note, card_text, publish_note]
-    page_event(run.change, on_run, [run], on_run_outputs, notice)
-    refresh.click(lambda current: run_choices(ctx, current), [run], [run], api_name="export_runs")
-    page_event(zip_btn.click, make_zip, [run, with_merged], [zip_file, zip_note], notice, api_name="export_zip",
-               concurrency_limit=1)
-    page_event(merge_btn.click, do_merge, [run, token], [merge_note, with_merged, info], notice, api_name="merge_lora",
-               concurrency_limit=1)
-    page_event(card_btn.click, make_card, [run], [card_file, card_meta, card_curve, card_text], notice,
-               api_name="model_card", concurrency_limit=1)
-    page_event(publish_btn.click, do_publish, [run, repo, private, what, token], [publish_note], notice,
-               api_name="publish_to_hub", concurrency_limit=1)
-    page_event(space_btn.click, make_space, [run], [space_file], notice, api_name="demo_space", concurrency_limit=1)
-    page_event(recipe_btn.click, make_recipe, [run], [recipe_file], notice, api_name="recipe_zip", concurrency_limit=1)
-    def refresh_runs(current: str | None) -> gr.Dropdown:
-        """The finished runs, keeping the one shown."""
-        return run_choices(ctx, current)
+    def refresh_runs(current: str | None, owner_key: str | None = None, request: gr.Request = None,
+                     profile: gr.OAuthProfile | None = None) -> gr.Dropdown:
+        """The finished runs (that this visitor may see), keeping the one shown."""
+        return run_choices(ctx, current, who=visitor(owner_key, request, profile))
 
-    def follow(opened: str | None) -> gr.Dropdown:
+    def follow(opened: str | None, owner_key: str | None = None, request: gr.Request = None,
+               profile: gr.OAuthProfile | None = None) -> gr.Dropdown:
         """Show the run just opened in the Runs or Compare tab (when it saved a model)."""
-        return run_choices(ctx, opened)
+        return run_choices(ctx, opened, who=visitor(owner_key, request, profile))
+
+    owner = ctx.owner
+    page_event(run.change, on_run, [run, owner], on_run_outputs, notice)
+    refresh.click(refresh_runs, [run, owner], [run], api_name="export_runs")
+    page_event(zip_btn.click, make_zip, [run, with_merged, owner], [zip_file, zip_note], notice, api_name="export_zip",
+               concurrency_limit=1)
+    page_event(merge_btn.click, do_merge, [run, token, owner], [merge_note, with_merged, info], notice,
+               api_name="merge_lora", concurrency_limit=1)
+    page_event(card_btn.click, make_card, [run, owner], [card_file, card_meta, card_curve, card_text], notice,
+               api_name="model_card", concurrency_limit=1)
+    page_event(publish_btn.click, do_publish, [run, repo, private, what, token, owner], [publish_note], notice,
+               api_name="publish_to_hub", concurrency_limit=1)
+    page_event(space_btn.click, make_space, [run, owner], [space_file], notice, api_name="demo_space",
+               concurrency_limit=1)
+    page_event(recipe_btn.click, make_recipe, [run, owner], [recipe_file], notice, api_name="recipe_zip",
+               concurrency_limit=1)
 
     return ExportTab(run=run, refresh=refresh_runs, follow=follow)

@@ -11,6 +11,7 @@ import gradio as gr
 
 from ft_app import presets
 from ft_app.config import METHODS, RunConfig, TrainingSettings
+from ft_app.ownership import Visitor
 from ft_app.text import count_words, share_words
 from ft_app.training.progress import JobSnapshot
 from ft_app.ui import coach_box, common, results_panel
@@ -62,18 +63,24 @@ def method_info(method: str) -> str:
     return f"{METHOD_LABELS.get(method, method)}: {METHOD_HELP.get(method, '')}"
 
 
-def snapshot_for(ctx: AppContext, run_id: str | None) -> JobSnapshot | None:
-    """The watched run's snapshot, else the job manager's current run, else the newest run on disk."""
+def snapshot_for(ctx: AppContext, run_id: str | None, who: Visitor | None = None) -> JobSnapshot | None:
+    """The watched run's snapshot, else the job manager's current run, else the newest run on disk (each only
+    when the visitor may see it)."""
     if run_id:
         try:
-            return ctx.jobs.snapshot(run_id)
+            return ctx.jobs.snapshot(run_id, who)
         except ValueError:
             pass  # the run was deleted: fall back to what is current
-    snap = ctx.jobs.current()
+    snap = ctx.jobs.current(who)
     if snap is not None:
         return snap
-    runs = ctx.store.list_runs()
-    return ctx.jobs.snapshot(runs[0].run_id) if runs else None
+    runs = ctx.jobs.runs(who)
+    return ctx.jobs.snapshot(runs[0].run_id, who) if runs else None
+
+
+def stop_shown(ctx: AppContext, snap: JobSnapshot | None, who: Visitor | None) -> bool:
+    """Whether the Stop button shows: always on a local app; on a public one, not beside another visitor's run."""
+    return snap is None or ctx.jobs.may_manage(snap.run_id, who)
 
 
 def live_view(ctx: AppContext, snap: JobSnapshot | None, smoothing: float) -> tuple[Any, str, str]:
@@ -223,13 +230,16 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
 
     # ---- handlers --------------------------------------------------------------------------
 
-    def view(run_id: str | None, smoothing_value: float, shown_key: str | None) -> list[Any]:
+    def view(run_id: str | None, smoothing_value: float, shown_key: str | None, owner_key: str | None = None,
+             request: gr.Request = None, profile: gr.OAuthProfile | None = None) -> list[Any]:
         """Everything the Train tab shows about a run: curve, progress, log, failure, coach and results."""
-        snap = snapshot_for(ctx, run_id)
+        who = common.visitor(owner_key, request, profile)
+        snap = snapshot_for(ctx, run_id, who)
         fig, bar, log_text = live_view(ctx, snap, smoothing_value)
         active = bool(snap and snap.active)
-        out: list[Any] = [fig, bar, log_text, gr.Timer(active=active), snap.run_id if snap else ""]
-        out += _failure_view(ctx, snap)
+        out: list[Any] = [fig, bar, log_text, gr.Timer(active=active), snap.run_id if snap else "",
+                          gr.Button(visible=stop_shown(ctx, snap, who))]
+        out += _failure_view(ctx, snap, who)
         out += coach_box.view(ctx, snap)
         if snap is None or active:
             key = None
@@ -240,53 +250,62 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
                     else [gr.skip()] * len(results.outputs))
         return [*out, key]
 
-    def attach(run_id: str | None, smoothing_value: float, shown_key: str | None = None) -> list[Any]:
+    def attach(run_id: str | None, smoothing_value: float, shown_key: str | None = None, owner_key: str | None = None,
+               request: gr.Request = None, profile: gr.OAuthProfile | None = None) -> list[Any]:
         """On page load: re-attach to the running job (or show the last run) and start polling if it is active."""
-        snap = snapshot_for(ctx, run_id)
-        return [snap.run_id if snap else None, *view(run_id, smoothing_value, shown_key)]
+        snap = snapshot_for(ctx, run_id, common.visitor(owner_key, request, profile))
+        return [snap.run_id if snap else None, *view(run_id, smoothing_value, shown_key, owner_key, request, profile)]
 
-    def start(config_json: str, smoothing_value: float, hub_token: str | None = None,
-              profile: gr.OAuthProfile | None = None) -> tuple[Any, ...]:
+    def start(config_json: str, smoothing_value: float, hub_token: str | None = None, owner_key: str | None = None,
+              request: gr.Request = None, profile: gr.OAuthProfile | None = None) -> tuple[Any, ...]:
         """Start training the given run config (JSON) in the background; returns at once with the run id.
 
         `hub_token` is a Hugging Face token for this run only (gated or private models); it is never written.
+        The run belongs to the visitor who started it.
         """
         if ctx.login_required and profile is None:
             raise ValueError("Sign in with Hugging Face (the button at the top of the page) to train on this server.")
         if not (config_json or "").strip():
             raise ValueError("No run config: pick a model (Model tab) and data (Data tab), then press Train.")
         config = RunConfig.from_json(config_json)
-        run_id = ctx.jobs.start(config, token=(hub_token or "").strip() or None)
+        run_id = ctx.jobs.start(config, token=(hub_token or "").strip() or None,
+                                visitor=common.visitor(owner_key, request, profile))
         fig, bar, log_text = live_view(ctx, ctx.jobs.snapshot(run_id), smoothing_value)
         return run_id, run_id, gr.Timer(active=True), fig, bar, log_text
 
-    def resume(run_id: str | None, hub_token: str | None = None, profile: gr.OAuthProfile | None = None) -> tuple[str, str]:
+    def resume(run_id: str | None, hub_token: str | None = None, owner_key: str | None = None,
+               request: gr.Request = None, profile: gr.OAuthProfile | None = None) -> tuple[str, str]:
         """Continue an interrupted, stopped or failed run from its last checkpoint, in the same folder."""
         if ctx.login_required and profile is None:
             raise ValueError("Sign in with Hugging Face (the button at the top of the page) to train on this server.")
         if not run_id:
             raise ValueError("Pick a run to resume first.")
-        resumed = ctx.jobs.resume(run_id, token=(hub_token or "").strip() or None)
+        resumed = ctx.jobs.resume(run_id, token=(hub_token or "").strip() or None,
+                                  visitor=common.visitor(owner_key, request, profile))
         gr.Info(f"Run {resumed} continues from its last checkpoint; its curve goes on where it stopped.")
         return resumed, resumed
 
-    def start_from_form(values: dict[Any, Any], profile: gr.OAuthProfile | None = None) -> tuple[Any, ...]:
+    def start_from_form(values: dict[Any, Any], request: gr.Request = None,
+                        profile: gr.OAuthProfile | None = None) -> tuple[Any, ...]:
         """The Train button: the whole form as ONE run config (shown as JSON), then start it."""
         if not str(values.get(form.by_path[("model", "name_or_path")]) or "").strip():
             raise ValueError(common.no_model_message(values[task]))
         config_json = form.to_config(values).to_json()
-        return (config_json, *start(config_json, values[smoothing], values[token], profile))
+        return (config_json, *start(config_json, values[smoothing], values[token], values[ctx.owner], request, profile))
 
-    def stop() -> str:
-        """Ask the running job to stop after the current step."""
-        run_id = ctx.jobs.stop()
+    def stop(owner_key: str | None = None, request: gr.Request = None, profile: gr.OAuthProfile | None = None) -> str:
+        """Ask the running job to stop after the current step (its owner, or an admin, on a public server)."""
+        who = common.visitor(owner_key, request, profile)
+        run_id = ctx.jobs.stop(who)
         gr.Info(f"Stopping run {run_id} after the current step; what it learned so far is kept.")
-        return progress_html(ctx.jobs.snapshot(run_id))
+        return progress_html(ctx.jobs.snapshot(run_id, who))
 
-    def status(run_id: str = "") -> dict[str, Any]:
+    def status(run_id: str = "", request: gr.Request = None) -> dict[str, Any]:
         """The status of a run (or of the current one when run_id is empty) as JSON."""
-        snap = snapshot_for(ctx, run_id or None)
-        return status_dict(snap)
+        who = common.visitor(None, request)
+        if run_id:
+            return status_dict(ctx.jobs.snapshot(run_id, who))  # a run that does not exist is refused, plainly
+        return status_dict(snapshot_for(ctx, None, who))
 
     def pick_preset(key: str | None, model_value: str) -> Any:
         """Apply a recipe: its method and knobs (and its model when none is chosen yet)."""
@@ -317,23 +336,23 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
     # ---- wiring ----------------------------------------------------------------------------
     token_inputs = [token]  # the Model tab's password box: sent with the click, kept nowhere on the server
     view_outputs = [
-        plot, progress, log, timer, run_box, failure, resume_btn, *coach.outputs, *results.outputs, shown,
+        plot, progress, log, timer, run_box, stop_btn, failure, resume_btn, *coach.outputs, *results.outputs, shown,
     ]
+    view_inputs = [watched, smoothing, shown, ctx.owner]
     started_outputs = [run_box, watched, timer, plot, progress, log]
-    gr.on(triggers=[], fn=common.user_errors(start), inputs=[config_code, smoothing, *token_inputs],
+    gr.on(triggers=[], fn=common.user_errors(start), inputs=[config_code, smoothing, *token_inputs, ctx.owner],
           outputs=started_outputs, api_name="train", concurrency_limit=1, concurrency_id="train")
-    page_event(train_btn.click, start_from_form, {*form.components(), smoothing, *token_inputs},
+    page_event(train_btn.click, start_from_form, {*form.components(), smoothing, *token_inputs, ctx.owner},
                [config_code, *started_outputs], notice, concurrency_limit=1, concurrency_id="train",
                show_progress="minimal", show_progress_on=[progress])  # the curve stays clean while the run starts
-    page_event(resume_btn.click, resume, [watched, *token_inputs], [run_box, watched], notice,
+    page_event(resume_btn.click, resume, [watched, *token_inputs, ctx.owner], [run_box, watched], notice,
                concurrency_limit=1, concurrency_id="train").then(
-        view, [watched, smoothing, shown], view_outputs, api_visibility="private", show_progress="hidden",
+        view, view_inputs, view_outputs, api_visibility="private", show_progress="hidden",
     )
-    page_event(stop_btn.click, stop, None, [progress], notice, api_name="stop", show_progress="hidden")
-    timer.tick(view, [watched, smoothing, shown], view_outputs, api_name="poll", concurrency_limit=None,
-               show_progress="hidden")
-    smoothing.release(view, [watched, smoothing, shown], view_outputs, api_visibility="private", show_progress="hidden")
-    gr.api(status, api_name="status")
+    page_event(stop_btn.click, stop, [ctx.owner], [progress], notice, api_name="stop", show_progress="hidden")
+    timer.tick(view, view_inputs, view_outputs, api_name="poll", concurrency_limit=None, show_progress="hidden")
+    smoothing.release(view, view_inputs, view_outputs, api_visibility="private", show_progress="hidden")
+    gr.api(common.user_errors(status), api_name="status")
     coach_box.wire(ctx, coach)
     preset.input(pick_preset, [preset, form.by_path[("model", "name_or_path")]], list(form.components()) + [preset_note],
                        api_visibility="private")
@@ -352,13 +371,16 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
     return tab
 
 
-def _failure_view(ctx: AppContext, snap: JobSnapshot | None) -> list[Any]:
-    """The failure card (message and log tail) and the Resume button, for a run that did not finish."""
+def _failure_view(ctx: AppContext, snap: JobSnapshot | None, who: Visitor | None = None) -> list[Any]:
+    """The failure card (message and log tail) and the Resume button (for who may resume it), for a run that did
+    not finish."""
     if snap is None or snap.status not in ("failed", "interrupted", "stopped"):
         return [gr.HTML("", visible=False), gr.Button(visible=False)]
     from ft_app.results import resume_blocker
 
     blocker = resume_blocker(ctx.store, snap.run_id)
+    if blocker is None and not ctx.jobs.may_manage(snap.run_id, who):
+        blocker = "This run was started by another visitor: only they (or an admin of this server) can resume it."
     if snap.status == "stopped":
         # A stopped run saved what it learned; it only needs the Resume button to go on.
         return [gr.HTML("", visible=False), gr.Button(visible=blocker is None)]

@@ -111,7 +111,9 @@ def test_tiny_training_end_to_end(
     kept, _config, _split, preview, summary, text_col, label_col, *_ = client.predict(
         handle_file(str(sentiment_csv)), "classification", api_name="/upload_data"
     )
-    assert Path(kept).parent == app_server.uploads_dir and Path(kept).is_file()
+    # The response names the kept file, never its path on the server; runs find it in the app's uploads folder.
+    assert kept == f"uploads/{Path(kept).name}" and (app_server.uploads_dir / Path(kept).name).is_file()
+    assert str(app_server.home) not in json.dumps([kept, summary])
     assert "64 rows" in summary
     assert preview["headers"] == ["text", "label"] and len(preview["data"]) == 20
     assert text_col["value"] == "text" and label_col["value"] == "label"
