@@ -138,6 +138,7 @@ def main() -> None:
     parser.add_argument("--engine-root", type=Path, help="import ft_app from this checkout instead (e.g. the old engine)")
     parser.add_argument("--json", type=Path, help="append one JSON line per run to this file")
     parser.add_argument("--label", default="", help="a name for this engine in the output (e.g. 'old engine')")
+    parser.add_argument("--keep", type=Path, help="keep the run folders here (to read their curves)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON",
                         help="tuning only: override config keys, e.g. training.learning_rate=2e-4")
     opts = parser.parse_args()
@@ -173,7 +174,7 @@ def main() -> None:
                     for seed in opts.seeds:
                         raw = run_config(arm, "full" if method == "-" else method, model, train, dev, seed, opts.set)
                         load = os.getloadavg()[0]
-                        r = run_once(raw, work / "runs")
+                        r = run_once(raw, opts.keep or work / "runs")
                         r.update(size=size, arm=arm, method=raw["method"], seed=seed, label=opts.label, load=round(load, 2),
                                  overrides=opts.set)
                         results.append(r)

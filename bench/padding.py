@@ -156,7 +156,7 @@ def engine_arm(train: Path, dev: Path, out: Path, pairs: list[tuple[str, str]], 
     from ft_app.modeling import load_model, load_tokenizer
     from ft_app.tasks import get_task
     from ft_app.training.runner import preflight
-    from ft_app.training.sampling import trainer_class
+    from ft_app.training.trainer import trainer_class
 
     checked = preflight(engine_config(train, dev, optimizer, grouped, seed))
     config = checked.config

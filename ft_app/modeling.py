@@ -339,19 +339,6 @@ def head_modules(model: Any) -> list[str]:
     return [name for name in CLASSIFIER_FEEDERS if hasattr(getattr(body, name, None), "parameters")]
 
 
-def new_head_parameters(model: Any) -> list[Any]:
-    """The parameters of the new classification head: everything outside the body, and the pooler feeding it.
-
-    Empty for an adapter (peft) model, whose trainable head copies already learn at the adapter's rate.
-    """
-    body = getattr(model, getattr(model, "base_model_prefix", ""), None)
-    if body is None or body is model or hasattr(model, "peft_config"):
-        return []
-    inside = {id(p) for p in body.parameters()}
-    feeders = [p for name in head_modules(model) for p in getattr(body, name).parameters()]
-    return [p for p in model.parameters() if id(p) not in inside] + feeders
-
-
 def freeze_body(model: Any) -> None:
     """Head-only: freeze the body except the modules that only feed the head (its pooler)."""
     body = getattr(model, model.base_model_prefix)

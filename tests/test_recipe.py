@@ -57,6 +57,7 @@ def test_given_knobs_win() -> None:
 
 def test_the_plain_description() -> None:
     assert describe(_auto(400)) == "400 rows: 8 passes, 400 steps, learning rate 0.0001, warm-up 40 steps"
+    assert describe(_auto(400, "lora")) == "400 rows: 8 passes, 400 steps, learning rate 0.001, warm-up 40 steps"
     one = _auto(8, epochs=1.0, warmup_ratio=0.0, learning_rate=5e-5)
     assert describe(one, "a few seconds here") == "8 rows: 1 pass, 1 step, learning rate 0.00005; a few seconds here"
     assert describe(_auto(400, max_steps=30, warmup_ratio=0.0)).startswith("400 rows: 0.6 passes, 30 steps")

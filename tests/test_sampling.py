@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ft_app.training.sampling import ShuffledLengthGroupedSampler, grouped_order, trainer_class
+from ft_app.training.sampling import ShuffledLengthGroupedSampler, grouped_order
+from ft_app.training.trainer import trainer_class
 
 _RNG = random.Random(7)
 LENGTHS = [_RNG.randint(2, 60) for _ in range(1000)]

@@ -217,7 +217,7 @@ class TrainingRun:
         from transformers.trainer_callback import PrinterCallback
 
         from ft_app.training.callbacks import MetricsCallback, StopCallback
-        from ft_app.training.sampling import trainer_class
+        from ft_app.training.trainer import trainer_class
 
         config, data = self.config, loaded.data
         has_eval = data.validation is not None and config.training.eval_strategy != "no"
@@ -251,7 +251,7 @@ class TrainingRun:
         if config.training.early_stopping and has_eval:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
         pad_multiple = 8 if checked.precision in ("fp16", "bf16") else None
-        trainer = trainer_class()(  # the Trainer with length groups in shuffled order (training/sampling.py)
+        trainer = trainer_class()(  # length groups in shuffled order (training/trainer.py)
             model=loaded.model,
             args=args,
             data_collator=loaded.task.collator(loaded.tokenizer, loaded.model, pad_multiple),
