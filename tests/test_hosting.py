@@ -95,3 +95,45 @@ def test_public_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delenv("FT_APP_PUBLIC")
     monkeypatch.setenv("SPACE_ID", "ann/studio")
     assert HostSettings.from_env().public
+
+
+def test_limits_ownership_and_backups_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11: a public server has limits per run unless the host sets others (0 = none); a local app has none."""
+    names = ("FT_APP_PUBLIC", "SPACE_ID", "FT_APP_MAX_RUN_MINUTES", "FT_APP_MAX_TRAIN_ROWS", "FT_APP_MAX_STEPS",
+             "FT_APP_ADMIN_USERS", "FT_APP_PRIVATE_RUNS", "FT_APP_BACKUP_REPO", "FT_APP_MAX_UPLOADS_MB")
+    for name in names:
+        monkeypatch.delenv(name, raising=False)
+    local = HostSettings.from_env()
+    assert (local.run_minutes_limit, local.train_rows_limit, local.steps_limit) == (None, None, None)
+    assert not local.owns_runs and local.run_limits() == {}
+    monkeypatch.setenv("FT_APP_PUBLIC", "1")
+    public = HostSettings.from_env()
+    assert public.owns_runs and public.run_limits() == {"max_run_minutes": 60, "max_train_rows": 50_000,
+                                                        "max_steps": 10_000}
+    monkeypatch.setenv("FT_APP_MAX_RUN_MINUTES", "0")
+    monkeypatch.setenv("FT_APP_MAX_STEPS", "500")
+    monkeypatch.setenv("FT_APP_ADMIN_USERS", "ann, bob")
+    monkeypatch.setenv("FT_APP_PRIVATE_RUNS", "1")
+    monkeypatch.setenv("FT_APP_BACKUP_REPO", "ann/studio-runs")
+    monkeypatch.setenv("FT_APP_MAX_UPLOADS_MB", "300")
+    host = HostSettings.from_env()
+    assert host.run_minutes_limit is None and host.steps_limit == 500 and host.train_rows_limit == 50_000
+    assert host.admin_users == {"ann", "bob"} and host.private_runs and host.backup_repo == "ann/studio-runs"
+    assert host.max_uploads_mb == 300
+    monkeypatch.setenv("FT_APP_MAX_STEPS", "lots")
+    with pytest.raises(ValueError, match="FT_APP_MAX_STEPS='lots' must be a number"):
+        HostSettings.from_env()
+    monkeypatch.setenv("FT_APP_MAX_STEPS", "500")
+    monkeypatch.setenv("FT_APP_BACKUP_REPO", "just-a-name")
+    with pytest.raises(ValueError, match="FT_APP_BACKUP_REPO='just-a-name' must be a Hub dataset repo id"):
+        HostSettings.from_env()
+
+
+def test_a_run_config_within_the_limits_gets_the_row_limit(tmp_path: Path) -> None:
+    host = HostSettings(public=True, max_train_rows=100, max_steps=50)
+    config = RunConfig.from_dict({"task": "classification", "model": "m", "data": {"train": "uploads/a.csv"}})
+    assert host.apply_limits(config).data.max_rows == 100
+    assert host.apply_limits(RunConfig.from_dict({**config.to_dict(), "data": {"train": "uploads/a.csv",
+                                                                               "max_rows": 20}})).data.max_rows == 20
+    with pytest.raises(ValueError, match=r"'Max steps' is 51, more than this server allows per run \(50\)"):
+        host.apply_limits(RunConfig.from_dict({**config.to_dict(), "training": {"max_steps": 51}}))

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from tests.ui.conftest import AppServer, start_app, stop_app
@@ -83,6 +83,9 @@ def test_demo_mode_refuses_training_in_the_page_and_the_api_but_compares(
     with pytest.raises(AppError, match="demo server: deleting runs is switched off"):
         client.predict(run_id, [], api_name="/delete_run")
     assert run_folders(server) == before  # no new run, nothing deleted
+    with pytest.raises(AppError, match="demo server: uploading data is switched off"):
+        client.predict(handle_file(str(sentiment_csv)), "classification", api_name="/upload_data")
+    assert not server.uploads_dir.exists()  # a demo server keeps no visitor's files
 
     # The page says so, and its Train button cannot be pressed.
     props = {c["props"].get("elem_id"): c["props"] for c in client.config["components"] if c.get("props")}
