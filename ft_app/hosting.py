@@ -193,8 +193,9 @@ class HostSettings:
         """The ONE check for a local path a visitor names (model folder, data file): refuse what this host keeps out.
 
         With a local root, paths must lie inside it or the app's uploads folder; on a public or demo server with no
-        root, inside the uploads folder only; a local single-user app opens any path. Symlinks and '..' are
-        resolved before the check, and a relative path counts from the folder the app runs in.
+        root, inside the uploads folder only; a local single-user app opens any path. `uploads/<name>` is that file
+        in the uploads folder (the same `local_path` data loading uses); symlinks and '..' are resolved before the
+        check, and any other relative path counts from the folder the app runs in.
         """
         if not self.guards_local_paths or not looks_like_path(value):
             return
