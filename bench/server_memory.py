@@ -5,6 +5,9 @@ arm starts a run through the API (`/train`), samples the server's RSS (and, for 
 processes: the training process and the warm worker) every half second, waits for the run to end, polls the
 page once more and reads the server's RSS again a few seconds later.
 
+It also reads the server's CPU time over the run: what following the run folder (and drawing the curve for one
+open page) costs the cores the training runs on.
+
 Arms (real models from PyPI, see tests/fixtures/real_assets.py; an arm is skipped when its assets are missing):
 - MiniLM full: all-MiniLM-L6-v2, full fine-tuning, one epoch on 1,000 SST-2 rows (batch 32, max length 64);
 - SmolLM2 LoRA: SmolLM2-135M-Instruct + LoRA (r 16), 20 steps of 8 chatterbot question/answer pairs.
@@ -80,6 +83,14 @@ def rss(pid: int) -> tuple[float, float]:
     return proc.memory_info().rss / MB, children / MB
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
 def measure(client: Any, pid: int, name: str, config: dict[str, Any]) -> dict[str, float]:
     """Run one config from the API and sample the server's memory around it."""
     for _ in range(3):  # the page's light handlers, so that their imports count in "before"
@@ -88,6 +99,7 @@ def measure(client: Any, pid: int, name: str, config: dict[str, Any]) -> dict[st
         client.predict(api_name="/list_runs")
     time.sleep(SETTLE_S)
     before, children_before = rss(pid)
+    cpu_before = cpu_seconds(pid)
     started = time.perf_counter()
     client.predict(json.dumps(config), 0.0, api_name="/train")
     peak, children_peak = before, children_before
@@ -100,12 +112,14 @@ def measure(client: Any, pid: int, name: str, config: dict[str, Any]) -> dict[st
             break
         time.sleep(SAMPLE_S)
     took = time.perf_counter() - started
+    cpu = cpu_seconds(pid) - cpu_before
     client.predict(api_name="/poll")
     time.sleep(SETTLE_S)
     after, children_after = rss(pid)
     print(f"{name}: run {status['status']} in {took:.0f} s; server RSS before {before:.0f} MiB, peak during "
           f"{peak:.0f} MiB, after {after:.0f} MiB (after/before {after / before:.3f}); child processes: "
-          f"{children_before:.0f} MiB before, peak {children_peak:.0f} MiB, {children_after:.0f} MiB after", flush=True)
+          f"{children_before:.0f} MiB before, peak {children_peak:.0f} MiB, {children_after:.0f} MiB after; server CPU "
+          f"during the run {cpu:.1f} s ({100 * cpu / took:.1f}% of one core, this script's calls included)", flush=True)
     return {"before": before, "peak": peak, "after": after}
 
 
