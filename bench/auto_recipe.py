@@ -139,9 +139,13 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="append one JSON line per run to this file")
     parser.add_argument("--label", default="", help="a name for this engine in the output (e.g. 'old engine')")
     parser.add_argument("--keep", type=Path, help="keep the run folders here (to read their curves)")
+    parser.add_argument("--report", type=Path, nargs="+", help="print the tables from --json files and exit")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON",
                         help="tuning only: override config keys, e.g. training.learning_rate=2e-4")
     opts = parser.parse_args()
+    if opts.report:
+        report([json.loads(line) for path in opts.report for line in path.read_text(encoding="utf-8").splitlines()])
+        return
     sys.path.insert(0, str(REPO_ROOT))
     from tests.fixtures import real_assets  # the data and model paths, from this checkout
 
@@ -188,6 +192,26 @@ def main() -> None:
     print("\n| rows | arm | method | dev accuracy | steps | seconds |\n| ---: | --- | --- | ---: | ---: | ---: |")
     for r in results:
         print(f"| {r['size']} | {r['arm']} | {r['method']} | {r['after']:.3f} | {r['steps']} | {r['seconds']:.0f} |")
+
+
+def report(results: list[dict[str, Any]]) -> None:
+    """Markdown tables: old defaults vs the auto recipe per size and method, then the presets on 400 rows."""
+    latest = {(r["size"], r["arm"], r["method"]): r for r in results if r.get("seed", 42) == 42 and not r.get("overrides")}
+
+    def cell(r: dict[str, Any] | None) -> str:
+        return f"{r['after']:.3f} ({r['steps']} steps, {r['seconds']:.0f} s @ {r['load']:.0f})" if r else "-"
+
+    print("| rows | method | old defaults | auto recipe |\n| ---: | --- | --- | --- |")
+    for size in sorted({k[0] for k in latest}):
+        for method in METHODS:
+            old, auto = latest.get((size, "old", method)), latest.get((size, "auto", method))
+            if old or auto:
+                print(f"| {size:,} | {method} | {cell(old)} | {cell(auto)} |")
+    presets = sorted(k for k in latest if k[1].startswith("preset:"))
+    if presets:
+        print("\n| recipe on 400 rows | method | dev accuracy |\n| --- | --- | --- |")
+        for key in presets:
+            print(f"| {key[1].split(':', 1)[1]} | {key[2]} | {cell(latest[key])} |")
 
 
 if __name__ == "__main__":
