@@ -65,11 +65,18 @@ def diagnose(
     config: RunConfig | None = None,
     train_rows: int | None = None,
     finished: bool = False,
+    learning_rate: float | None = None,
+    epochs: float | None = None,
 ) -> CoachReport:
-    """Read train and eval loss and return findings with plain advice; a healthy curve gets none."""
+    """Read train and eval loss and return findings with plain advice; a healthy curve gets none.
+
+    `learning_rate` and `epochs` are what the run used (the auto recipe may have chosen them); without them the
+    config's values are read.
+    """
     train = _series([r for r in records if r.get("kind", "train") == "train"], "loss")
     evals = _series([r for r in records if r.get("kind") == "eval"], "eval_loss")
-    lr = config.learning_rate if config else None
+    lr = learning_rate or (config.learning_rate if config else None)
+    passes = epochs or (config.training.epochs if config else None)
     lr_text = f" (now {lr:g})" if lr else ""
     findings: list[Finding] = []
 
@@ -185,7 +192,7 @@ def diagnose(
                 "warning",
                 f"The training loss is nearly zero: it {change(start, end)}{size}. The model is memorising the examples, which "
                 "rarely carries over to new inputs. Add more varied data, train fewer epochs, or raise weight decay.",
-                {"training.weight_decay": 0.1, **({"training.epochs": max(1.0, config.training.epochs / 2)} if config else {})},
+                {"training.weight_decay": 0.1, **({"training.epochs": max(1.0, round(passes / 2, 1))} if passes else {})},
                 "Halve the epochs and add weight decay",
             )
         )

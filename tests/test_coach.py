@@ -86,6 +86,22 @@ def test_near_zero_loss_on_tiny_data_is_memorising() -> None:
     assert "40 rows" in report.findings[0].message
 
 
+def test_auto_recipe_runs_get_advice_from_the_schedule_the_run_used() -> None:
+    """Epochs and learning rate left to the auto recipe are None in the config: the coach reads the run's own."""
+    auto = RunConfig.from_dict({"task": "classification", "model": "m", "data": {"train": "d.csv"}})
+    assert auto.training.epochs is None and auto.training.learning_rate is None
+    losses = [1.5 * math.exp(-i / 3) for i in range(30)]
+    report = diagnose(_train(losses), auto, train_rows=360, finished=True, learning_rate=1e-4, epochs=9.0)
+    memorising = next(f for f in report.findings if f.kind == "memorising")
+    assert memorising.fix == {"training.weight_decay": 0.1, "training.epochs": 4.5}
+    blown = diagnose(_train([0.7, 0.6, float("nan")]), auto, learning_rate=1e-4, epochs=9.0)
+    assert "(now 0.0001)" in blown.findings[0].message
+    assert blown.findings[0].fix["training.learning_rate"] == pytest.approx(1e-5)
+    # Without the run's figures (e.g. an old run folder) it still answers, without an epochs fix.
+    old = diagnose(_train(losses), auto, train_rows=360, finished=True)
+    assert "training.epochs" not in next(f for f in old.findings if f.kind == "memorising").fix
+
+
 def test_too_few_points_waits() -> None:
     report = diagnose(_train([1.0, 0.9]), _config())
     assert report.healthy and "Collecting" in report.summary

@@ -17,6 +17,7 @@ from transformers import (
     T5Config,
 )
 
+from ft_app.config import CLASSIFIER_FEEDERS
 from ft_app.estimate import GPUS, estimate_run
 
 
@@ -91,7 +92,10 @@ def test_lora_trainable_matches_peft_on_the_real_model(
         est = estimate_run(
             str(models[name]), task, method, batch_size=2, max_length=32, lora_r=4, lora_target_modules=targets
         )
-        peft_model = get_peft_model(_real(models[name], task), LoraConfig(task_type=task_type, r=4, target_modules=targets))
+        # The engine trains the pooler that feeds a new classifier along with the adapter (config.CLASSIFIER_FEEDERS).
+        feeders = list(CLASSIFIER_FEEDERS) if task == "classification" else None
+        lora = LoraConfig(task_type=task_type, r=4, target_modules=targets, modules_to_save=feeders)
+        peft_model = get_peft_model(_real(models[name], task), lora)
         trainable, _ = peft_model.get_nb_trainable_parameters()
         assert est.trainable_params == trainable == _n(peft_model, trainable_only=True)
         assert 0 < est.trainable_params < est.total_params

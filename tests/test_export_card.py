@@ -55,6 +55,10 @@ def test_card_metadata_parses_and_numbers_equal_eval_json(
     code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
     compile(code, "snippet", "exec")
     assert "## Limitations" in text
+    # The learning rate the run used (the auto recipe's when the config left it empty), and its schedule.
+    status = json.loads((run_dir / "status.json").read_text(encoding="utf-8"))
+    assert f"| learning_rate (used) | {status['learning_rate']:g} |" in text
+    assert f"- Schedule: {status['recipe']}." in text
     assert str(run_dir.parent) not in text.replace(str(run_dir / ("adapter" if case.method == "lora" else "model")), "")
 
 

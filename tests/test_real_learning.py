@@ -87,34 +87,32 @@ def test_minilm_full_fine_tuning_on_sst2_beats_the_base_model(
     minilm_dir: Path, sst2_dir: Path, tmp_path: Path
 ) -> None:
     """One epoch of full fine-tuning lifts SST-2 dev accuracy from chance to well above 0.70."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from ft_app.modeling import load_base_model
 
     train, dev, pairs = _write_sst2_slices(sst2_dir, tmp_path)
     tokenizer = AutoTokenizer.from_pretrained(minilm_dir)
-    # The base model as the engine builds it: the same seed before its new 2-label head is drawn.
-    set_seed(SEED)
-    base = AutoModelForSequenceClassification.from_pretrained(
-        minilm_dir, num_labels=2, id2label={0: "0", 1: "1"}, label2id={"0": 0, "1": 1}
-    )
+    raw = {
+        "task": "classification",
+        "model": str(minilm_dir),
+        "method": "full",
+        "data": {"train": str(train), "validation": str(dev), "max_length": SST2_MAX_LENGTH},
+        "training": {
+            "epochs": 1,
+            "batch_size": 32,
+            "learning_rate": 2e-4,
+            "seed": SEED,
+            "eval_strategy": "no",  # the test judges the result itself, after training
+        },
+    }
+    # The base model as the engine builds it: its seeded new 2-label head reading the mean pooling MiniLM was
+    # trained with (ft_app/pooling.py).
+    base = load_base_model(RunConfig.from_dict(raw), tokenizer, ["0", "1"])
     before = _accuracy(base, tokenizer, pairs)
     del base
 
-    _, run_dir = _run_engine(
-        tmp_path,
-        {
-            "task": "classification",
-            "model": str(minilm_dir),
-            "method": "full",
-            "data": {"train": str(train), "validation": str(dev), "max_length": SST2_MAX_LENGTH},
-            "training": {
-                "epochs": 1,
-                "batch_size": 32,
-                "learning_rate": 2e-4,
-                "seed": SEED,
-                "eval_strategy": "no",  # the test judges the result itself, after training
-            },
-        },
-    )
+    _, run_dir = _run_engine(tmp_path, raw)
     model_dir = run_dir / "model"
     finetuned = AutoModelForSequenceClassification.from_pretrained(model_dir)
     assert finetuned.config.id2label == {0: "0", 1: "1"}

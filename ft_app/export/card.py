@@ -192,7 +192,11 @@ def _method_section(run: ExportRun, merged: bool) -> str:
     if s.get("trainable_params") and s.get("total_params"):
         lines.append(f"- Trainable parameters: {s['trainable_params']:,} of {s['total_params']:,} "
                      f"({100 * s['trainable_params'] / s['total_params']:.2f}%)")
-    rows = [("learning_rate (used)", f"{c.learning_rate:g}"), ("max_length (used)", str(c.max_length))]
+    if s.get("recipe"):
+        lines.append(f"- Schedule: {s['recipe']}.")
+    # The auto recipe may have chosen the learning rate: the status records what the run used.
+    used_lr = s.get("learning_rate") if isinstance(s.get("learning_rate"), (int, float)) else c.learning_rate
+    rows = [("learning_rate (used)", f"{used_lr:g}"), ("max_length (used)", str(c.max_length))]
     rows += [(f.name, _value(getattr(c.training, f.name))) for f in dataclasses.fields(TrainingSettings)]
     if c.uses_adapter:
         rows += [(f"lora.{f.name}", _value(getattr(c.lora, f.name))) for f in dataclasses.fields(LoraSettings)]

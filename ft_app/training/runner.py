@@ -268,6 +268,7 @@ class TrainingRun:
                 total_steps=self.schedule.total_steps,
                 recipe=self.schedule.description,
                 learning_rate=args.learning_rate,
+                planned_epochs=self.schedule.epochs,
                 trainable_params=self.progress.trainable_params,
                 total_params=self.progress.total_params,
                 device=f"{checked.device.kind} ({checked.device.name})" + (f" x {self.world}" if self.world > 1 else ""),

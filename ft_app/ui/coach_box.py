@@ -71,11 +71,17 @@ def report_for(ctx: AppContext, snap: JobSnapshot) -> Any:
     except (OSError, ValueError):
         config = None
     try:
-        train_rows = ctx.store.read_status(snap.run_dir).get("train_rows")
+        status = ctx.store.read_status(snap.run_dir)
     except (OSError, ValueError):
-        train_rows = None
-    return diagnose(list(snap.records), config, train_rows if isinstance(train_rows, int) else None,
-                    finished=not snap.active)
+        status = {}
+
+    def number(key: str) -> Any:
+        value = status.get(key)
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    train_rows = number("train_rows")
+    return diagnose(list(snap.records), config, int(train_rows) if train_rows else None, finished=not snap.active,
+                    learning_rate=number("learning_rate"), epochs=number("planned_epochs"))
 
 
 def view(ctx: AppContext, snap: JobSnapshot | None) -> list[Any]:
