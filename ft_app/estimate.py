@@ -261,8 +261,8 @@ def _count_cached(
 
 def build_meta_model(config: Any, task: str, num_labels: int = 2, trust_remote_code: bool = False) -> Any:
     """The task's model built from `config` on the meta device: shapes only, no memory for weights."""
+    import torch
     import transformers
-    from accelerate import init_empty_weights
 
     auto = {
         "classification": transformers.AutoModelForSequenceClassification,
@@ -273,14 +273,16 @@ def build_meta_model(config: Any, task: str, num_labels: int = 2, trust_remote_c
     if task == "classification":
         config.num_labels = num_labels
     try:
-        with init_empty_weights():
+        # torch's device context is per thread. accelerate's init_empty_weights patches nn.Module for the whole
+        # process, so a model that Compare or a run loaded in another thread meanwhile came out with empty weights.
+        with torch.device("meta"):
             model = auto.from_config(config, trust_remote_code=trust_remote_code)
     except ValueError as exc:
         raise ValueError(
             f"A {config.model_type!r} model cannot be used for task {task!r} ({str(exc).splitlines()[0]}). "
             "Pick another task or model."
         ) from exc
-    # init_empty_weights leaves shared weights (e.g. GPT-2's input/output embeddings) untied; tie them so
+    # Building on the meta device leaves shared weights (e.g. GPT-2's input/output embeddings) untied; tie them so
     # each counts once, as in the real model.
     model.tie_weights()
     return model

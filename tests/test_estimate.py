@@ -176,3 +176,29 @@ def test_unknown_hub_model_offline_fails_fast_with_a_plain_message(monkeypatch: 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ValueError, match="'nobody/no-such-model' is not in the local cache and the Hub cannot be reached"):
         estimate_run("nobody/no-such-model", "causal_lm", "lora", 8, 128)
+
+
+def test_meta_models_for_the_estimate_leave_models_loading_in_other_threads_real(tmp_path: Path) -> None:
+    """The Train tab's estimate runs beside Compare and runs in the server: its meta device must stay in its thread."""
+    import threading
+
+    from ft_app.estimate import build_meta_model
+
+    config = BertConfig(num_hidden_layers=1, hidden_size=16, num_attention_heads=2, intermediate_size=32, vocab_size=100)
+    AutoModelForSequenceClassification.from_config(config).save_pretrained(tmp_path / "bert")
+    stop = threading.Event()
+    built = []
+
+    def estimate_again_and_again() -> None:
+        while not stop.is_set():
+            built.append(build_meta_model(config, "classification"))
+
+    thread = threading.Thread(target=estimate_again_and_again)
+    thread.start()
+    try:
+        loaded = [AutoModelForSequenceClassification.from_pretrained(tmp_path / "bert") for _ in range(10)]
+    finally:
+        stop.set()
+        thread.join()
+    assert built and all(p.is_meta for p in built[-1].parameters())
+    assert not [n for model in loaded for n, p in model.named_parameters() if p.is_meta]
