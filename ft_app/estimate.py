@@ -502,9 +502,13 @@ class Plan:
     device: str  # "cpu", "cuda" or "mps"
 
     def time_text(self) -> str:
-        """'about 3 minutes here; on a GPU it would take about 20 seconds', or on a GPU machine 'about 40 seconds here'."""
+        """'about 3 minutes here; on a GPU it would take about 20 seconds', or on a GPU machine 'about 40 seconds here'.
+
+        The GPU is named only where it would be clearly faster: a GPU run pays start-up costs that a run of a few
+        seconds here never recovers.
+        """
         here = f"{duration_words(self.seconds_here)} here"
-        if self.device == "cpu":
+        if self.device == "cpu" and self.seconds_gpu < self.seconds_here / 2:
             return f"{here}; on a GPU it would take {duration_words(self.seconds_gpu)}"
         return here
 

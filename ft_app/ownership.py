@@ -130,6 +130,16 @@ class Access:
         """Whether the visitor may see a run with this owner record (a backed-up run not on disk)."""
         return not self.host.private_runs or self.is_admin(visitor) or owner_matches(owner, visitor)
 
+    def check_publish(self, run_dir: Path, visitor: Visitor | None, token_given: bool) -> None:
+        """Refuse publishing another visitor's run, or with the host's own HF_TOKEN, on a server with owners."""
+        self.check_manage(run_dir, visitor, "publish")
+        if self.on and not token_given and not self.is_admin(visitor):
+            raise ValueError(
+                "On this shared server a model is published with your own Hugging Face token, not the server's: "
+                "paste a token with write access in the token field (used for this upload only, never saved). "
+                "Create one at https://huggingface.co/settings/tokens."
+            )
+
     def check_manage(self, run_dir: Path, visitor: Visitor | None, action: str) -> None:
         """Refuse, in a plain sentence, a visitor who may not `action` (stop, delete, resume) this run."""
         if not self.may_manage(run_dir, visitor):

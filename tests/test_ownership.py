@@ -85,6 +85,20 @@ def test_only_the_owner_or_an_admin_stops_resumes_or_deletes_a_run(
     assert not run_dir.exists()
 
 
+def test_on_a_public_server_only_the_owner_publishes_and_never_with_the_hosts_token(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs")
+    jobs = JobManager(store, host=HostSettings(public=True, admin_users=frozenset({"root"})))
+    run_dir = store.create(make_config("classification", "m", "full", "x.csv"))
+    (run_dir / OWNER_FILE).write_text(json.dumps({"user": None, "key_sha256": ANN.key_hash}))
+    with pytest.raises(ValueError, match="started by another visitor: only they .* can publish it"):
+        jobs.access.check_publish(run_dir, BOB, token_given=True)
+    with pytest.raises(ValueError, match="your own Hugging Face token, not the server's"):
+        jobs.access.check_publish(run_dir, ANN, token_given=False)  # HF_TOKEN is the host's, not a visitor's
+    jobs.access.check_publish(run_dir, ANN, token_given=True)
+    jobs.access.check_publish(run_dir, ROOT, token_given=False)  # an admin may use the server's token
+    JobManager(store).access.check_publish(run_dir, BOB, token_given=False)  # a local app: as before
+
+
 def test_a_local_app_keeps_everyone_in_charge(tmp_path: Path) -> None:
     """Not public: ownership is off, whoever asks (today's behaviour for a single user)."""
     store = RunStore(tmp_path / "runs")

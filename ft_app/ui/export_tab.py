@@ -239,7 +239,9 @@ def build(ctx: AppContext, token: gr.Textbox) -> ExportTab:
         """Publish the result, the merged model or the demo Space to the Hub; return the link."""
         from ft_app.export.hub import HubUnreachableError, publish_model, publish_space
 
-        folder = run_dir(run_id, visitor(owner_key, request, profile))
+        who = visitor(owner_key, request, profile)
+        folder = run_dir(run_id, who)
+        ctx.jobs.access.check_publish(folder, who, token_given=bool((hub_token or "").strip()))
         try:
             if choice == "space":
                 result = publish_space(folder, repo_name or None, token=hub_token, private=bool(is_private),
