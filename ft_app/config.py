@@ -426,6 +426,7 @@ class RunConfig:
         _check_choice("training.precision", t.precision, get_args(Precision))
         _check_choice("training.eval_strategy", t.eval_strategy, get_args(Strategy))
         _check_choice("training.save_strategy", t.save_strategy, get_args(Strategy))
+        _check_choice("training.report_to", t.report_to, get_args(ReportTo))
         _check_positive("training.eval_steps", t.eval_steps, allow_none=True)
         _check_positive("training.save_steps", t.save_steps, allow_none=True)
         _check_positive("training.logging_steps", t.logging_steps, allow_none=True)

@@ -46,6 +46,10 @@ def test_a_run_without_tracking_writes_no_event_file(tiny_bert_dir: Path, sentim
 def test_unknown_or_missing_tracker_is_refused_plainly(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="report_to 'wandb' is not one of: none, tensorboard, trackio"):
         report_to_argument("wandb")
+    # The config check refuses it before any run folder exists, in the page's words.
+    with pytest.raises(ConfigError, match="'wandb' is not one of: none, tensorboard, trackio"):
+        RunConfig.from_dict({"task": "classification", "model": "m", "data": {"train": "d.csv"},
+                             "training": {"report_to": "wandb"}})
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "trackio" else real(name, *a))
     with pytest.raises(ConfigError, match="needs the trackio package.*pip install trackio"):
