@@ -248,10 +248,7 @@ def model_details(model_id: str) -> ModelCard:
     """One Hub model's card: license, gated, parameters, architecture and what it fits."""
     model_id = model_id.strip()
     if not model_id:
-        local = local_models_hint(None)
-        if known_offline() and local:
-            raise ValueError(f"The model id is empty: pick a model on this computer. {local}")
-        raise ValueError("The model id is empty: type a Hub id such as distilbert-base-uncased, or a model folder.")
+        raise ValueError(no_model_message(None))
     if not hub_status().reachable:
         raise ValueError(offline_model_message(None))
     from huggingface_hub import HfApi
@@ -543,6 +540,21 @@ def local_model_suggestions(
     fitting = [m for m in candidates if (task in m.fits if task else m.fits)]
     fitting.sort(key=lambda m: (task is not None and m.suggested_task != task, m.params is None, m.params or 0, m.id.lower()))
     return [m.path for m in fitting[:limit]]
+
+
+def no_model_message(task: str | None = None) -> str:
+    """What to say when no model is chosen: offline, the models on this computer, not a Hub id."""
+    if known_offline():
+        hint = local_models_hint(task)
+        return ("No model chosen: type the folder of a model on this computer in the Model tab (the Hugging Face Hub "
+                "cannot be reached from here). " + (hint or "No model was found on this computer yet."))
+    return "No model chosen: pick one in the Model tab (a Hub id such as distilbert-base-uncased, or a local folder)."
+
+
+def unreachable_model_hint(task: str | None = None) -> str:
+    """' Models on this computer: ...' when the Hub is known to be out of reach and some are found; else empty."""
+    hint = local_models_hint(task) if known_offline() else ""
+    return f" {hint}" if hint else ""
 
 
 def local_models_hint(task: str | None = None, limit: int = 3) -> str:

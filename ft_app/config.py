@@ -335,10 +335,9 @@ class RunConfig:
         _check_choice("task", self.task, TASKS)
         _check_choice("method", self.method, METHODS)
         if not str(self.model.name_or_path).strip():
-            raise ConfigError(
-                "Model is empty: pick a model (a Hub id such as distilbert-base-uncased, or a local folder).",
-                "model.name_or_path",
-            )
+            from ft_app.catalog import no_model_message
+
+            raise ConfigError(no_model_message(self.task), "model.name_or_path")
         _check_choice("model.dtype", self.model.dtype, get_args(ModelDtype))
         if not str(self.data.train).strip():
             raise ConfigError(

@@ -167,7 +167,9 @@ def _resolve(model_name_or_path: str) -> tuple[str, float, bool]:
     """(folder or Hub id, config.json mtime, local files only): the cache key of a model's config."""
     name = (model_name_or_path or "").strip()
     if not name:
-        raise ValueError("The model is empty: pick a Hub id such as distilbert-base-uncased, or a local folder.")
+        from .catalog import no_model_message
+
+        raise ValueError(no_model_message())
     folder = Path(name).expanduser()
     if folder.is_dir():
         config_file = folder / "config.json"

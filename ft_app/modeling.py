@@ -139,13 +139,17 @@ def hub_model_error(source: str, exc: BaseException) -> str:
     if "gated" in text or "401" in text or "403" in text or "restricted" in text:
         return f"Model {source!r} is gated or private: accept its licence on the Hub and set HF_TOKEN, then try again."
     if any(k in text for k in ("offline", "connection", "resolve host", "max retries", "timed out", "cannot find the requested files in the local cache", "couldn't connect")):
+        from ft_app.catalog import local_models_hint
+
         return (
             f"Model {source!r} is not on this machine and the Hugging Face Hub cannot be reached (offline?). "
-            "Connect to the internet, or pick a local model folder."
+            "Connect to the internet, or pick a local model folder." + (f" {local_models_hint()}" if local_models_hint() else "")
         )
+    from ft_app.catalog import unreachable_model_hint
+
     return (
         f"Model {source!r} was not found: it is not a local folder and not a model id on the Hugging Face Hub. "
-        "Check the spelling (e.g. 'distilbert-base-uncased') or the folder path."
+        "Check the spelling (e.g. 'distilbert-base-uncased') or the folder path." + unreachable_model_hint()
     )
 
 

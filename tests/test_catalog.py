@@ -314,7 +314,7 @@ def test_offline_flag_reports_offline_without_trying(monkeypatch: pytest.MonkeyP
         catalog.model_details("distilbert-base-uncased")
     with pytest.raises(ValueError, match="Upload a data file instead"):
         catalog.dataset_configs("imdb")
-    with pytest.raises(ValueError, match="empty: type a Hub id"):
+    with pytest.raises(ValueError, match="No model chosen: .*No model was found on this computer yet"):
         catalog.model_details(" ")
 
 
@@ -331,8 +331,20 @@ def test_offline_messages_name_the_local_models(monkeypatch: pytest.MonkeyPatch,
     assert str(info.value) == f"{OFFLINE_MESSAGE} Models on this computer for text generation: 20261129-chat ({gpt2})."
     with pytest.raises(ValueError) as info:
         catalog.model_details("")
-    assert str(info.value).startswith("The model id is empty: pick a model on this computer. Models on this computer: ")
+    assert str(info.value).startswith("No model chosen: type the folder of a model on this computer")
+    assert "Models on this computer: " in str(info.value) and "distilbert" not in str(info.value)
+    # The config check, the plan line and a model id that cannot be fetched say the same.
+    from ft_app.config import ConfigError, RunConfig
+    from ft_app.estimate import estimate_run
+    from ft_app.modeling import hub_model_error
+
+    with pytest.raises(ConfigError, match=r"Models on this computer for text classification: my-bert") as info:
+        RunConfig.from_dict({"task": "classification", "model": "", "data": {"train": "d.csv"}})
     assert "distilbert" not in str(info.value)
+    with pytest.raises(ValueError, match="Models on this computer.*: my-bert"):
+        estimate_run("", "classification", "full", batch_size=8, max_length=64)
+    unknown = hub_model_error("someone/missing-model", OSError("404 not found"))
+    assert "Models on this computer: " in unknown and f"my-bert ({bert})" in unknown and f"20261129-chat ({gpt2})" in unknown
 
 
 def _closed_port() -> int:

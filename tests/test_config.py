@@ -153,7 +153,7 @@ def test_friendly_shapes_are_accepted() -> None:
         ({"data": {"validation_size": 2.5}}, r"^Held-out share for evaluation 2.5 is above 1", "data.validation_size"),
         ({"lora": {"dropout": 1.0}}, r"^LoRA dropout must be between 0 and 1, not 1", "lora.dropout"),
         ({"name": "../escape"}, r"^Run name '../escape' cannot be used", "name"),
-        ({"model": ""}, r"^Model is empty: pick a model", "model.name_or_path"),
+        ({"model": ""}, r"^No model chosen: ", "model.name_or_path"),
         ({"data": {"train": " "}}, r"^Training data is empty", "data.train"),
         ({"model": {"name_or_path": "m", "size": 3}}, r"^Unknown key 'size' in 'model'", "model.size"),
         ({"training": {"lr": 1e-4}}, r"^Unknown key 'lr' in 'training'; did you mean 'learning_rate'\?", "training.lr"),

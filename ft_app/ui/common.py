@@ -158,14 +158,10 @@ def local_model_for(task: str) -> str | None:
 
 
 def no_model_message(task: str) -> str:
-    """What to say when Train is pressed with no model: offline, the models on this computer, not a Hub id."""
+    """What to say when Train is pressed with no model (the engine's sentence: offline, it names local models)."""
     from ft_app import catalog
 
-    if catalog.known_offline():
-        hint = catalog.local_models_hint(task)
-        return ("No model chosen: type the folder of a model on this computer in the Model tab (the Hugging Face Hub "
-                "cannot be reached from here). " + (hint or "No model was found on this computer yet."))
-    return "No model chosen: pick one in the Model tab (a Hub id such as distilbert-base-uncased, or a local folder)."
+    return catalog.no_model_message(task)
 
 
 def fmt_duration(seconds: float | None) -> str:

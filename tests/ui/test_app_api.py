@@ -65,7 +65,7 @@ def test_train_with_no_model_or_no_data_is_refused_and_changes_nothing(
     client: Client, app_server: AppServer, sentiment_csv: Path, tiny_bert_dir: Path
 ) -> None:
     before = run_folders(app_server)
-    with pytest.raises(AppError, match="Model is empty: pick a model"):
+    with pytest.raises(AppError, match="No model chosen: "):
         client.predict(config_json("", str(sentiment_csv), max_steps=2), 0.0, api_name="/train")
     with pytest.raises(AppError, match="Training data is empty"):
         client.predict(config_json(str(tiny_bert_dir), "", max_steps=2), 0.0, api_name="/train")

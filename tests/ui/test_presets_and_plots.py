@@ -34,7 +34,7 @@ def test_every_example_is_a_valid_run_config(task: str, online: bool) -> None:
 def test_offline_example_without_a_local_model_leaves_the_model_to_pick() -> None:
     raw = presets.example_config("classification", online=False, local_model=None)
     assert raw["model"] == {"name_or_path": ""}
-    with pytest.raises(ValueError, match="Model is empty"):
+    with pytest.raises(ValueError, match="No model chosen"):
         RunConfig.from_dict(raw)
 
 
