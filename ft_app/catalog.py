@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ft_app.libraries import ensure_loaded
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -334,6 +336,7 @@ def _auto_tables() -> dict[str, dict[str, Any]]:
     if all(name in tables for name in (*_TASK_TABLES, "CONFIG_MAPPING_NAMES")):
         return tables
     logger.info("transformers' auto tables are not plain literals in this version: importing them")
+    ensure_loaded()
     from transformers.models.auto import configuration_auto, modeling_auto
 
     imported = {k: dict(v) for k, v in vars(modeling_auto).items() if k.endswith("_MAPPING_NAMES") and isinstance(v, dict)}
@@ -718,6 +721,7 @@ def _config_name(folder: Path) -> str | None:
 def dataset_configs(dataset_id: str) -> list[str]:
     """The configurations (subsets) of a Hub dataset or local dataset path."""
     dataset_id = _dataset_id(dataset_id)
+    ensure_loaded()
     from datasets import get_dataset_config_names
 
     return _dataset_call(lambda: list(get_dataset_config_names(dataset_id)), dataset_id, "listing its configurations")
@@ -726,6 +730,7 @@ def dataset_configs(dataset_id: str) -> list[str]:
 def dataset_splits(dataset_id: str, config: str | None = None) -> list[str]:
     """The splits (train, validation, test ...) of one configuration of a dataset."""
     dataset_id = _dataset_id(dataset_id)
+    ensure_loaded()
     from datasets import get_dataset_split_names
 
     return _dataset_call(
@@ -748,6 +753,7 @@ def _dataset_call(fn: Callable[[], list[str]], dataset_id: str, what: str) -> li
     local = path.exists()
     if not local:
         _require_hub(OFFLINE_DATASET_MESSAGE)
+    ensure_loaded()
     from datasets.exceptions import DatasetNotFoundError
 
     try:

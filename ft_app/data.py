@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ft_app.config import DataConfig, RunConfig
 from ft_app.hub_token import token_kwargs
+from ft_app.libraries import ensure_loaded
 from ft_app.text import plain_list
 from ft_app.uploads import local_path
 
@@ -127,6 +128,7 @@ def load_table(source: str, *, dataset_config: str | None = None, split: str = "
 
 
 def _load_file(path: Path) -> datasets.Dataset:
+    ensure_loaded()
     import datasets
 
     suffix = path.suffix.lower()
@@ -169,6 +171,7 @@ def _check_utf8(path: Path) -> None:
 
 
 def _load_folder(path: Path, split: str) -> datasets.Dataset:
+    ensure_loaded()
     import datasets
 
     if not any((path / name).exists() for name in ("dataset_info.json", "state.json", "dataset_dict.json")):
@@ -185,6 +188,7 @@ def _load_folder(path: Path, split: str) -> datasets.Dataset:
 
 
 def _load_hub(dataset_id: str, config: str | None, split: str) -> datasets.Dataset:
+    ensure_loaded()
     import datasets
 
     try:
@@ -196,6 +200,7 @@ def _load_hub(dataset_id: str, config: str | None, split: str) -> datasets.Datas
 def check_hub_dataset(data: DataConfig) -> None:
     """Check that a Hub dataset can be loaded (its builder, from the cache when offline) before a run folder exists,
     as the model id is checked; a plain error when it cannot be reached or does not exist."""
+    ensure_loaded()
     import datasets
 
     try:
@@ -298,6 +303,7 @@ def detect_columns(column_names: list[str], task: str, data: DataConfig | None =
 
 def label_names(dataset: datasets.Dataset, column: str) -> list[str]:
     """The class names of a label column: ClassLabel names, or the sorted distinct values."""
+    ensure_loaded()
     import datasets
 
     feature = dataset.features.get(column)
@@ -319,6 +325,7 @@ class LabelColumnProblem:
 
 def label_column_problem(dataset: datasets.Dataset, column: str) -> LabelColumnProblem | None:
     """Say in one line when a label column has more different values than labels plausibly have, else None."""
+    ensure_loaded()
     import datasets
 
     if isinstance(dataset.features.get(column), datasets.ClassLabel):
@@ -342,6 +349,7 @@ def label_column_problem(dataset: datasets.Dataset, column: str) -> LabelColumnP
 
 def _label_like_column(dataset: datasets.Dataset, exclude: str) -> str | None:
     """The other column whose values look most like labels: the fewest different values, two or more."""
+    ensure_loaded()
     import datasets
 
     ranked: list[tuple[int, int, int, str]] = []
@@ -456,6 +464,7 @@ def _hub_or_folder_splits(d: DataConfig) -> list[str]:
         return list(json.loads((path / "dataset_dict.json").read_text())["splits"])
     if looks_like_path(source):
         return []
+    ensure_loaded()
     import datasets
 
     try:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ft_app.config import DataConfig, RunConfig
 from ft_app.data import COLUMN_LIMIT, ColumnMapping, detect_columns, label_column_problem, label_names, load_table
+from ft_app.libraries import ensure_loaded
 from ft_app.tasks.classification import label_to_name
 from ft_app.text import plain_list
 
@@ -77,6 +78,7 @@ class DataReport:
 
 def preview(dataset: datasets.Dataset, rows: int = 10) -> pd.DataFrame:
     """The first rows as a table of readable strings: long cells cut, chat messages as 'role: text' lines."""
+    ensure_loaded()
     import datasets as ds
     import pandas as pd
 
@@ -125,6 +127,7 @@ def _cut(text: str, limit: int = PREVIEW_CHARS) -> str:
 
 def label_balance(dataset: datasets.Dataset, column: str) -> list[tuple[str, int]]:
     """Rows per class, in the order the model numbers the classes; empty labels counted apart."""
+    ensure_loaded()
     import datasets as ds
 
     if column not in dataset.column_names:

@@ -39,6 +39,7 @@ from .config import (
     RunConfig,
     to_lora_config,
 )
+from .libraries import ensure_loaded
 
 logger = logging.getLogger(__name__)
 
@@ -187,6 +188,7 @@ def _resolve(model_name_or_path: str) -> tuple[str, float, bool]:
 
 @functools.lru_cache(maxsize=64)
 def _cached_config(name: str, stamp: float, local_only: bool, trust_remote_code: bool) -> Any:
+    ensure_loaded()
     from transformers import AutoConfig
 
     try:
@@ -263,6 +265,7 @@ def _count_cached(
 
 def build_meta_model(config: Any, task: str, num_labels: int = 2, trust_remote_code: bool = False) -> Any:
     """The task's model built from `config` on the meta device: shapes only, no memory for weights."""
+    ensure_loaded()
     import torch
     import transformers
 
@@ -292,6 +295,7 @@ def build_meta_model(config: Any, task: str, num_labels: int = 2, trust_remote_c
 
 def _quantizable_params(model: Any) -> int:
     """Parameters in the body's linear layers: what bitsandbytes stores in 4 or 8 bits."""
+    ensure_loaded()
     import torch
     from transformers.pytorch_utils import Conv1D
 

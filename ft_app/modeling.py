@@ -12,6 +12,7 @@ from typing import Any
 from ft_app.config import CLASSIFIER_FEEDERS, QUANTIZED_METHODS, ModelConfig, RunConfig, to_bnb_config, to_lora_config
 from ft_app.data import looks_like_path
 from ft_app.hub_token import token_kwargs
+from ft_app.libraries import ensure_loaded
 from ft_app.pooling import add_mean_pooling_layer, can_add_mean_pooling, has_mean_pooling_layer, sentence_pooling
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ def check_method_supported(config: RunConfig, device: DeviceInfo | None = None) 
 
 def load_model_config(model: ModelConfig) -> Any:
     """Load the model's config.json (cheap), turning every way it can fail into a plain sentence."""
+    ensure_loaded()
     from transformers import AutoConfig
 
     source = model.name_or_path.strip()
@@ -179,6 +181,7 @@ def effective_max_length(config: RunConfig, model_config: Any) -> int:
 
 def load_tokenizer(config: RunConfig) -> Any:
     """The model's tokenizer, with a pad token (decoder-only models often lack one)."""
+    ensure_loaded()
     from transformers import AutoTokenizer
 
     m = config.model
@@ -229,6 +232,7 @@ def load_dtype(config: RunConfig, device: DeviceInfo) -> Any:
 def load_base_model(config: RunConfig, tokenizer: Any, label_names: list[str] | None = None) -> Any:
     """The pretrained model for the task, unwrapped: seeded new head, method's dtype, 4/8-bit where asked."""
     import torch
+    ensure_loaded()
     from transformers import set_seed
 
     from ft_app.tasks import get_task
