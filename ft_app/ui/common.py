@@ -157,13 +157,6 @@ def local_model_for(task: str) -> str | None:
     return found[0] if found else None
 
 
-def no_model_message(task: str) -> str:
-    """What to say when Train is pressed with no model (the engine's sentence: offline, it names local models)."""
-    from ft_app import catalog
-
-    return catalog.no_model_message(task)
-
-
 def fmt_duration(seconds: float | None) -> str:
     """Seconds as m:ss or h:mm:ss."""
     if seconds is None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from ft_app import presets
+from ft_app import catalog, presets
 from ft_app.config import METHODS, RunConfig, TrainingSettings
 from ft_app.ownership import Visitor
 from ft_app.text import count_words, share_words
@@ -289,7 +289,7 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
                         profile: gr.OAuthProfile | None = None) -> tuple[Any, ...]:
         """The Train button: the whole form as ONE run config (shown as JSON), then start it."""
         if not str(values.get(form.by_path[("model", "name_or_path")]) or "").strip():
-            raise ValueError(common.no_model_message(values[task]))
+            raise ValueError(catalog.no_model_message(values[task]))
         config_json = form.to_config(values).to_json()
         return (config_json, *start(config_json, values[smoothing], values[token], values[ctx.owner], request, profile))
 

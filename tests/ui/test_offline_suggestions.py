@@ -9,7 +9,6 @@ import pytest
 from ft_app import catalog
 from ft_app.runs import RunStore
 from ft_app.training.jobs import JobManager
-from ft_app.ui import common
 from ft_app.ui.app import build_app
 
 
@@ -40,6 +39,6 @@ def test_a_recipe_offline_fills_in_a_local_model(tmp_path: Path, offline_with_on
 
 
 def test_train_without_a_model_offline_names_the_local_ones(tmp_path: Path, offline_with_one_local_model: str) -> None:
-    message = common.no_model_message("classification")
+    message = catalog.no_model_message("classification")
     assert "Hub cannot be reached" in message and offline_with_one_local_model in message
     assert "distilbert" not in message
