@@ -10,6 +10,8 @@ only (`bench/auto_recipe.py`, figures in bench/README.md):
 - learning rate: the method's usual rate, scaled for the model size: small models take larger steps
   (full fine-tuning of a 22M-parameter encoder wants ~1e-4, of a 7B model ~2e-5; LoRA on a small
   encoder ~1e-3, on a 7B model ~2e-4);
+- long full fine-tuning: over `LONG_RUN_STEPS` optimizer steps the full-fine-tuning rate is halved (MiniLM on 8,000
+  SST-2 rows, 3,000 steps: 0.857 dev accuracy at 1e-4, 0.867 at 5e-5; 400 and 1,000 rows keep 1e-4);
 - warm-up: `WARMUP_SHARE` of the steps, which keeps the first steps of a fresh head from wrecking the body.
 
 Pure functions of plain numbers, no heavy imports: the Train tab can describe the recipe before a run.
@@ -27,6 +29,7 @@ WARMUP_SHARE = 0.1
 # The learning rate for a model of REFERENCE_PARAMS, per method, and how far size may move it.
 BASE_LEARNING_RATES = {"full": 5e-5, "head": 1e-3, "lora": 2e-4, "qlora": 2e-4, "lora8bit": 2e-4}
 REFERENCE_PARAMS = {"full": 110e6, "head": 110e6, "lora": 1e9, "qlora": 1e9, "lora8bit": 1e9}
+LONG_RUN_STEPS = 2000
 SIZE_FACTOR_RANGE = {"full": (0.4, 2.0), "head": (1.0, 1.0), "lora": (1.0, 5.0), "qlora": (1.0, 5.0), "lora8bit": (1.0, 5.0)}
 
 
@@ -57,9 +60,14 @@ def auto_passes(task: str, train_rows: int) -> int:
     return max(min_passes(train_rows), min(wanted, MAX_PASSES.get(task, 5)))
 
 
-def auto_learning_rate(method: str, model_params: int | None) -> float:
-    """The method's learning rate, scaled by the square root of the model's size against a reference size."""
+def auto_learning_rate(method: str, model_params: int | None, total_steps: int | None = None) -> float:
+    """The method's learning rate, scaled by the square root of the model's size against a reference size.
+
+    A full fine-tuning run of more than `LONG_RUN_STEPS` steps takes half of it.
+    """
     base = BASE_LEARNING_RATES[method]
+    if method == "full" and total_steps and total_steps > LONG_RUN_STEPS:
+        base /= 2
     if not model_params:
         return base
     low, high = SIZE_FACTOR_RANGE[method]
@@ -97,7 +105,7 @@ def choose_recipe(
         total = max(1, math.ceil(steps_per_epoch * passes))
     lr = learning_rate
     if lr is None:
-        lr = auto_learning_rate(method, model_params)
+        lr = auto_learning_rate(method, model_params, total)
         chosen.append("learning_rate")
     if warmup_steps:
         warm = int(warmup_steps)
