@@ -143,9 +143,10 @@ def hub_model_error(source: str, exc: BaseException) -> str:
     if any(k in text for k in ("offline", "connection", "resolve host", "max retries", "timed out", "cannot find the requested files in the local cache", "couldn't connect")):
         from ft_app.catalog import local_models_hint
 
+        hint = local_models_hint()  # reads the disk: once
         return (
             f"Model {source!r} is not on this machine and the Hugging Face Hub cannot be reached (offline?). "
-            "Connect to the internet, or pick a local model folder." + (f" {local_models_hint()}" if local_models_hint() else "")
+            "Connect to the internet, or pick a local model folder." + (f" {hint}" if hint else "")
         )
     from ft_app.catalog import unreachable_model_hint
 
@@ -231,8 +232,8 @@ def load_dtype(config: RunConfig, device: DeviceInfo) -> Any:
 
 def load_base_model(config: RunConfig, tokenizer: Any, label_names: list[str] | None = None) -> Any:
     """The pretrained model for the task, unwrapped: seeded new head, method's dtype, 4/8-bit where asked."""
-    import torch
     ensure_loaded()
+    import torch
     from transformers import set_seed
 
     from ft_app.tasks import get_task
