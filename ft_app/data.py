@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import uuid
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -369,9 +370,18 @@ def _label_like_column(dataset: datasets.Dataset, exclude: str) -> str | None:
     return min(ranked)[3] if ranked else None
 
 
+def column_values(dataset: datasets.Dataset, column: str) -> list[Any]:
+    """All values of one column as a list, read in one slice.
+
+    `dataset[column]` is a lazy column in datasets 4+: iterating it reads one row at a time (0.7 s for SST-2's
+    67,000 rows, 3.8 s under load); a slice reads the whole column at once (1 ms).
+    """
+    return dataset[column][:]
+
+
 def _filled(dataset: datasets.Dataset, column: str) -> list[Any]:
     """The column's values that are not empty (None or blank text)."""
-    return [v for v in dataset[column] if v is not None and not (isinstance(v, str) and not v.strip())]
+    return [v for v in column_values(dataset, column) if v is not None and not (isinstance(v, str) and not v.strip())]
 
 
 # ---- splitting -------------------------------------------------------------------------------
@@ -476,18 +486,21 @@ def _hub_or_folder_splits(d: DataConfig) -> list[str]:
 
 def _drop_empty(table: datasets.Dataset, mapping: ColumnMapping) -> datasets.Dataset:
     """Drop rows whose mapped columns are empty, and say how many went."""
+    import numpy as np
+    import pyarrow.compute as pc
+
     cols = mapping.used()
-
-    def keep(row: dict[str, Any]) -> bool:
-        for c in cols:
-            v = row[c]
-            if c == mapping.input:
-                continue  # an empty Alpaca 'input' is normal
-            if v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, list) and not v):
-                return False
-        return True
-
-    kept = table.filter(keep, desc="Dropping empty rows")
+    empty = None
+    for c in cols:
+        if c == mapping.input:
+            continue  # an empty Alpaca 'input' is normal
+        column_empty = _empty_cells(table.with_format("arrow")[c])
+        empty = column_empty if empty is None else pc.or_(empty, column_empty)
+    # Found with arrow, whole columns at once: a row-by-row filter took 0.4 s on SST-2's 67,000 rows, and left an
+    # index over every row that slowed each later read of the table.
+    if empty is None or not pc.any(empty).as_py():
+        return table
+    kept = table.select(np.flatnonzero(~np.asarray(empty)))
     if len(kept) < len(table):
         log.warning("Dropped %d rows with an empty %s.", len(table) - len(kept), " or ".join(cols))
     if len(kept) == 0:
@@ -495,7 +508,24 @@ def _drop_empty(table: datasets.Dataset, mapping: ColumnMapping) -> datasets.Dat
     return kept
 
 
+def _empty_cells(column: Any) -> Any:
+    """Where an arrow column is empty: null, blank text or an empty list."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    empty = pc.is_null(column)
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        empty = pc.or_(empty, pc.equal(pc.utf8_trim_whitespace(column), ""))
+    elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        empty = pc.or_(empty, pc.equal(pc.list_value_length(column), 0))
+    return pc.fill_null(empty, True)
+
+
 # ---- tokenizing ------------------------------------------------------------------------------
+
+# Splits up to this many rows are tokenized in memory; bigger ones go to the datasets cache on disk (and are reused).
+IN_MEMORY_ROWS = 100_000
 
 
 def prepare_data(config: RunConfig, tokenizer: Any, raw: RawSplits | None = None) -> PreparedData:
@@ -507,7 +537,12 @@ def prepare_data(config: RunConfig, tokenizer: Any, raw: RawSplits | None = None
     encode = task.encoder(config, tokenizer, raw.mapping, raw.label_names)
 
     def tokenize(table: datasets.Dataset, desc: str) -> datasets.Dataset:
-        out = table.map(encode, batched=True, remove_columns=table.column_names, desc=desc)
+        kwargs: dict[str, Any] = {}
+        if len(table) <= IN_MEMORY_ROWS:
+            # Kept in memory under a fresh name: `map` would otherwise name its cache file by hashing `encode`,
+            # which pickles the whole tokenizer (~0.5 s a split, before the first step of every run).
+            kwargs = {"keep_in_memory": True, "new_fingerprint": uuid.uuid4().hex}
+        out = table.map(encode, batched=True, remove_columns=table.column_names, desc=desc, **kwargs)
         return out.filter(lambda n: n > 0, input_columns="length", desc="Dropping rows with nothing to learn")
 
     train = tokenize(raw.train, "Tokenizing training data")

@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ft_app.config import DataConfig, RunConfig
-from ft_app.data import COLUMN_LIMIT, ColumnMapping, detect_columns, label_column_problem, label_names, load_table
+from ft_app.data import (
+    COLUMN_LIMIT,
+    ColumnMapping,
+    column_values,
+    detect_columns,
+    label_column_problem,
+    label_names,
+    load_table,
+)
 from ft_app.libraries import ensure_loaded
 from ft_app.tasks.classification import label_to_name
 from ft_app.text import plain_list
@@ -133,7 +141,7 @@ def label_balance(dataset: datasets.Dataset, column: str) -> list[tuple[str, int
     if column not in dataset.column_names:
         raise ValueError(f"Label column {column!r} is not in the data. The columns are: {plain_list(dataset.column_names, COLUMN_LIMIT)}.")
     feature = dataset.features.get(column)
-    values = dataset[column]
+    values = column_values(dataset, column)
     if isinstance(feature, ds.ClassLabel):
         # ClassLabel cells are indices; -1 marks an unlabelled row (e.g. a hidden test split).
         counts = Counter(feature.names[v] if v is not None and v >= 0 else EMPTY_LABEL for v in values)
@@ -233,10 +241,10 @@ def token_length_stats(
         dataset = dataset.select(indices)
     answer_cut = target_over = 0
     if task == "classification":
-        lengths = _lengths(tokenizer, [str(t) for t in dataset[mapping.text]], True)
+        lengths = _lengths(tokenizer, [str(t) for t in column_values(dataset, mapping.text)], True)
     elif task == "seq2seq":
-        lengths = _lengths(tokenizer, [str(t) for t in dataset[mapping.text]], True)
-        targets = [label_to_name(t) for t in dataset[mapping.target]]
+        lengths = _lengths(tokenizer, [str(t) for t in column_values(dataset, mapping.text)], True)
+        targets = [label_to_name(t) for t in column_values(dataset, mapping.target)]
         target_lengths = [len(ids) for ids in tokenizer(text_target=targets)["input_ids"]]
         target_over = sum(n > data.max_target_length for n in target_lengths)
     elif task == "causal_lm":

@@ -211,6 +211,26 @@ def test_empty_rows_are_dropped(tmp_path: Path) -> None:
         load_splits(_config(_write(tmp_path / "e.csv", empty, "csv"), validation_size=0))
 
 
+def test_empty_cells_of_every_kind_are_dropped(tmp_path: Path) -> None:
+    """Null, blank and empty-list cells are empty in any mapped column; the rows kept are the filled ones, in order."""
+    from ft_app.data import ColumnMapping, _drop_empty
+
+    rows = [
+        {"text": "good", "label": "pos", "messages": [{"role": "user", "content": "hi"}]},
+        {"text": None, "label": "pos", "messages": [{"role": "user", "content": "hi"}]},
+        {"text": "bad", "label": "neg", "messages": []},
+        {"text": "fine", "label": " ", "messages": [{"role": "user", "content": "hi"}]},
+        {"text": "ok", "label": "pos", "messages": None},
+        {"text": "meh", "label": "neg", "messages": [{"role": "user", "content": "yo"}]},
+    ]
+    table = load_table(str(_write(tmp_path / "mixed.json", rows, "json")))
+    kept = _drop_empty(table, ColumnMapping(text="text", label="label", messages="messages"))
+    assert kept["text"][:] == ["good", "meh"]
+    assert _drop_empty(table, ColumnMapping(text="text"))["text"][:] == ["good", "bad", "fine", "ok", "meh"]
+    full = table.select([0, 5])
+    assert _drop_empty(full, ColumnMapping(text="text", label="label")) is full  # nothing empty: the same table
+
+
 def test_too_few_rows_to_hold_out(tmp_path: Path) -> None:
     """Three rows cannot give a validation slice: the message offers the ways out."""
     path = _write(tmp_path / "tiny.csv", ROWS[:3], "csv")

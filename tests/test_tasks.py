@@ -213,6 +213,25 @@ def test_classification_encodes_string_labels_by_name(tiny_bert_dir: Path, senti
     assert set(data.train.column_names) == {"input_ids", "token_type_ids", "attention_mask", "labels", "length"}
 
 
+def test_small_splits_are_tokenized_in_memory(tiny_bert_dir: Path, sentiment_csv: Path, monkeypatch) -> None:
+    """A small split is tokenized in memory, with no cache file and without hashing the tokenizer; a big one is cached."""
+    from datasets.utils import _dill
+
+    from ft_app import data as data_module
+
+    config = _config("classification", tiny_bert_dir, sentiment_csv)
+    pickled: list[str] = []  # what datasets' fingerprinting pickles: it logs "Tok: ..." for each tokenizer
+    real_log = _dill.log
+    monkeypatch.setattr(_dill, "log", lambda pickler, msg: pickled.append(msg) or real_log(pickler, msg))
+    tokenizer, raw, data = _prepared(config)
+    assert data.train.cache_files == [] and len(data.train) == len(raw.train)
+    assert not any(msg.startswith("Tok:") for msg in pickled)
+    monkeypatch.setattr(data_module, "IN_MEMORY_ROWS", 10)  # the same file now counts as big: it goes to the disk cache
+    big = prepare_data(config, tokenizer, raw)
+    assert any(msg.startswith("Tok:") for msg in pickled)
+    assert big.train.cache_files and big.train["input_ids"][:] == data.train["input_ids"][:]
+
+
 def test_seq2seq_encodes_targets_as_labels(tiny_t5_dir: Path, seq2seq_csv: Path) -> None:
     """Seq2seq: input_ids from the text column, labels are the target's tokens (with eos)."""
     config = _config("seq2seq", tiny_t5_dir, seq2seq_csv)

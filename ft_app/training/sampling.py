@@ -22,7 +22,7 @@ WINDOW_BATCHES = 16
 
 def grouped_order(lengths: Sequence[int], batch_size: int, window_batches: int = WINDOW_BATCHES,
                   generator: Any = None) -> list[int]:
-    """Row indices in batch order: similar lengths within each batch, batches in random order, the longest first.
+    """Row indices in batch order: similar lengths within each batch, batches in random order, the longest second.
 
     Every batch but the last is full, so a DataLoader cutting this order every `batch_size` rows gets
     exactly these batches.
@@ -46,9 +46,12 @@ def grouped_order(lengths: Sequence[int], batch_size: int, window_batches: int =
                 partial = batch  # only the last window can end short: it stays last
     shuffled = [full[i] for i in torch.randperm(len(full), generator=generator).tolist()]
     if shuffled:
-        # The longest batch first, so running out of memory shows at the first step, not hours in.
+        # The longest batch second, so running out of memory shows in the first seconds, not hours in; not first,
+        # so the first point of the curve comes after a step of ordinary length (on SST-2 the longest batch is
+        # ~2.5x the mean length: 0.3 s more before the first point on a CPU).
         longest = max(range(len(shuffled)), key=lambda i: lengths[shuffled[i][0]])
-        shuffled[0], shuffled[longest] = shuffled[longest], shuffled[0]
+        slot = min(1, len(shuffled) - 1)
+        shuffled[slot], shuffled[longest] = shuffled[longest], shuffled[slot]
     return [i for batch in shuffled for i in batch] + partial
 
 
