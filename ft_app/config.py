@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from ft_app.recipe import BASE_LEARNING_RATES
+
 Task = Literal["classification", "causal_lm", "seq2seq"]
 Method = Literal["full", "head", "lora", "qlora", "lora8bit"]
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
@@ -46,7 +48,7 @@ OPTIMIZERS = (
 CUDA_ONLY_OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit")
 
 # Learning rates that work for most models with each method, used when none is given.
-DEFAULT_LEARNING_RATES = {"full": 5e-5, "head": 1e-3, "lora": 2e-4, "qlora": 2e-4, "lora8bit": 2e-4}
+DEFAULT_LEARNING_RATES = BASE_LEARNING_RATES  # the recipe's rates for a model of unknown size
 # Modules between the body and a classification head: trained along with a new head (peft matches name endings).
 CLASSIFIER_FEEDERS = ("pooler", "pre_classifier")
 DEFAULT_MAX_LENGTH = {"classification": 256, "causal_lm": 512, "seq2seq": 256}

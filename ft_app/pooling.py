@@ -129,6 +129,21 @@ def add_mean_pooling_layer(model: Any) -> Any:
     return layer
 
 
+def start_pooler_as_identity(model: Any) -> None:
+    """Start the pooler (dense + tanh) as the identity, so the new head first reads the sentence embedding itself.
+
+    The pooler of a sentence-embedding model was never trained (weights of std 0.009: outputs ~0.06, a head on it
+    learns slowly). From the identity the pooler passes tanh of the normalised mean on, and a head-only run starts
+    as a linear probe on the embedding that the pooler may then bend. Used for head-only runs (bench/README.md).
+    """
+    import torch
+
+    dense = model.base_model.pooler.dense
+    with torch.no_grad():
+        dense.weight.copy_(torch.eye(dense.weight.shape[0], dtype=dense.weight.dtype, device=dense.weight.device))
+        dense.bias.zero_()
+
+
 def _folder_reader(source: str) -> Any:
     folder = Path(source).expanduser()
 

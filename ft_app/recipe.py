@@ -12,6 +12,8 @@ only (`bench/auto_recipe.py`, figures in bench/README.md):
   encoder ~1e-3, on a 7B model ~2e-4);
 - long full fine-tuning: over `LONG_RUN_STEPS` optimizer steps the full-fine-tuning rate is halved (MiniLM on 8,000
   SST-2 rows, 3,000 steps: 0.857 dev accuracy at 1e-4, 0.867 at 5e-5; 400 and 1,000 rows keep 1e-4);
+- head-only: 3e-4 for any size (MiniLM, 400 SST-2 rows, 5 seeds, the new head starting from an identity pooler on
+  the mean: 0.752 dev accuracy at 3e-4, 0.737 at 1e-3);
 - warm-up: `WARMUP_SHARE` of the steps, which keeps the first steps of a fresh head from wrecking the body.
 
 Pure functions of plain numbers, no heavy imports: the Train tab can describe the recipe before a run.
@@ -27,7 +29,7 @@ TARGET_EXAMPLES = 3000
 MAX_PASSES = {"classification": 10, "causal_lm": 5, "seq2seq": 8}
 WARMUP_SHARE = 0.1
 # The learning rate for a model of REFERENCE_PARAMS, per method, and how far size may move it.
-BASE_LEARNING_RATES = {"full": 5e-5, "head": 1e-3, "lora": 2e-4, "qlora": 2e-4, "lora8bit": 2e-4}
+BASE_LEARNING_RATES = {"full": 5e-5, "head": 3e-4, "lora": 2e-4, "qlora": 2e-4, "lora8bit": 2e-4}
 REFERENCE_PARAMS = {"full": 110e6, "head": 110e6, "lora": 1e9, "qlora": 1e9, "lora8bit": 1e9}
 LONG_RUN_STEPS = 2000
 SIZE_FACTOR_RANGE = {"full": (0.4, 2.0), "head": (1.0, 1.0), "lora": (1.0, 5.0), "qlora": (1.0, 5.0), "lora8bit": (1.0, 5.0)}

@@ -92,6 +92,9 @@ def test_head_on_a_mean_pooling_model_reads_the_mean_and_reloads_with_plain_tran
     assert model.config.num_hidden_layers == 3 and len(model.bert.encoder.layer) == 3
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {"classifier.weight", "classifier.bias", "bert.pooler.dense.weight", "bert.pooler.dense.bias"}
+    # The pooler starts as the identity: the new head first reads the embedding itself, not a never-trained layer.
+    pooler = model.bert.pooler.dense
+    assert torch.equal(pooler.weight, torch.eye(model.config.hidden_size)) and not pooler.bias.any()
     tokenizer = load_tokenizer(config)
     batch = tokenizer(["a short one", "a somewhat longer sentence than the first one"], padding=True, return_tensors="pt")
     with torch.no_grad():
@@ -109,9 +112,14 @@ def test_head_on_a_mean_pooling_model_reads_the_mean_and_reloads_with_plain_tran
     with torch.no_grad():
         assert torch.equal(reloaded(**batch).logits, logits)
     # A model that already carries the layer (a saved head-only run) does not get a second one.
-    again = _sentence_embedding_copy(tmp_path / "saved", tmp_path / "again", MEAN)
+    # Nor is its trained pooler started again from the identity.
+    with torch.no_grad():
+        reloaded.bert.pooler.dense.weight.normal_()
+    reloaded.save_pretrained(tmp_path / "trained")
+    again = _sentence_embedding_copy(tmp_path / "trained", tmp_path / "again", MEAN)
     _, reloaded_run = _loaded("classification", again, "head", ["neg", "pos"])
     assert reloaded_run.model.config.num_hidden_layers == 3
+    assert torch.equal(reloaded_run.model.bert.pooler.dense.weight, reloaded.bert.pooler.dense.weight)
 
 
 def test_full_reads_the_mean_too_and_lora_keeps_the_model_as_it_is(tiny_bert_dir: Path, tmp_path: Path) -> None:

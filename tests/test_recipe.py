@@ -36,7 +36,7 @@ def test_learning_rate_follows_the_method_and_the_model_size() -> None:
     assert auto_learning_rate("lora", MINILM) == 1e-3
     assert auto_learning_rate("lora", LLAMA_7B) == 2e-4
     assert auto_learning_rate("qlora", LLAMA_7B) == 2e-4
-    assert auto_learning_rate("head", MINILM) == auto_learning_rate("head", LLAMA_7B) == 1e-3
+    assert auto_learning_rate("head", MINILM) == auto_learning_rate("head", LLAMA_7B) == 3e-4
 
 
 def test_no_knob_touched_the_recipe_chooses_all() -> None:
