@@ -524,8 +524,9 @@ def _empty_cells(column: Any) -> Any:
 
 # ---- tokenizing ------------------------------------------------------------------------------
 
-# Splits up to this many rows are tokenized in memory; bigger ones go to the datasets cache on disk (and are reused).
-IN_MEMORY_ROWS = 100_000
+# Splits up to this many rows are tokenized in memory (at most ~250 MB even at 512 tokens a row); bigger ones go to
+# the datasets cache on disk, memory-mapped and reused, where tokenizing takes long enough that naming it does not count.
+IN_MEMORY_ROWS = 20_000
 
 
 def prepare_data(config: RunConfig, tokenizer: Any, raw: RawSplits | None = None) -> PreparedData:
