@@ -501,8 +501,7 @@ def _drop_empty(table: datasets.Dataset, mapping: ColumnMapping) -> datasets.Dat
     if empty is None or not pc.any(empty).as_py():
         return table
     kept = table.select(np.flatnonzero(~np.asarray(empty)))
-    if len(kept) < len(table):
-        log.warning("Dropped %d rows with an empty %s.", len(table) - len(kept), " or ".join(cols))
+    log.warning("Dropped %d rows with an empty %s.", len(table) - len(kept), " or ".join(cols))
     if len(kept) == 0:
         raise ValueError(f"Every row has an empty {' or '.join(cols)} column. Check the column mapping.")
     return kept
