@@ -379,9 +379,14 @@ def column_values(dataset: datasets.Dataset, column: str) -> list[Any]:
     return dataset[column][:]
 
 
+def is_empty_value(value: Any) -> bool:
+    """Whether one cell is empty: None, blank text or an empty list (`_empty_cells` is the same test on a column)."""
+    return value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, list) and not value)
+
+
 def _filled(dataset: datasets.Dataset, column: str) -> list[Any]:
-    """The column's values that are not empty (None or blank text)."""
-    return [v for v in column_values(dataset, column) if v is not None and not (isinstance(v, str) and not v.strip())]
+    """The column's values that are not empty."""
+    return [v for v in column_values(dataset, column) if not is_empty_value(v)]
 
 
 # ---- splitting -------------------------------------------------------------------------------
@@ -508,7 +513,7 @@ def _drop_empty(table: datasets.Dataset, mapping: ColumnMapping) -> datasets.Dat
 
 
 def _empty_cells(column: Any) -> Any:
-    """Where an arrow column is empty: null, blank text or an empty list."""
+    """Where an arrow column is empty: null, blank text or an empty list (`is_empty_value`, whole columns at once)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 

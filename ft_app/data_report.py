@@ -15,6 +15,7 @@ from ft_app.data import (
     ColumnMapping,
     column_values,
     detect_columns,
+    is_empty_value,
     label_column_problem,
     label_names,
     load_table,
@@ -146,7 +147,7 @@ def label_balance(dataset: datasets.Dataset, column: str) -> list[tuple[str, int
         # ClassLabel cells are indices; -1 marks an unlabelled row (e.g. a hidden test split).
         counts = Counter(feature.names[v] if v is not None and v >= 0 else EMPTY_LABEL for v in values)
     else:
-        counts = Counter(EMPTY_LABEL if _empty(v) else label_to_name(v) for v in values)
+        counts = Counter(EMPTY_LABEL if is_empty_value(v) else label_to_name(v) for v in values)
     names = label_names(dataset, column)
     out = [(name, counts.pop(name, 0)) for name in names]
     empty = counts.pop(EMPTY_LABEL, 0)
@@ -154,10 +155,6 @@ def label_balance(dataset: datasets.Dataset, column: str) -> list[tuple[str, int
     if empty:
         out.append((EMPTY_LABEL, empty))
     return out
-
-
-def _empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
 
 
 # ---- rendered example ----------------------------------------------------------------------
@@ -369,7 +366,7 @@ def _first_complete_row(table: datasets.Dataset, mapping: ColumnMapping) -> dict
     """The first of the leading rows with every mapped column filled (Alpaca's empty 'input' allowed)."""
     needed = [c for c in mapping.used() if c != mapping.input]
     for row in table.select(range(min(len(table), 50))):
-        if all(not _empty(row[c]) and row[c] != [] for c in needed):
+        if all(not is_empty_value(row[c]) for c in needed):
             return row
     return None
 

@@ -230,6 +230,13 @@ def test_empty_cells_of_every_kind_are_dropped(tmp_path: Path) -> None:
     full = table.select([0, 5])
     assert _drop_empty(full, ColumnMapping(text="text", label="label")) is full  # nothing empty: the same table
 
+    # The cell-by-cell test (the label check, the balance chart) agrees with the column-at-once one, cell for cell.
+    from ft_app.data import _empty_cells, is_empty_value
+
+    for name in ("text", "label", "messages"):
+        by_cell = [is_empty_value(v) for v in table[name][:]]
+        assert _empty_cells(table.with_format("arrow")[name]).to_pylist() == by_cell, name
+
 
 def test_too_few_rows_to_hold_out(tmp_path: Path) -> None:
     """Three rows cannot give a validation slice: the message offers the ways out."""
