@@ -12,7 +12,11 @@ variants with each other, not with `auto_recipe.py`'s figures.
     python bench/full_knobs.py --rows 400 --seeds 42 1 2 --variants '{}' '{"head_lr": 1e-3}' '{"pooler": "identity"}'
 
 Variant keys: `lr`, `head_lr`, `epochs`, `batch`, `llrd` (each layer down takes this factor of the rate above it),
-`pooler` ("loaded", "normal", "identity"), `probe_steps` (head-only steps at 1e-3 before fine-tuning).
+`pooler` ("loaded", "normal", "identity"), `probe_steps` (head-only steps at 1e-3 before fine-tuning),
+`balanced` (true: each label weighs the same in the loss), `ema` (a decay, e.g. 0.99: also score the running
+average of the weights after warm-up), `wise` (a list of mixing shares a: also score the body a x fine-tuned +
+(1 - a) x pretrained, the head as fine-tuned: WiSE-FT). Each run prints the dev accuracy after every pass and the
+share of dev rows it calls positive.
 """
 
 from __future__ import annotations
@@ -65,8 +69,8 @@ def padded(tokens: list[list[int]]) -> tuple[Any, Any]:
     return ids, mask
 
 
-def train_and_score(model_dir: Path, train: list, dev: list, seed: int, variant: dict[str, Any]) -> float:
-    """Dev accuracy of MiniLM fine-tuned on `train` with one variant's knobs."""
+def train_and_score(model_dir: Path, train: list, dev: list, seed: int, variant: dict[str, Any]) -> dict[str, Any]:
+    """Dev accuracy of MiniLM fine-tuned on `train` with one variant's knobs (`final`), and the extra scores."""
     import torch
     from transformers import AutoTokenizer, set_seed
 
@@ -124,6 +128,28 @@ def train_and_score(model_dir: Path, train: list, dev: list, seed: int, variant:
                 loss.backward()
                 probe.step()
                 step += 1
+    x_dev = [tokenizer(t, truncation=True, max_length=128)["input_ids"] for _, t in dev]
+    y_dev = torch.tensor([y for y, _ in dev])
+
+    def score() -> tuple[float, float]:
+        """Dev accuracy and the share of dev rows called positive (label 1)."""
+        was_training = model.training
+        model.eval()
+        right = positive = 0
+        with torch.no_grad():
+            for i in range(0, len(dev), 64):
+                ids, mask = padded(x_dev[i : i + 64])
+                guess = model(input_ids=ids, attention_mask=mask).logits.argmax(-1)
+                right += int((guess == y_dev[i : i + 64]).sum())
+                positive += int(guess.sum())
+        model.train(was_training)
+        return right / len(dev), positive / len(dev)
+
+    counts = torch.bincount(y_train, minlength=2).float()
+    label_weight = len(y_train) / (2 * counts) if variant.get("balanced") else None
+    pretrained = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    ema: dict[str, Any] | None = None
+    per_pass: list[float] = []
     total = math.ceil(n / batch) * epochs
     warm = math.ceil(0.1 * total)
     model.train()
@@ -136,21 +162,35 @@ def train_and_score(model_dir: Path, train: list, dev: list, seed: int, variant:
                 group["lr"] = peak * scale
             idx = perm[i : i + batch]
             ids, mask = padded([x_train[j] for j in idx])
-            loss = torch.nn.functional.cross_entropy(model(input_ids=ids, attention_mask=mask).logits, y_train[idx])
+            logits = model(input_ids=ids, attention_mask=mask).logits
+            loss = torch.nn.functional.cross_entropy(logits, y_train[idx], weight=label_weight)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             step += 1
-    model.eval()
-    x_dev = [tokenizer(t, truncation=True, max_length=128)["input_ids"] for _, t in dev]
-    right = 0
-    with torch.no_grad():
-        for i in range(0, len(dev), 64):
-            ids, mask = padded(x_dev[i : i + 64])
-            guess = model(input_ids=ids, attention_mask=mask).logits.argmax(-1)
-            right += int((guess == torch.tensor([y for y, _ in dev[i : i + 64]])).sum())
-    return right / len(dev)
+            if variant.get("ema") and step > warm:
+                with torch.no_grad():
+                    if ema is None:
+                        ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    for k, v in model.state_dict().items():
+                        if v.dtype.is_floating_point:
+                            ema[k].mul_(variant["ema"]).add_(v, alpha=1 - variant["ema"])
+        per_pass.append(round(score()[0], 4))
+    final, positive = score()
+    out: dict[str, Any] = {"final": final, "positive_share": round(positive, 3), "per_pass": per_pass}
+    fine_tuned = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if ema is not None:
+        model.load_state_dict(ema)
+        out["ema_accuracy"] = round(score()[0], 4)
+    head_names = {n for n, p in model.named_parameters() if id(p) in head_ids}
+    for share in variant.get("wise", []):
+        mixed = {k: v if k in head_names or not v.dtype.is_floating_point else share * v + (1 - share) * pretrained[k]
+                 for k, v in fine_tuned.items()}
+        model.load_state_dict(mixed)
+        out[f"wise_{share}_accuracy"] = round(score()[0], 4)
+    model.load_state_dict(fine_tuned)
+    return out
 
 
 def main() -> None:
@@ -171,8 +211,9 @@ def main() -> None:
         scores = []
         for seed in args.seeds:
             started = time.perf_counter()
-            scores.append(train_and_score(model_dir, train, dev, seed, variant))
-            print(json.dumps({"rows": args.rows, **variant, "seed": seed, "dev_accuracy": round(scores[-1], 4),
+            result = train_and_score(model_dir, train, dev, seed, variant)
+            scores.append(result.pop("final"))
+            print(json.dumps({"rows": args.rows, **variant, "seed": seed, "dev_accuracy": round(scores[-1], 4), **result,
                               "seconds": round(time.perf_counter() - started)}), flush=True)
         print(f"mean {text}: {sum(scores) / len(scores):.4f} over seeds {args.seeds}", flush=True)
 
