@@ -22,6 +22,7 @@ Precision = Literal["auto", "fp32", "fp16", "bf16"]
 Strategy = Literal["auto", "steps", "epoch", "no"]
 ModelDtype = Literal["auto", "float32", "float16", "bfloat16"]
 ReportTo = Literal["none", "tensorboard", "trackio"]
+LabelWeights = Literal["auto", "balanced", "none"]
 
 TASKS: tuple[str, ...] = get_args(Task)
 METHODS: tuple[str, ...] = get_args(Method)
@@ -121,6 +122,7 @@ FIELD_LABELS: dict[str, str] = {
     "load_best_model_at_end": "Keep the best checkpoint",
     "metric_for_best_model": "Metric for the best checkpoint",
     "group_by_length": "Group by length",
+    "label_weights": "Label weights",
     "before_after": "Test before and after training",
     "golden_prompts": "Test prompts",
     "golden_from_heldout": "Also test on this many held-out rows",
@@ -256,6 +258,12 @@ class TrainingSettings:
     )
     metric_for_best_model: str = _help("Metric that decides the best checkpoint (eval_loss, accuracy, f1).", default="eval_loss")
     group_by_length: bool = _help("Batch examples of similar length together: much less padding, faster.", default=True)
+    label_weights: LabelWeights = _help(
+        "Classification: balanced makes every label count the same in training however few rows have it, so the "
+        "model does not lean toward the most common label; none counts every row the same; auto lets the method "
+        "decide (balanced for a new head only).",
+        default="auto",
+    )
     seed: int = _help("Random seed; the same seed gives the same run.", default=42)
     report_to: ReportTo = _help(
         "Also log the curves to TensorBoard or Trackio (their package must be installed); none keeps them in the app.",
@@ -428,6 +436,7 @@ class RunConfig:
         _check_choice("training.eval_strategy", t.eval_strategy, get_args(Strategy))
         _check_choice("training.save_strategy", t.save_strategy, get_args(Strategy))
         _check_choice("training.report_to", t.report_to, get_args(ReportTo))
+        _check_choice("training.label_weights", t.label_weights, get_args(LabelWeights))
         _check_positive("training.eval_steps", t.eval_steps, allow_none=True)
         _check_positive("training.save_steps", t.save_steps, allow_none=True)
         _check_positive("training.logging_steps", t.logging_steps, allow_none=True)

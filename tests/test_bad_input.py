@@ -182,7 +182,11 @@ CASES = [
         rf"{re.escape(field_label(key))} must be more than 0, not {re.escape(format(value, 'g'))}",
     )
     for section, key, value in NON_POSITIVE
-] + [Case("negative-weight-decay", lambda e: e.raw(training={"weight_decay": -0.1}), "config", r"Weight decay must be 0 or more, not -0.1")]
+] + [
+    Case("negative-weight-decay", lambda e: e.raw(training={"weight_decay": -0.1}), "config", r"Weight decay must be 0 or more, not -0.1"),
+    Case("unknown-label-weights", lambda e: e.raw(training={"label_weights": "equal"}), "config",
+         r"Label weights 'equal' is not one of: auto, balanced, none"),
+]
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from transformers import (
     AutoTokenizer,
 )
 
+from ft_app.runs import LOG_FILE
 from ft_app.tasks import GenerationSettings, get_task
 from ft_app.training.progress import RunProgress
 from ft_app.training.runner import preflight, run_training
@@ -216,6 +217,32 @@ def test_loss_falls_on_a_learnable_task(tiny_bert_dir: Path, sentiment_csv: Path
     assert len(losses) == 48
     first, last = sum(losses[:6]) / 6, sum(losses[-6:]) / 6
     assert last < first - 0.15, losses
+
+
+
+@pytest.mark.parametrize(("label_weights", "low", "high"), [("none", 0.68, 0.82), ("balanced", 0.40, 0.60)])
+def test_label_weights_decide_what_a_clueless_model_learns(
+    tiny_bert_dir: Path, tmp_path: Path, label_weights: str, low: float, high: float
+) -> None:
+    """Rows that all read the same, 75% labelled 'positive': plain loss learns to say 'positive' at 75%, balanced label
+    weights at 50% (each label counts the same), in the saved model."""
+    rows = "\n".join(["text,label"] + ["a film,positive"] * 36 + ["a film,negative"] * 12)
+    data = tmp_path / "same_text.csv"
+    data.write_text(rows + "\n", encoding="utf-8")
+    training = {"max_steps": 60, "batch_size": 8, "learning_rate": 1e-2, "scheduler": "constant", "eval_strategy": "no",
+                "label_weights": label_weights}
+    config = make_config("classification", tiny_bert_dir, "full", data, data={"validation_size": 0}, training=training)
+    snap = train_in_process(config, tmp_path / "runs")
+    assert snap.status == "completed", snap.message
+    result = snap.run_dir / "model"
+    model = AutoModelForSequenceClassification.from_pretrained(result).eval()
+    tokenizer = AutoTokenizer.from_pretrained(result)
+    with torch.no_grad():
+        probs = model(**tokenizer("a film", return_tensors="pt")).logits.softmax(-1)[0]
+    positive = float(probs[model.config.label2id["positive"]])
+    assert low < positive < high, positive
+    weighed = "Labels weighed so that each counts the same" in (snap.run_dir / LOG_FILE).read_text(encoding="utf-8")
+    assert weighed == (label_weights == "balanced")
 
 
 def test_nan_loss_fails_with_learning_rate_advice(

@@ -325,6 +325,56 @@ def test_classification_metrics_accuracy_and_macro_f1() -> None:
     assert compute(EvalPred()) == pytest.approx({"accuracy": 2 / 3, "f1": (2 / 3 + 2 / 3) / 2})
 
 
+
+def test_balanced_label_weights_make_every_label_count_the_same() -> None:
+    """rows / (labels x rows of the label): 60/40 gives 0.83/1.25; a rare label is capped; an absent one weighs 1."""
+    from ft_app.tasks.classification import MAX_LABEL_WEIGHT, balanced_label_weights
+
+    weights = balanced_label_weights([1] * 6 + [0] * 4, 2)
+    assert weights == pytest.approx([10 / 8, 10 / 12])
+    assert weights[0] * 4 == pytest.approx(weights[1] * 6)  # each label's rows weigh the same in total
+    assert balanced_label_weights([0] * 999 + [1], 2)[1] == MAX_LABEL_WEIGHT
+    assert balanced_label_weights([0, 0, 1, 1], 3) == pytest.approx([2 / 3, 2 / 3, 1.0])
+
+
+def test_weighted_loss_matches_its_definition_and_splits_over_accumulation_steps() -> None:
+    """Sum of weight x cross-entropy over the step's rows; two halves of a step add up to the whole step."""
+    from ft_app.tasks.classification import weighted_cross_entropy
+
+    torch.manual_seed(0)
+    logits, labels = torch.randn(8, 3), torch.tensor([0, 1, 2, 0, 0, 1, 2, 0])
+    weights = [0.5, 1.5, 2.0]
+    loss = weighted_cross_entropy(weights)
+    by_hand = sum(weights[y] * -torch.log_softmax(logits[i], -1)[y] for i, y in enumerate(labels.tolist())) / 8
+    assert float(loss({"logits": logits}, labels, num_items_in_batch=8)) == pytest.approx(float(by_hand), rel=1e-5)
+    halves = loss({"logits": logits[:4]}, labels[:4], num_items_in_batch=8) + loss((logits[4:],), labels[4:], 8)
+    assert float(halves) == pytest.approx(float(by_hand), rel=1e-5)
+    assert float(loss({"logits": logits}, labels)) == pytest.approx(float(by_hand), rel=1e-5)  # evaluation: the mean
+
+
+def test_label_weights_only_when_asked_and_unbalanced(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    """Left on auto, the loss weighs unbalanced labels for head-only and not for full fine-tuning; 'balanced' weighs
+    them for any method; never for balanced labels, with 'none', or for the generative tasks."""
+    from ft_app.tasks.classification import weighted_cross_entropy
+
+    task = get_task("classification")
+    unbalanced, names = {"labels": [0, 0, 0, 1]}, ["negative", "positive"]
+    weighted = weighted_cross_entropy([1.0]).__qualname__
+
+    def loss_for(method: str, **training):
+        config = make_config("classification", tiny_bert_dir, method, tmp_path / "x.csv", training=training)
+        return task.loss_function(config, unbalanced, names)
+
+    assert make_config("classification", tiny_bert_dir, "full", tmp_path / "x.csv").training.label_weights == "auto"
+    assert loss_for("head").__qualname__ == weighted
+    assert loss_for("full") is None and loss_for("lora") is None
+    assert loss_for("full", label_weights="balanced").__qualname__ == weighted
+    assert loss_for("head", label_weights="none") is None
+    config = make_config("classification", tiny_bert_dir, "head", tmp_path / "x.csv")
+    assert task.loss_function(config, {"labels": [0, 1, 1, 0]}, names) is None
+    for name in ("causal_lm", "seq2seq"):
+        assert get_task(name).loss_function(config, unbalanced, None) is None
+
 def test_examples_for_one_click_prompts(tmp_path: Path) -> None:
     """Each task turns a raw row into {input, reference}."""
     from ft_app.data import ColumnMapping

@@ -59,6 +59,9 @@ class TaskSpec(Protocol):
     def compute_metrics(self, label_names: list[str] | None) -> Callable | None:
         """Eval metrics beyond the loss, or None."""
 
+    def loss_function(self, config: RunConfig, train: Any, label_names: list[str] | None) -> Callable | None:
+        """The Trainer's `compute_loss_func` for this run, or None for the model's own loss."""
+
     def example(self, row: dict[str, Any], mapping: Any, label_names: list[str] | None) -> dict[str, str]:
         """A raw row as {'input', 'reference'} for one-click prompts."""
 

@@ -178,6 +178,9 @@ class CausalLMTask:
     def compute_metrics(self, label_names: list[str] | None) -> Callable | None:
         return None
 
+    def loss_function(self, config: RunConfig, train: Any, label_names: list[str] | None) -> Callable | None:
+        return None
+
     def example(self, row: dict[str, Any], mapping: Any, label_names: list[str] | None) -> dict[str, str]:
         if mapping.messages:
             msgs = normalize_messages(row[mapping.messages])

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from ft_app.config import RunConfig
+from ft_app.recipe import auto_label_weights
 from ft_app.tasks.base import Encoder, GenerationSettings, Prediction
+
+log = logging.getLogger(__name__)
+
+# A label on 1 row in 1,000 would otherwise weigh 500 times a common one, and its few rows would jerk the model about.
+MAX_LABEL_WEIGHT = 10.0
 
 
 def label_to_name(value: Any) -> str:
@@ -32,6 +39,36 @@ def classification_metrics(predictions: np.ndarray, labels: np.ndarray, num_labe
             continue
         f1s.append(2 * tp / (2 * tp + fp + fn))
     return {"accuracy": accuracy, "f1": float(np.mean(f1s)) if f1s else 0.0}
+
+
+def balanced_label_weights(labels: Sequence[int], num_labels: int) -> list[float]:
+    """Loss weights that make every label count the same: rows / (labels x rows with that label), at most
+    `MAX_LABEL_WEIGHT`; a label no training row has gets 1 (it only ever appears in the eval loss)."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_labels)[:num_labels]
+    total = int(counts.sum())
+    return [min(MAX_LABEL_WEIGHT, total / (num_labels * n)) if n else 1.0 for n in counts.tolist()]
+
+
+def weighted_cross_entropy(weights: Sequence[float]) -> Callable:
+    """A Trainer `compute_loss_func`: cross-entropy with a weight per label.
+
+    Summed over the rows and divided by the rows of the whole optimizer step (`num_items_in_batch`, all
+    accumulation steps and processes): the Trainer takes a loss given this way as already scaled for them.
+    """
+    import torch
+
+    table = torch.tensor(list(weights), dtype=torch.float32)
+
+    def loss(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        per_row = torch.nn.functional.cross_entropy(
+            logits.float().view(-1, logits.shape[-1]), labels.view(-1), weight=table.to(logits.device), reduction="none"
+        )
+        if num_items_in_batch is None:  # evaluation
+            return per_row.mean()
+        return per_row.sum() / num_items_in_batch
+
+    return loss
 
 
 class ClassificationTask:
@@ -82,6 +119,24 @@ class ClassificationTask:
             return classification_metrics(np.argmax(logits, axis=-1), labels, num_labels)
 
         return compute
+
+    def loss_function(self, config: RunConfig, train: Any, label_names: list[str] | None) -> Callable | None:
+        names = label_names or []
+        wanted = config.training.label_weights
+        if wanted == "auto":
+            wanted = auto_label_weights(config.method)
+        if wanted != "balanced" or len(names) < 2:
+            return None
+        labels = train["labels"][:]
+        weights = balanced_label_weights(labels, len(names))
+        if max(weights) - min(weights) < 0.01:
+            return None  # already balanced: the model's own loss is the same
+        counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(names))
+        log.info(
+            "Labels weighed so that each counts the same: %s.",
+            ", ".join(f"{n!r} ({c / max(1, len(labels)):.0%} of the rows) weight {w:.2f}" for n, c, w in zip(names, counts, weights)),
+        )
+        return weighted_cross_entropy(weights)
 
     def example(self, row: dict[str, Any], mapping: Any, label_names: list[str] | None) -> dict[str, str]:
         return {"input": str(row[mapping.text]), "reference": _class_name(row[mapping.label], label_names)}

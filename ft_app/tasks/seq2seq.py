@@ -47,6 +47,9 @@ class Seq2SeqTask:
     def compute_metrics(self, label_names: list[str] | None) -> Callable | None:
         return None
 
+    def loss_function(self, config: RunConfig, train: Any, label_names: list[str] | None) -> Callable | None:
+        return None
+
     def example(self, row: dict[str, Any], mapping: Any, label_names: list[str] | None) -> dict[str, str]:
         return {"input": str(row[mapping.text]), "reference": label_to_name(row[mapping.target])}
 

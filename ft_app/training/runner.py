@@ -259,6 +259,7 @@ class TrainingRun:
             eval_dataset=data.validation if has_eval else None,
             processing_class=loaded.tokenizer,
             compute_metrics=loaded.task.compute_metrics(data.label_names) if has_eval else None,
+            compute_loss_func=loaded.task.loss_function(config, data.train, data.label_names),
             callbacks=callbacks,
         )
         trainer.remove_callback(PrinterCallback)  # records go to metrics.jsonl, not stdout
