@@ -327,14 +327,14 @@ def test_classification_metrics_accuracy_and_macro_f1() -> None:
 
 
 def test_balanced_label_weights_make_every_label_count_the_same() -> None:
-    """rows / (labels x rows of the label): 60/40 gives 0.83/1.25; a rare label is capped; an absent one weighs 1."""
+    """rows / (labels x rows of the label): 40/60 gives 1.25/0.83; a rare label is capped; an absent one weighs 1."""
     from ft_app.tasks.classification import MAX_LABEL_WEIGHT, balanced_label_weights
 
-    weights = balanced_label_weights([1] * 6 + [0] * 4, 2)
+    weights = balanced_label_weights([4, 6])
     assert weights == pytest.approx([10 / 8, 10 / 12])
     assert weights[0] * 4 == pytest.approx(weights[1] * 6)  # each label's rows weigh the same in total
-    assert balanced_label_weights([0] * 999 + [1], 2)[1] == MAX_LABEL_WEIGHT
-    assert balanced_label_weights([0, 0, 1, 1], 3) == pytest.approx([2 / 3, 2 / 3, 1.0])
+    assert balanced_label_weights([999, 1])[1] == MAX_LABEL_WEIGHT
+    assert balanced_label_weights([2, 2, 0]) == pytest.approx([2 / 3, 2 / 3, 1.0])
 
 
 def test_weighted_loss_matches_its_definition_and_splits_over_accumulation_steps() -> None:

@@ -14,7 +14,7 @@ from ft_app.tasks.base import Encoder, GenerationSettings, Prediction
 
 log = logging.getLogger(__name__)
 
-# A label on 1 row in 1,000 would otherwise weigh 500 times a common one, and its few rows would jerk the model about.
+# Uncapped, a label on 1 row in 1,000 would get weight 500, and its one row would jerk the model about.
 MAX_LABEL_WEIGHT = 10.0
 
 
@@ -41,12 +41,11 @@ def classification_metrics(predictions: np.ndarray, labels: np.ndarray, num_labe
     return {"accuracy": accuracy, "f1": float(np.mean(f1s)) if f1s else 0.0}
 
 
-def balanced_label_weights(labels: Sequence[int], num_labels: int) -> list[float]:
-    """Loss weights that make every label count the same: rows / (labels x rows with that label), at most
-    `MAX_LABEL_WEIGHT`; a label no training row has gets 1 (it only ever appears in the eval loss)."""
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_labels)[:num_labels]
-    total = int(counts.sum())
-    return [min(MAX_LABEL_WEIGHT, total / (num_labels * n)) if n else 1.0 for n in counts.tolist()]
+def balanced_label_weights(counts: Sequence[int]) -> list[float]:
+    """Loss weights from the rows per label that make every label count the same: rows / (labels x rows with that
+    label), at most `MAX_LABEL_WEIGHT`; a label no training row has gets 1 (it only ever appears in the eval loss)."""
+    total = sum(counts)
+    return [min(MAX_LABEL_WEIGHT, total / (len(counts) * n)) if n else 1.0 for n in counts]
 
 
 def weighted_cross_entropy(weights: Sequence[float]) -> Callable:
@@ -127,14 +126,14 @@ class ClassificationTask:
             wanted = auto_label_weights(config.method)
         if wanted != "balanced" or len(names) < 2:
             return None
-        labels = train["labels"][:]
-        weights = balanced_label_weights(labels, len(names))
+        counts = np.bincount(np.asarray(train["labels"][:], dtype=np.int64), minlength=len(names))[: len(names)].tolist()
+        weights = balanced_label_weights(counts)
         if max(weights) - min(weights) < 0.01:
             return None  # already balanced: the model's own loss is the same
-        counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(names))
+        rows = max(1, sum(counts))
         log.info(
             "Labels weighed so that each counts the same: %s.",
-            ", ".join(f"{n!r} ({c / max(1, len(labels)):.0%} of the rows) weight {w:.2f}" for n, c, w in zip(names, counts, weights)),
+            ", ".join(f"{n!r} ({c / rows:.0%} of the rows) weight {w:.2f}" for n, c, w in zip(names, counts, weights)),
         )
         return weighted_cross_entropy(weights)
 
