@@ -180,6 +180,34 @@ class RunBackups:
                 commit_message=f"Back up run {summary.run_id} ({summary.status})"), token)
         return str(info.commit_url)
 
+    def forget(self, run_id: str) -> bool:
+        """Delete a run's backup (its files and its line in the index) in one commit, so that no one can restore a
+        run its owner deleted; False when it had none. A plain error when the Hub cannot be reached: then the run
+        is not deleted here either."""
+        from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+        from ft_app.export.hub import HubUnreachableError
+
+        token = backup_token()
+        with self._lock:
+            try:
+                index = self._read_index(token)
+            except HubUnreachableError as exc:
+                raise ValueError(f"{exc} The run was not deleted: its backup would bring it back. Try again later.") from exc
+            if run_id not in index:
+                return False
+            del index[run_id]
+            payload = json.dumps({"runs": index}, indent=2, sort_keys=True).encode("utf-8")
+            operations = [CommitOperationDelete(f"{RUNS_PREFIX}/{run_id}/", is_folder=True),
+                          CommitOperationAdd(INDEX_FILE, payload)]
+            try:
+                self._call(f"delete the backup of run {run_id}", lambda: self._api().create_commit(
+                    self.repo_id, operations, repo_type="dataset", token=token,
+                    commit_message=f"Delete run {run_id} (deleted on the server)"), token)
+            except HubUnreachableError as exc:
+                raise ValueError(f"{exc} The run was not deleted: its backup would bring it back. Try again later.") from exc
+        return True
+
     def list(self) -> list[BackupEntry]:
         """Every backed-up run, newest first."""
         entries = []

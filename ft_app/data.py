@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from ft_app.config import DataConfig, RunConfig
 from ft_app.hub_token import token_kwargs
 from ft_app.libraries import ensure_loaded
+from ft_app.paths import local_path, looks_like_path
 from ft_app.text import plain_list
-from ft_app.uploads import local_path
 
 if TYPE_CHECKING:
     import datasets
@@ -89,17 +89,6 @@ class PreparedData:
 
 
 # ---- loading ---------------------------------------------------------------------------------
-
-
-def looks_like_path(source: str) -> bool:
-    """Whether a source string is meant as a local path rather than a Hub id."""
-    s = source.strip()
-    return (
-        s.startswith(("/", "./", "../", "~", "\\"))
-        or Path(s).suffix.lower() in FILE_BUILDERS
-        or Path(s).suffix.lower() in (".txt", ".xlsx", ".xls")
-        or Path(s).expanduser().exists()
-    )
 
 
 def count_local_rows(config: RunConfig) -> int | None:

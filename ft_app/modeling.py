@@ -5,14 +5,15 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ft_app.config import CLASSIFIER_FEEDERS, QUANTIZED_METHODS, ModelConfig, RunConfig, to_bnb_config, to_lora_config
-from ft_app.data import looks_like_path
 from ft_app.hub_token import token_kwargs
 from ft_app.libraries import ensure_loaded
+from ft_app.paths import looks_like_path
 from ft_app.pooling import (
     add_mean_pooling_layer,
     can_add_mean_pooling,
@@ -32,6 +33,8 @@ class DeviceInfo:
     name: str
     bf16: bool
     count: int
+    memory_gb: float | None = None  # one GPU's memory on CUDA, else the machine's RAM
+    cpus: int = 1
 
     @property
     def cuda(self) -> bool:
@@ -52,13 +55,18 @@ class LoadedModel:
 @functools.lru_cache(maxsize=1)
 def device_info() -> DeviceInfo:
     """Detect CUDA, then Apple MPS, then CPU."""
+    import psutil
     import torch
 
+    cpus = os.cpu_count() or 1
+    ram_gb = psutil.virtual_memory().total / 2**30
     if torch.cuda.is_available():
-        return DeviceInfo("cuda", torch.cuda.get_device_name(0), torch.cuda.is_bf16_supported(), torch.cuda.device_count())
+        memory = torch.cuda.get_device_properties(0).total_memory / 2**30
+        return DeviceInfo("cuda", torch.cuda.get_device_name(0), torch.cuda.is_bf16_supported(),
+                          torch.cuda.device_count(), memory, cpus)
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return DeviceInfo("mps", "Apple GPU", False, 1)
-    return DeviceInfo("cpu", "CPU", False, 0)
+        return DeviceInfo("mps", "Apple GPU", False, 1, ram_gb, cpus)  # Apple GPUs share the machine's memory
+    return DeviceInfo("cpu", "CPU", False, 0, ram_gb, cpus)
 
 
 def is_bitsandbytes_available() -> bool:

@@ -116,11 +116,15 @@ class Access:
 
     def is_admin(self, visitor: Visitor | None) -> bool:
         """Whether the visitor is signed in as one of the host's admins."""
-        return bool(visitor and visitor.user and visitor.user in self.host.admin_users)
+        return self.host.is_admin(visitor)
 
     def may_manage(self, run_dir: Path, visitor: Visitor | None) -> bool:
         """Whether the visitor may stop, delete or resume this run."""
         return not self.on or self.is_admin(visitor) or owns(run_dir, visitor)
+
+    def may_manage_owner(self, owner: dict[str, Any], visitor: Visitor | None) -> bool:
+        """Whether the visitor may manage (restore) a run with this owner record (a backed-up run not on disk)."""
+        return not self.on or self.is_admin(visitor) or owner_matches(owner, visitor)
 
     def may_see(self, run_dir: Path, visitor: Visitor | None) -> bool:
         """Whether the visitor may see this run at all (everyone, unless the host keeps runs private)."""
@@ -129,6 +133,20 @@ class Access:
     def may_see_owner(self, owner: dict[str, Any], visitor: Visitor | None) -> bool:
         """Whether the visitor may see a run with this owner record (a backed-up run not on disk)."""
         return not self.host.private_runs or self.is_admin(visitor) or owner_matches(owner, visitor)
+
+    def may_export(self, run_dir: Path, visitor: Visitor | None) -> bool:
+        """Whether the visitor may take the run's files away (zip, card, demo app, recipe, weights): its owner and the
+        admins, unless the host shares runs (FT_APP_SHARED_RUNS=1) or runs have no owners here."""
+        return not self.on or bool(self.host.shared_runs) or self.is_admin(visitor) or owns(run_dir, visitor)
+
+    def check_export(self, run_dir: Path, visitor: Visitor | None) -> None:
+        """Refuse, in a plain sentence, a visitor who may not take this run's files away."""
+        if not self.may_export(run_dir, visitor):
+            raise ValueError(
+                f"Run {run_dir.name} was started by another visitor: its files (zip, model card, demo app, recipe, "
+                "weights) are for them and the admins of this server. You can still look at its curves and compare "
+                "its answers."
+            )
 
     def check_publish(self, run_dir: Path, visitor: Visitor | None, token_given: bool) -> None:
         """Refuse publishing another visitor's run, or with the host's own HF_TOKEN, on a server with owners."""

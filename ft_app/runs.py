@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ft_app.config import RunConfig
+from ft_app.paths import UPLOADS_DIR, app_home
 
 CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
@@ -28,7 +29,11 @@ EXAMPLES_FILE = "examples.jsonl"
 EVAL_FILE = "eval.json"
 COMPARE_FILE = "compare.jsonl"
 BASE_RESULTS_FILE = "base_results.json"
-UPLOADS_DIR = "uploads"
+# One file per training process of a run (every rank of a multi-process launch), so that all of them can be ended.
+PROCESSES_DIR = "processes"
+# Written by the server to ask the run to stop: the trainer reads it after every step (on every OS; signals are the
+# fast path where the OS has them).
+STOP_REQUEST_FILE = "stop_request.json"
 # Written after a checkpoint is fully on disk; a checkpoint without it was cut short and is never resumed from.
 CHECKPOINT_MARKER = "ft_app_complete.json"
 
@@ -39,13 +44,8 @@ FINAL_STATUSES = ("completed", "stopped", "failed", "interrupted")
 
 
 def default_runs_root() -> Path:
-    """Where runs live: $FT_APP_HOME/runs, else /data/ft_app/runs on a Space with storage, else ./runs."""
-    home = os.environ.get("FT_APP_HOME")
-    if home:
-        return Path(home).expanduser() / "runs"
-    if os.environ.get("SPACE_ID") and Path("/data").is_dir() and os.access("/data", os.W_OK):
-        return Path("/data/ft_app/runs")
-    return Path("runs").resolve()
+    """Where runs live: the app home's runs/ ($FT_APP_HOME, /data/ft_app on a Space with storage, else ./)."""
+    return app_home() / "runs"
 
 
 def now_iso() -> str:
@@ -229,6 +229,66 @@ class RunStore:
         if self.read_status(run_dir).get("status") in ACTIVE_STATUSES:
             raise ValueError(f"Run {run_id!r} is still running: stop it before deleting it.")
         shutil.rmtree(run_dir)
+
+    # ---- the run's processes and its stop request -------------------------------------------------------
+    @staticmethod
+    def request_stop(run_dir: Path, reason: str = "", by: str | None = None) -> None:
+        """Ask the run's training processes to stop after the current step (they read this file every step);
+        `reason`: why the server stops it (its time limit, a shutdown), which the run's final message begins with."""
+        write_json_atomic(run_dir / STOP_REQUEST_FILE, {"at": now_iso(), "reason": reason, "by": by})
+
+    @staticmethod
+    def stop_requested(run_dir: Path) -> bool:
+        """Whether a stop was asked for this run (and not yet cleared by a new attempt)."""
+        return (run_dir / STOP_REQUEST_FILE).is_file()
+
+    @staticmethod
+    def stop_request(run_dir: Path) -> dict[str, Any]:
+        """The stop asked for this run ({} when none, or when it cannot be read)."""
+        try:
+            request = json.loads((run_dir / STOP_REQUEST_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return request if isinstance(request, dict) else {}
+
+    @staticmethod
+    def clear_stop_request(run_dir: Path) -> None:
+        """Forget an old stop request: a resumed run must not stop at its first step."""
+        (run_dir / STOP_REQUEST_FILE).unlink(missing_ok=True)
+
+    @staticmethod
+    def record_process(run_dir: Path, identity: dict[str, Any], rank: int) -> None:
+        """Note one training process of the run (its pid, start time, host and group) so the server can end it."""
+        write_json_atomic(run_dir / PROCESSES_DIR / f"rank-{rank}-{identity['pid']}.json", {**identity, "rank": rank})
+
+    @staticmethod
+    def forget_process(run_dir: Path, pid: int, rank: int) -> None:
+        """A training process that ends on its own takes its note away (the folder goes with the last one)."""
+        folder = run_dir / PROCESSES_DIR
+        (folder / f"rank-{rank}-{pid}.json").unlink(missing_ok=True)
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # another process of the run is still noted (or the folder is already gone)
+
+    @staticmethod
+    def recorded_processes(run_dir: Path) -> list[dict[str, Any]]:
+        """Every training process the run noted (also ones that have ended since: check before acting on one)."""
+        folder = run_dir / PROCESSES_DIR
+        if not folder.is_dir():
+            return []
+        found = []
+        for path in sorted(folder.glob("rank-*.json")):
+            try:
+                found.append(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                continue  # torn by a crash: that process wrote nothing else either
+        return found
+
+    @staticmethod
+    def clear_processes(run_dir: Path) -> None:
+        """Forget the processes of an earlier attempt (before a run starts or resumes)."""
+        shutil.rmtree(run_dir / PROCESSES_DIR, ignore_errors=True)
 
     @staticmethod
     def last_complete_checkpoint(run_dir: Path) -> Path | None:

@@ -9,32 +9,23 @@ the same file.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from ft_app.runs import UPLOADS_DIR, default_runs_root
+from ft_app.ownership import owner_matches
+from ft_app.paths import UPLOADS_PREFIX, default_uploads_dir, local_path
+from ft_app.runs import write_json_atomic
 
 log = logging.getLogger(__name__)
-UPLOADS_PREFIX = f"{UPLOADS_DIR}/"
+__all__ = ["default_uploads_dir", "keep_upload", "local_path", "upload_name", "prune"]
 MB = 1024 * 1024
-
-
-def default_uploads_dir() -> Path:
-    """The uploads folder of the app home (beside the default runs folder)."""
-    return default_runs_root().parent / UPLOADS_DIR
-
-
-def local_path(value: str, uploads_dir: Path | None = None) -> Path:
-    """The file or folder a path in a run config names: `uploads/<name>` is that file in the app's uploads folder;
-    any other path is as given ('~' expanded, relative to the folder the app runs in)."""
-    text = str(value).strip()
-    name = text[len(UPLOADS_PREFIX):] if text.startswith(UPLOADS_PREFIX) else ""
-    if name and not any(sep in name for sep in ("/", "\\")) and name not in (".", ".."):
-        return (uploads_dir or default_uploads_dir()) / name
-    return Path(text).expanduser()
+# Who uploaded each kept file (a visitor's user name and the hash of their owner key): `.owners/<name>.json`.
+# The same bytes uploaded by two visitors are one file with two owners: each of them has the data anyway.
+OWNERS_DIR = ".owners"
 
 
 def upload_name(path: Path) -> str:
@@ -51,9 +42,42 @@ def check_uploads_allowed(host: Any) -> None:
         )
 
 
-def keep_upload(uploads_dir: Path, tmp_path: str | Path, host: Any) -> Path:
+def is_upload(value: str, uploads_dir: Path) -> bool:
+    """Whether a path in a run config names a file in the uploads folder (by `uploads/<name>` or by its path)."""
+    path = local_path(value, uploads_dir).resolve()
+    return path.parent == uploads_dir.resolve()
+
+
+def owns_upload(uploads_dir: Path, value: str, visitor: Any) -> bool:
+    """Whether the visitor uploaded this file (as the same signed-in user, or from the same browser or API key)."""
+    return any(owner_matches(owner, visitor) for owner in upload_owners(uploads_dir, local_path(value, uploads_dir).name))
+
+
+def upload_owners(uploads_dir: Path, name: str) -> list[dict[str, Any]]:
+    """The owner records of one kept upload ([] for a file kept before owners were recorded: then it is nobody's,
+    and only an admin may use it on a server with owners)."""
+    path = uploads_dir / OWNERS_DIR / f"{name}.json"
+    try:
+        owners = json.loads(path.read_text(encoding="utf-8")).get("owners", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [o for o in owners if isinstance(o, dict)]
+
+
+def record_upload_owner(uploads_dir: Path, name: str, visitor: Any) -> None:
+    """Add the visitor to the owners of a kept upload (nothing for a caller without identity, e.g. the CLI)."""
+    if visitor is None or visitor.anonymous:
+        return
+    owner = {"user": visitor.user, "key_sha256": visitor.key_hash}
+    owners = upload_owners(uploads_dir, name)
+    if owner not in owners:
+        write_json_atomic(uploads_dir / OWNERS_DIR / f"{name}.json", {"owners": [*owners, owner]})
+
+
+def keep_upload(uploads_dir: Path, tmp_path: str | Path, host: Any, visitor: Any = None) -> Path:
     """Copy an uploaded file out of Gradio's temporary cache into the uploads folder, keeping the folder under the
-    host's cap (`FT_APP_MAX_UPLOADS_MB`: the oldest files go first); refused on a demo server."""
+    host's cap (`FT_APP_MAX_UPLOADS_MB`: the oldest files go first); the file belongs to `visitor` (and to whoever
+    else uploaded the same bytes); refused on a demo server."""
     check_uploads_allowed(host)
     src = Path(tmp_path)
     cap = host.max_uploads_mb * MB
@@ -70,6 +94,7 @@ def keep_upload(uploads_dir: Path, tmp_path: str | Path, host: Any) -> Path:
     else:
         uploads_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
+    record_upload_owner(uploads_dir, dest.name, visitor)
     prune(uploads_dir, cap, keep=dest)
     return dest
 
@@ -86,6 +111,7 @@ def prune(uploads_dir: Path, max_bytes: int, keep: Path | None = None) -> list[s
             continue
         total -= path.stat().st_size
         path.unlink()
+        (uploads_dir / OWNERS_DIR / f"{path.name}.json").unlink(missing_ok=True)
         removed.append(path.name)
     if removed:
         log.info("Uploads folder over its cap: removed the oldest uploads %s.", ", ".join(removed))

@@ -262,14 +262,22 @@ def test_local_model_suggestions_fit_the_task(tmp_path: Path, monkeypatch: pytes
     tiny_gpt2(runs / "20261129-chat" / "checkpoints" / "checkpoint-5")  # a step on the way: not suggested
 
     assert catalog.local_model_suggestions("seq2seq", cache_dir=cache) == [str(t5)]
+    # A server with a local root opens nothing outside it: cached models are offered by their Hub id (they load
+    # from the cache), a folder outside the root (the run's model here) not at all.
     causal = catalog.local_model_suggestions("causal_lm", [runs], cache_dir=cache)
-    assert sorted(causal) == sorted([str(cached_gpt2.resolve()), str(run_model)])
+    assert causal == ["openai/tiny-gpt2"]
     classification = catalog.local_model_suggestions("classification", cache_dir=cache)
-    assert classification[0] == str(cached_bert.resolve())  # made for the task, so first
+    assert classification[0] == "someone/tiny-bert"  # made for the task, so first
     assert str(t5) in classification[1:]  # T5 can classify too (T5ForSequenceClassification), after the encoder
-    assert catalog.local_model_suggestions("classification", cache_dir=cache, limit=1) == [str(cached_bert.resolve())]
+    assert catalog.local_model_suggestions("classification", cache_dir=cache, limit=1) == ["someone/tiny-bert"]
     with pytest.raises(ValueError, match="not one of"):
         catalog.local_model_suggestions("translation", cache_dir=cache)
+
+    # A local single-user app (no root, not public) names every model by its folder, wherever it is.
+    monkeypatch.delenv("FT_APP_LOCAL_ROOT")
+    causal = catalog.local_model_suggestions("causal_lm", [runs], cache_dir=cache)
+    assert sorted(causal) == sorted([str(cached_gpt2.resolve()), str(run_model)])
+    assert catalog.local_model_suggestions("classification", cache_dir=cache, limit=1) == [str(cached_bert.resolve())]
 
 
 def test_local_model_suggestions_know_the_packaged_minilm(tmp_path: Path) -> None:

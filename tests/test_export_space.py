@@ -55,7 +55,9 @@ def test_exported_demo_answers_like_the_compare_tab(
     run_dir = train_case(key, request, tmp_path_factory)
     folder = write_demo_space(run_dir, tmp_path / "space")
     result = "adapter" if key.endswith("lora") else "model"
-    assert {p.name for p in folder.iterdir()} == {"app.py", "demo.json", "requirements.txt", "README.md", result}
+    made = {"app.py", "demo.json", "requirements.txt", "README.md", result}
+    assert {p.name for p in folder.iterdir()} == made | {".fine_tune_studio.json"}  # what it made, for a later export
+    assert set(json.loads((folder / ".fine_tune_studio.json").read_text())["made"]) == made
     assert "ft_app" not in (folder / "app.py").read_text()
     front = yaml.safe_load((folder / "README.md").read_text().split("---")[1])
     assert front["sdk"] == "gradio" and front["app_file"] == "app.py"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ft_app.export.card import CARD_FILE, render_card
 from ft_app.export.curve import LOSS_CURVE_FILE, write_loss_curve
+from ft_app.export.output import ZIP_COMMENT, check_zip_free
 from ft_app.export.scale import RECIPE_DIR, write_recipe
 from ft_app.export.source import ExportRun, load_export_run, result_files
 from ft_app.export.space import write_demo_space
@@ -39,6 +40,7 @@ def build_zip(run_dir: str | Path, out_path: str | Path, *, include_merged: bool
     """Write the run's result and everything that explains it into one zip (a top folder named after the run)."""
     run = load_export_run(run_dir)
     out = Path(out_path).expanduser().resolve()
+    check_zip_free(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if include_merged and not run.has_merged:
         raise ValueError(f"Run {run.run_id!r} has no merged model yet: merge it first, or leave the merged model out.")
@@ -63,11 +65,13 @@ def build_zip(run_dir: str | Path, out_path: str | Path, *, include_merged: bool
         render_card(run, model_ref=f"./{run.result_dir.name}", curve_file=LOSS_CURVE_FILE if curve else None).save(card)
         entries.append((card, f"{top}/{CARD_FILE}"))
         # The demo app finds the result one folder up, so the weights are not in the zip twice.
-        space = write_demo_space(run.run_dir, staging / SPACE_DIR, model_ref=f"../{run.result_dir.name}")
+        space = write_demo_space(run.run_dir, staging / SPACE_DIR, model_ref=f"../{run.result_dir.name}",
+                                 staging=True)
         entries += [(f, f"{top}/{SPACE_DIR}/{f.name}") for f in sorted(space.iterdir()) if f.is_file()]
-        recipe = write_recipe(run.run_dir, staging / RECIPE_DIR)
+        recipe = write_recipe(run.run_dir, staging / RECIPE_DIR, staging=True)
         entries += [(f, f"{top}/{RECIPE_DIR}/{f.name}") for f in sorted(recipe.iterdir()) if f.is_file()]
         with zipfile.ZipFile(partial, "w") as zf:
+            zf.comment = ZIP_COMMENT
             for path, name in entries:
                 method = zipfile.ZIP_STORED if path.suffix in STORED_SUFFIXES else zipfile.ZIP_DEFLATED
                 zf.write(path, name, compress_type=method)
@@ -82,10 +86,12 @@ def zip_folder(folder: str | Path, out_path: str | Path, top: str | None = None)
     """Zip a folder's files under one top folder (default: the folder's name); returns the zip."""
     folder = Path(folder)
     out = Path(out_path)
+    check_zip_free(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     try:
         with zipfile.ZipFile(partial, "w") as zf:
+            zf.comment = ZIP_COMMENT
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
                 method = zipfile.ZIP_STORED if path.suffix in STORED_SUFFIXES else zipfile.ZIP_DEFLATED
                 zf.write(path, f"{top or folder.name}/{path.relative_to(folder).as_posix()}", compress_type=method)
@@ -100,7 +106,7 @@ def build_space_zip(run_dir: str | Path, out_path: str | Path) -> Path:
     run = load_export_run(run_dir)
     staging = Path(tempfile.mkdtemp(prefix="ft_app_space_"))
     try:
-        write_demo_space(run.run_dir, staging / SPACE_DIR)
+        write_demo_space(run.run_dir, staging / SPACE_DIR, staging=True)
         return zip_folder(staging / SPACE_DIR, out_path, top=f"{run.run_id}-demo-space")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -110,7 +116,7 @@ def build_recipe_zip(run_dir: str | Path, out_path: str | Path) -> Path:
     """config.json, COMMANDS.md and the accelerate config files as one zip."""
     staging = Path(tempfile.mkdtemp(prefix="ft_app_recipe_"))
     try:
-        folder = write_recipe(run_dir, staging / RECIPE_DIR)
+        folder = write_recipe(run_dir, staging / RECIPE_DIR, staging=True)
         return zip_folder(folder, out_path, top=f"{Path(run_dir).name}-recipe")
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -27,6 +27,13 @@ T = TypeVar("T")
 RUN_INFO_DIR = "fine_tune_studio"  # the run's own files, beside the model files in the repo
 RUN_INFO_FILES = (CONFIG_FILE, DATA_INFO_FILE, METRICS_FILE, EVAL_FILE, COMPARE_FILE)
 REPO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+MERGED_SUFFIX = "-merged"  # the merged model's default repo: never the adapter's, so the two never mix
+# The files that make a model repo load as one kind of result. Publishing removes those it does not upload in the
+# same commit: a merged model published over an adapter (or the other way round) leaves no file of the other kind,
+# which `from_pretrained` would otherwise load on top (an adapter over merged weights changes every answer).
+MODEL_FILE_PATTERNS = ["adapter_config.json", "adapter_model.safetensors", "adapter_model.bin", "config.json",
+                       "generation_config.json", "model.safetensors", "model-*.safetensors", "model.safetensors.index.json",
+                       "pytorch_model*.bin", f"{RUN_INFO_DIR}/*"]
 
 
 class HubUnreachableError(RuntimeError):
@@ -173,8 +180,19 @@ def stage_model_repo(run: ExportRun, folder: Path, repo_id: str, merged: bool) -
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
+@dataclass(frozen=True)
+class Uploaded:
+    """One upload: the repo's address, the commit, and the repo's visibility as the Hub reports it afterwards."""
+
+    url: str
+    commit_url: str
+    private: bool
+
+
 def _upload(folder: Path, repo_id: str, repo_type: str, token: str, private: bool, message: str,
-            space_sdk: str | None = None) -> tuple[str, str]:
+            space_sdk: str | None = None, replace: list[str] | None = None) -> Uploaded:
+    """Create the repo if needed and upload the folder in one commit; `replace`: patterns of files in the repo that
+    this commit removes unless it uploads them."""
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=hub_endpoint())
@@ -187,10 +205,22 @@ def _upload(folder: Path, repo_id: str, repo_type: str, token: str, private: boo
     commit = hub_call(
         f"upload to {repo_id}",
         lambda: api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type=repo_type, token=token,
-                                  commit_message=message),
+                                  commit_message=message, delete_patterns=replace),
         token,
     )
-    return str(url), str(commit.commit_url)
+    # An existing repo keeps its visibility whatever was asked: say what it really is.
+    info = hub_call(f"read the settings of {repo_id}", lambda: api.repo_info(repo_id, repo_type=repo_type, token=token),
+                    token)
+    return Uploaded(url=str(url), commit_url=str(commit.commit_url), private=bool(getattr(info, "private", private)))
+
+
+def visibility_note(asked_private: bool, uploaded: Uploaded, repo_id: str) -> str:
+    """A sentence when the repo's visibility is not the one asked for (it existed already), else ''."""
+    if uploaded.private == asked_private:
+        return ""
+    real, asked = ("private", "public") if uploaded.private else ("public", "private")
+    return (f"The repo {repo_id} already existed as a {real} repo, and publishing does not change that: it is still "
+            f"{real}, not {asked}. Change it in the repo's settings on the Hub if you want it {asked}.")
 
 
 def publish_model(
@@ -209,16 +239,17 @@ def publish_model(
         raise ValueError(f"Run {run.run_id!r} has no merged model yet: merge it first, or publish the adapter.")
     secret = resolve_token(token)
     user = hub_user(secret)
-    target = full_repo_id(repo_id, user, run)
+    target = full_repo_id(repo_id, user, run, suffix=MERGED_SUFFIX if merged else "")
     staging = Path(tempfile.mkdtemp(prefix="ft_app_hub_"))
     try:
         files = stage_model_repo(run, staging, target, merged)
         what = "merged model" if merged else ("LoRA adapter" if run.is_adapter else "model")
-        url, commit = _upload(staging, target, "model", secret, private,
-                              f"Upload {what} of run {run.run_id} (Fine-Tune Studio)")
+        done = _upload(staging, target, "model", secret, private,
+                       f"Upload {what} of run {run.run_id} (Fine-Tune Studio)", replace=MODEL_FILE_PATTERNS)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return PublishResult(url=url, repo_id=target, repo_type="model", commit_url=commit, private=private, files=files)
+    return PublishResult(url=done.url, repo_id=target, repo_type="model", commit_url=done.commit_url,
+                         private=done.private, files=files, note=visibility_note(private, done, target))
 
 
 def publish_space(
@@ -240,16 +271,18 @@ def publish_space(
     target = full_repo_id(repo_id, user, run, suffix="-demo")
     staging = Path(tempfile.mkdtemp(prefix="ft_app_space_"))
     try:
-        write_demo_space(run.run_dir, staging, model_ref=model_repo)
+        write_demo_space(run.run_dir, staging, model_ref=model_repo, staging=True)
         files = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
-        url, commit = _upload(staging, target, "space", secret, private,
-                              f"Before/after demo of run {run.run_id} (Fine-Tune Studio)", space_sdk="gradio")
+        done = _upload(staging, target, "space", secret, private,
+                       f"Before/after demo of run {run.run_id} (Fine-Tune Studio)", space_sdk="gradio")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    note = (f"The base model is a local folder ({run.base_model}) that the Space cannot reach: upload it as a model "
-            "repo and put its id in base_model in demo.json there.") if run.base_is_local else ""
-    return PublishResult(url=url, repo_id=target, repo_type="space", commit_url=commit, private=private, files=files,
-                         note=note)
+    notes = [visibility_note(private, done, target)]
+    if run.base_is_local:
+        notes.append(f"The base model is a local folder ({run.base_name}) that the Space cannot reach: upload it as a "
+                     "model repo and put its id in base_model in demo.json there.")
+    return PublishResult(url=done.url, repo_id=target, repo_type="space", commit_url=done.commit_url,
+                         private=done.private, files=files, note=" ".join(n for n in notes if n))
 
 
 def describe(result: PublishResult) -> dict[str, Any]:

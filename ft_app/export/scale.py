@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ft_app.config import RunConfig
-from ft_app.data import looks_like_path
+from ft_app.paths import looks_like_path
 from ft_app.runs import CONFIG_FILE
 
 RECIPE_DIR = "recipe"
@@ -197,13 +197,20 @@ def run_recipe(run_dir: str | Path) -> Recipe:
     return build_recipe(config, run_dir.name, (run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
 
 
-def write_recipe(run_dir: str | Path, out_dir: str | Path) -> Path:
-    """Write config.json, COMMANDS.md and the accelerate config files into `out_dir`; returns the folder."""
+def write_recipe(run_dir: str | Path, out_dir: str | Path, *, staging: bool = False) -> Path:
+    """Write config.json, COMMANDS.md and the accelerate config files into `out_dir`; returns the folder. Files a
+    person put there are never overwritten; `staging`: a temporary folder of the app's own, where nothing is
+    recorded."""
+    from ft_app.export.output import check_free, record_made
+
     recipe = run_recipe(run_dir)
     out = Path(out_dir).expanduser().resolve()
+    check_free(out, recipe.files)
     out.mkdir(parents=True, exist_ok=True)
     for name, text in recipe.files.items():
         (out / name).write_text(text, encoding="utf-8")
+    if not staging:
+        record_made(out, recipe.files)
     return out
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ft_app.config import RunConfig
-from ft_app.data import looks_like_path
+from ft_app.paths import looks_like_path
 from ft_app.results import RunResults, read_results
 from ft_app.runs import ACTIVE_STATUSES, ADAPTER_DIR, CONFIG_FILE, DATA_INFO_FILE, RunStore
 

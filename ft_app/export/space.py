@@ -11,6 +11,7 @@ from typing import Any
 
 from ft_app.config import QUANTIZED_METHODS
 from ft_app.export.card import answer_text, base_license
+from ft_app.export.output import check_free, record_made
 from ft_app.export.prompting import load_result_tokenizer, prompt_format
 from ft_app.export.source import ExportRun, load_export_run, result_files
 from ft_app.tasks import GenerationSettings
@@ -122,18 +123,22 @@ def space_readme(run: ExportRun, finetuned_ref: str) -> str:
     )
 
 
-def write_demo_space(run_dir: str | Path, out_dir: str | Path, *, model_ref: str | None = None) -> Path:
+def write_demo_space(run_dir: str | Path, out_dir: str | Path, *, model_ref: str | None = None,
+                     staging: bool = False) -> Path:
     """Write the demo Space folder; `model_ref` is a Hub repo id or a path relative to the folder, else the result
-    files are copied in. Returns the folder."""
+    files are copied in. Returns the folder. Files a person put in that folder are never overwritten; `staging`:
+    a temporary folder of the app's own (a zip or an upload is made from it), where nothing is recorded."""
     run = load_export_run(run_dir)
     out = Path(out_dir).expanduser().resolve()
-    out.mkdir(parents=True, exist_ok=True)
     ref = model_ref
+    names = ["app.py", DEMO_SETTINGS_FILE, "requirements.txt", "README.md"] + ([run.result_dir.name] if ref is None else [])
+    check_free(out, names)  # a person's app.py or README.md in that folder is never overwritten
+    out.mkdir(parents=True, exist_ok=True)
     if ref is None:
         ref = run.result_dir.name
         target = out / ref
         if target.exists():
-            shutil.rmtree(target)
+            shutil.rmtree(target)  # our own earlier copy (check_free said so)
         for f in result_files(run.result_dir):
             dest = target / f.relative_to(run.result_dir)
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -144,4 +149,6 @@ def write_demo_space(run_dir: str | Path, out_dir: str | Path, *, model_ref: str
     )
     (out / "requirements.txt").write_text(space_requirements(run), encoding="utf-8")
     (out / "README.md").write_text(space_readme(run, ref), encoding="utf-8")
+    if not staging:
+        record_made(out, names)
     return out

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ft_app.config import RunConfig
+from ft_app.limits import check_new_tokens
 
 Encoder = Callable[[dict[str, list[Any]]], dict[str, list[Any]]]
 
@@ -21,8 +22,7 @@ class GenerationSettings:
     seed: int = 42
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_new_tokens, int) or not 1 <= self.max_new_tokens <= 4096:
-            raise ValueError(f"max_new_tokens must be between 1 and 4096, got {self.max_new_tokens!r}.")
+        self.max_new_tokens = check_new_tokens(self.max_new_tokens)
         if self.temperature < 0:
             raise ValueError(f"temperature must be 0 (greedy) or more, got {self.temperature!r}.")
         if not 0 < self.top_p <= 1:

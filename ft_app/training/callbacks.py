@@ -95,10 +95,12 @@ class MetricsCallback(TrainerCallback):
 
 
 class StopCallback(TrainerCallback):
-    """Ends training after the current step once a stop was asked for, with a checkpoint to resume from."""
+    """Ends training after the current step once a stop was asked for (a signal, or the request in the run folder
+    that the server writes on every OS), with a checkpoint to resume from."""
 
-    def __init__(self, stop_event: threading.Event) -> None:
+    def __init__(self, stop_event: threading.Event, run_dir: Path | None = None) -> None:
         self.stop_event = stop_event
+        self.run_dir = run_dir
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self._requested(args):
@@ -111,6 +113,8 @@ class StopCallback(TrainerCallback):
 
     def _requested(self, args: Any) -> bool:
         """Whether any process was asked to stop: all processes must end at the same step, or they would hang."""
+        if not self.stop_event.is_set() and self.run_dir is not None and RunStore.stop_requested(self.run_dir):
+            self.stop_event.set()
         asked = self.stop_event.is_set()
         if getattr(args, "world_size", 1) <= 1:
             return asked

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import _thread
 import importlib
 import logging
 import os
@@ -16,7 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ft_app import system
 from ft_app.runs import RunStore, now_iso
+from ft_app.training.launch import HOOK_ENV, OWNER_ENV
 from ft_app.training.progress import INTERRUPTIBLE_PHASES, RunProgress
 
 log = logging.getLogger(__name__)
@@ -24,9 +27,9 @@ log = logging.getLogger(__name__)
 # The exit codes of `python -m ft_app train` (130, as for Ctrl-C, for a run that stopped on request).
 EXIT_CODES = {"completed": 0, "stopped": 130}
 EXIT_FAILED = 1
-# "module:function" called with the run folder before training, in the training process. For tests that must
-# make a run crash, hang or fail inside that process (where a monkeypatch in the test process cannot reach).
-HOOK_ENV = "FT_APP_TRAIN_HOOK"
+# How often a training process looks for a stop request in its run folder outside the training steps (loading,
+# evaluating); during training the stop callback also looks after every step.
+STOP_POLL_S = 0.5
 
 
 def exit_code(status: str) -> int:
@@ -59,13 +62,60 @@ def train_run_folder(
         progress.update(status="failed", phase="failed", message=message)
         return "failed", progress
     stop_event = threading.Event()
-    run_hook(run_dir)
-    with stop_on_signals(stop_event, progress):
-        status = run_training(
-            config, run_dir, store, progress, stop_event, checked=checked, show_progress_bar=show_progress_bar,
-            resume_from=resume_from,
-        )
+    if os.environ.get(OWNER_ENV) != "app" and int(os.environ.get("RANK", "0")) == 0:
+        store.clear_stop_request(run_dir)  # the app clears it before it starts a run; a command line run does here
+    rank = int(os.environ.get("RANK", "0"))
+    note_process(run_dir, store, rank)
+    try:
+        run_hook(run_dir)
+        with stop_on_signals(stop_event, progress), stop_on_request(run_dir, store, stop_event):
+            status = run_training(
+                config, run_dir, store, progress, stop_event, checked=checked, show_progress_bar=show_progress_bar,
+                resume_from=resume_from,
+            )
+    finally:
+        store.forget_process(run_dir, os.getpid(), rank)
     return status, progress
+
+
+def note_process(run_dir: Path, store: RunStore, rank: int) -> None:
+    """Note this training process in the run folder, so that the server can end it with the run whatever happens.
+
+    A worker of a multi-process launch also dies with its launcher: torch puts each worker in a session of its own,
+    so without this a launcher that is killed outright would leave its workers training on their own.
+    """
+    from ft_app.training.pids import ProcessId
+
+    if os.environ.get("LOCAL_RANK") is not None and os.environ.get("TORCHELASTIC_RUN_ID") is not None:
+        system.die_with_parent()
+    store.record_process(run_dir, ProcessId.own().as_status(), rank)
+
+
+@contextmanager
+def stop_on_request(run_dir: Path, store: RunStore, stop_event: threading.Event) -> Iterator[None]:
+    """Watch the run folder for a stop request (how the server stops a run on every OS, signals or not).
+
+    Outside the training steps the request is delivered to the main thread as the stop signal would be, so a run
+    that is loading or evaluating ends at once, exactly as after SIGTERM.
+    """
+    done = threading.Event()
+    in_main = threading.current_thread() is threading.main_thread()
+
+    def watch() -> None:
+        while not done.wait(STOP_POLL_S):
+            if store.stop_requested(run_dir) and not stop_event.is_set():
+                if in_main:
+                    _thread.interrupt_main(system.stop_signals()[0])  # runs the stop handler in the main thread
+                else:
+                    stop_event.set()
+                return
+
+    watcher = threading.Thread(target=watch, name="stop-request", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
 
 
 @contextmanager
@@ -84,12 +134,12 @@ def stop_on_signals(stop_event: threading.Event, progress: RunProgress) -> Itera
     def handler(signum: int, frame: Any) -> None:
         again = stop_event.is_set()
         stop_event.set()
-        if signum == signal.SIGINT and again:
+        if signum == signal.SIGINT and again:  # a second Ctrl-C: at once
             raise KeyboardInterrupt
         if progress.phase in INTERRUPTIBLE_PHASES:
             raise StopRequested()
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, handler) for sig in system.stop_signals()}
     try:
         yield
     finally:

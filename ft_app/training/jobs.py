@@ -17,19 +17,23 @@ from typing import Any
 
 from ft_app.config import RunConfig
 from ft_app.hosting import HostSettings
+from ft_app.limits import Machine, check_processes
 from ft_app.ownership import Access, Visitor, record_owner
 from ft_app.runs import ACTIVE_STATUSES, LOG_FILE, RunStore, RunSummary, last_step
 from ft_app.training.launch import LaunchPlan, child_env, train_command
 from ft_app.training.pids import ProcessId
 from ft_app.training.process import TrainingProcess, WarmWorker, WorkerPool, shared_pool
 from ft_app.training.progress import JobSnapshot, RunProgress
-from ft_app.training.watch import STOP_GRACE_S, RunWatcher
+from ft_app.training.watch import STOP_GRACE_S, RunWatcher, duration_words
 
 log = logging.getLogger(__name__)
 
 
 RESUMABLE_STATUSES = ("interrupted", "stopped", "failed")
 LONGEST_ETA_S = 24 * 3600  # a busy message says "more than a day" beyond this, never an absurd number of minutes
+# A server that shuts down stops its run as Stop does (a checkpoint, resumable); past this its processes are ended.
+# Short enough for a platform's grace between SIGTERM and SIGKILL (a Space gives about 30 s).
+SHUTDOWN_GRACE_S = 20.0
 
 
 class JobBusyError(ValueError):
@@ -59,6 +63,8 @@ class JobManager:
         self._lock = threading.Lock()  # guards _watcher
         self._launching = threading.Lock()  # one start or resume at a time, from the checks to the launch
         self._watcher: RunWatcher | None = None
+        self._deleting: set[str] = set()  # runs deleted while training: their end is not backed up
+        self._closing = False  # the server is shutting down: no new warm worker
 
     @property
     def busy(self) -> bool:
@@ -80,11 +86,12 @@ class JobManager:
         `token` is a Hugging Face token for this run only: used for Hub downloads, never written anywhere.
         `visitor` is who asks (the run becomes theirs); None for a trusted caller on this machine (CLI, tests).
         """
-        self.host.check_run_allowed(config, self.store.uploads_dir)
+        self.host.check_run_allowed(config, self.store.uploads_dir, visitor)
         config = self.host.apply_limits(config)
         with self._launching:
             self._refuse_if_busy(visitor)
             worker = self.workers.ready()
+            self._check_processes(config, worker)
             plan = worker.check(config, token)  # bad input fails here, before a run folder exists
             run_dir = self.store.create(config)
             record_owner(run_dir, visitor)
@@ -105,44 +112,79 @@ class JobManager:
                 f"Run {run_id!r} has no complete checkpoint to resume from (none was saved before it ended). "
                 "Start it again with the same settings instead."
             )
+        left, _ = self._time_left(run_dir)
+        if left is not None and left <= 0:
+            raise ValueError(
+                f"Run {run_id!r} has had all the training time this server gives one run ({self._life_words()}, "
+                "resumes included), so it cannot be resumed here. Its model is kept: compare it, or download it from "
+                "the Export tab."
+            )
         config = self.store.read_config(run_dir)
-        self.host.check_run_allowed(config, self.store.uploads_dir)
+        self.host.check_run_allowed(config, self.store.uploads_dir, visitor)
         self.host.apply_limits(config)  # a run from before a lower limit is refused, not cut short in silence
         with self._launching:
             self._refuse_if_busy(visitor)
             worker = self.workers.ready()
+            self._check_processes(config, worker)
             plan = worker.check(config, token)
             self.store.write_status(run_dir, status="queued", phase="waiting to start", message="",
                                     limits=self.host.run_limits())
             return self._launch(run_dir, worker, plan, token, resume=True)
 
+    def _check_processes(self, config: RunConfig, worker: WarmWorker) -> None:
+        """Refuse more training processes than this machine may start, before anything starts."""
+        machine = Machine.from_dict((worker.hello or {}).get("device"))
+        check_processes(config.training.num_processes, machine, self.host.public, self.host.max_processes)
+
     def _launch(self, run_dir: Path, worker: WarmWorker, plan: LaunchPlan, token: str | None, resume: bool) -> str:
         """Hand the run to its training process and start watching it."""
         progress = RunProgress(run_id=run_dir.name, run_dir=run_dir)
+        self.store.clear_stop_request(run_dir)  # an earlier attempt's Stop must not stop this one
+        self.store.clear_processes(run_dir)
         if plan.warm:
             self.workers.claim(worker)
-            process = TrainingProcess(popen=worker.run(run_dir, resume))
+            process = TrainingProcess(popen=worker.run(run_dir, resume), run_dir=run_dir)
         else:
             extra = {**plan.env(), **({"HF_TOKEN": token} if token else {})}  # the token lives in memory only
-            process = TrainingProcess.start(train_command(run_dir, plan, resume), child_env(extra), run_dir / LOG_FILE)
+            process = TrainingProcess.start(train_command(run_dir, plan, resume), child_env(extra), run_dir,
+                                            run_dir / LOG_FILE)
         log.info("Run %s trains in process %d (%d process(es)).", run_dir.name, process.pid, plan.processes)
         self._watch(progress, process)
         return run_dir.name
 
+    def _life_words(self) -> str:
+        life = self.host.run_life_limit
+        return duration_words(life * 60.0) if life else "no limit"
+
+    def _time_left(self, run_dir: Path) -> tuple[float | None, str]:
+        """Seconds the run may still train here (None: no limit) and the sentence said when they run out: the limit
+        per attempt, and what is left of the limit on the run's whole life (its earlier attempts count)."""
+        used = float(self.store.read_status(run_dir).get("life_s") or 0.0)
+        limits = []
+        per_run, life = self.host.run_minutes_limit, self.host.run_life_limit
+        if per_run:
+            limits.append((per_run * 60.0, f"This server stops a run after {duration_words(per_run * 60.0)}."))
+        if life:
+            limits.append((life * 60.0 - used,
+                           f"This server gives a run {duration_words(life * 60.0)} of training in all, resumes included."))
+        return min(limits, key=lambda limit: limit[0]) if limits else (None, "")  # the per-run one when equal
+
     def _watch(self, progress: RunProgress, process: TrainingProcess) -> None:
-        limit = self.host.run_minutes_limit
+        left, reason = self._time_left(progress.run_dir)
+        used = float(self.store.read_status(progress.run_dir).get("life_s") or 0.0)
         watcher = RunWatcher(self.store, progress, process, self.stop_grace_s,
                              on_end=lambda: self._run_ended(progress.run_dir),
-                             max_run_s=limit * 60.0 if limit else None)
+                             max_run_s=max(0.0, left) if left is not None else None, life_before_s=used,
+                             limit_reason=reason)
         with self._lock:
             self._watcher = watcher
         watcher.start()
 
     def _run_ended(self, run_dir: Path) -> None:
         """The next run's worker starts now that this run's memory is free; a finished run is backed up."""
-        if not self.host.demo:
+        if not self.host.demo and not self._closing:
             self.workers.prepare()
-        if self.backups is not None:
+        if self.backups is not None and run_dir.name not in self._deleting:
             self.backups.after_run(run_dir, self.store)
 
     def reattach(self) -> str | None:
@@ -162,7 +204,7 @@ class JobManager:
             with self._launching:
                 if self.busy:
                     return None
-                self._watch(progress, TrainingProcess(identity=identity))
+                self._watch(progress, TrainingProcess(identity=identity, run_dir=summary.path))
             log.info("Re-attached to run %s (training process %d).", summary.run_id, identity.pid)
             return summary.run_id
         return None
@@ -179,10 +221,36 @@ class JobManager:
             return watcher.progress.run_id
 
     def delete(self, run_id: str, visitor: Visitor | None = None) -> None:
-        """Delete a run's folder for good (only its owner or an admin, when runs have owners; never while active)."""
+        """Delete a run for good: its folder, its backup on the Hub, and (while it trains) every process it started.
+        Only its owner or an admin, when runs have owners."""
         run_dir = self.run_dir(run_id, visitor)
         self._check_manage(run_dir, visitor, "delete")
+        with self._lock:
+            watcher = self._watcher if self._watcher is not None and self._watcher.run_dir == run_dir else None
+        if watcher is not None and watcher.alive:  # training, or its end (and backup) still being recorded
+            self._deleting.add(run_id)
+            watcher.end_now("Deleted while it was training.", by="delete")
+        if self.backups is not None:
+            self.backups.forget(run_id)  # a backup left behind could be restored later, and the run come back
         self.store.delete(run_id)
+
+    def shutdown(self, grace_s: float = SHUTDOWN_GRACE_S) -> str | None:
+        """The server is going away: stop the active run as Stop does (it saves a checkpoint and can be resumed),
+        end every process it started that has not ended within `grace_s`, and end the idle worker. Returns the
+        id of the run that was stopped, if any."""
+        self._closing = True
+        with self._lock:
+            watcher = self._watcher
+        stopped = None
+        if watcher is not None and watcher.alive:
+            stopped = watcher.progress.run_id
+            log.info("Server shutting down: stopping run %s.", stopped)
+            watcher.stop("The server shut down while this run trained.", by="shutdown")
+            watcher.join(grace_s)
+            if watcher.alive:
+                watcher.end_now("The server shut down while this run trained.", by="shutdown")
+        self.workers.close()
+        return stopped
 
     def current(self, visitor: Visitor | None = None) -> JobSnapshot | None:
         """The active run's snapshot, or the last run this server started or watched (if the visitor may see it)."""
@@ -221,9 +289,15 @@ class JobManager:
         return [e for e in self.backups.list() if visitor is None or self.access.may_see_owner(e.owner, visitor)]
 
     def restore(self, run_id: str, visitor: Visitor | None = None) -> str:
-        """Bring a backed-up run back into the runs folder (with its owner); returns its id."""
-        if run_id not in {e.run_id for e in self.backed_up(visitor)}:
+        """Bring a backed-up run back into the runs folder (with its owner); returns its id. Only its owner or an
+        admin, when runs have owners."""
+        entry = next((e for e in self.backed_up(visitor) if e.run_id == run_id), None)
+        if entry is None:
             raise ValueError(f"Run {run_id!r} is not among the backed-up runs. Refresh the list of backups.")
+        if visitor is not None and not self.access.may_manage_owner(entry.owner, visitor):
+            raise ValueError(
+                f"Run {run_id} was started by another visitor: only they (or an admin of this server) can restore it."
+            )
         self.backups.restore(run_id, self.store)
         return run_id
 

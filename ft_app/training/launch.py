@@ -13,6 +13,10 @@ from ft_app.config import RunConfig
 
 # Set in the environment of a training process the app started, so the run records who owns it.
 OWNER_ENV = "FT_APP_RUN_OWNER"
+# "module:function" called with the run folder before training, in the training process. For tests that must
+# make a run crash, hang or fail inside that process (where a monkeypatch in the test process cannot reach).
+HOOK_ENV = "FT_APP_TRAIN_HOOK"
+
 
 
 @dataclass(frozen=True)

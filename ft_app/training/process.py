@@ -6,7 +6,6 @@ import atexit
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -14,9 +13,10 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from ft_app import system
 from ft_app.config import RunConfig
-from ft_app.training.child import HOOK_ENV
-from ft_app.training.launch import LaunchPlan, child_env
+from ft_app.runs import RunStore
+from ft_app.training.launch import HOOK_ENV, LaunchPlan, child_env
 from ft_app.training.pids import ProcessId
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,8 @@ class WarmWorker:
             env=env,
             text=True,
             encoding="utf-8",
-            start_new_session=True,  # its own process group: a signal for it reaches no one else, and Ctrl-C on
-            # the server does not reach it (a run goes on while the server restarts)
+            # Its own process group: a signal for it reaches no one else, and Ctrl-C on the server does not reach it.
+            **system.new_group_options(),
         )
         self.hello: dict[str, Any] | None = None
         self._said_hello = threading.Event()
@@ -182,24 +182,27 @@ def shared_pool() -> WorkerPool:
 
 
 class TrainingProcess:
-    """The process a run trains in: one this server started, or one found again after a restart."""
+    """The processes a run trains in: the one this server started (or found again after a restart), the processes
+    it started in turn (the ranks of a multi-process launch), and every process the run noted in its folder."""
 
-    def __init__(self, popen: subprocess.Popen | None = None, identity: ProcessId | None = None) -> None:
+    def __init__(self, popen: subprocess.Popen | None = None, identity: ProcessId | None = None,
+                 run_dir: Path | None = None) -> None:
         if popen is None and identity is None:
             raise ValueError("A training process needs its Popen or its recorded identity.")
         self.popen = popen
         self.identity = identity
+        self.run_dir = run_dir
         self.pid = popen.pid if popen is not None else identity.pid  # type: ignore[union-attr]
-        # Started in a session of its own: the group is the process we started (or, found again, the recorded one).
+        # Started in a group of its own: the group is the process we started (or, found again, the recorded one).
         self.group = popen.pid if popen is not None else identity.group  # type: ignore[union-attr]
 
     @classmethod
-    def start(cls, command: list[str], env: dict[str, str], log_path: Path) -> TrainingProcess:
+    def start(cls, command: list[str], env: dict[str, str], run_dir: Path, log_path: Path) -> TrainingProcess:
         """Start a cold training process (several processes under accelerate, or other GPUs), its output to the log."""
         with log_path.open("a", encoding="utf-8") as out:
             popen = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                     start_new_session=True)
-        return cls(popen=popen)
+                                     **system.new_group_options())
+        return cls(popen=popen, run_dir=run_dir)
 
     def ended(self) -> tuple[bool, int | None]:
         """Whether it has ended, and its exit code (None when unknown: a process found again is not our child)."""
@@ -209,20 +212,40 @@ class TrainingProcess:
         assert self.identity is not None
         return not self.identity.alive(), None
 
-    def signal(self, sig: int) -> None:
-        """Send a signal to the run's process group (every process of the run, and nothing else)."""
-        if self.group <= 1 or self.group == os.getpgid(0):
-            raise RuntimeError(f"Refusing to signal process group {self.group}: it is not a training run's own group.")
-        if self.popen is None and not self.identity.alive():  # type: ignore[union-attr]
-            return  # found again after a restart and now gone: its group id may belong to someone else by now
-        try:
-            os.killpg(self.group, sig)
-        except ProcessLookupError:
-            pass  # it has just ended
+    def _launcher_alive(self) -> bool:
+        if self.popen is not None:
+            return self.popen.poll() is None
+        return bool(self.identity and self.identity.alive())
 
-    def kill(self) -> None:
-        """End every process of the run at once."""
-        self.signal(signal.SIGKILL)
+    def stop(self, reason: str = "", by: str | None = None) -> None:
+        """Ask every process of the run to stop after the current step: the request in the run folder (read on
+        every OS, with why the server stops it), and the stop signal to the run's group where the OS has one."""
+        if self.run_dir is not None:
+            RunStore.request_stop(self.run_dir, reason, by)
+        if self._launcher_alive():  # a group found again and gone may belong to someone else by now
+            system.ask_group_to_stop(self.group)
+
+    def others(self) -> list[int]:
+        """The run's processes besides the launcher that still run: its descendants, and the processes the run
+        noted in its folder (recognised by pid and start time, so a reused pid is never taken for one)."""
+        found = system.descendants(self.pid) if self._launcher_alive() else []
+        if self.run_dir is not None:
+            for record in RunStore.recorded_processes(self.run_dir):
+                identity = ProcessId.from_status(record)
+                if identity is not None and identity.pid != self.pid and identity.alive():
+                    found.append(identity.pid)
+        return list(dict.fromkeys(found))
+
+    def kill(self) -> list[int]:
+        """End every process of the run at once (the launcher, what it started, what the run noted); the pids ended.
+
+        The others are collected before the launcher dies: afterwards they are no longer its descendants.
+        """
+        others = self.others()
+        launcher = [self.pid] if self._launcher_alive() else []
+        if launcher:
+            system.kill_group(self.group)
+        return system.kill_processes([*launcher, *others])
 
 
 def _close_quietly(stream: IO[str] | None) -> None:

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from ft_app.config import CUDA_ONLY_OPTIMIZERS, RunConfig, resolve_precision, resolve_schedule, to_training_arguments
-from ft_app.data import PreparedData, RawSplits, check_hub_dataset, load_splits, looks_like_path, prepare_data
+from ft_app.data import PreparedData, RawSplits, check_hub_dataset, load_splits, prepare_data
 from ft_app.evaluation import answer_prompts, describe_change, evaluate_model, exact_match, zero_shot_baseline
 from ft_app.hub_token import RedactingFilter, redact
 from ft_app.modeling import DeviceInfo, check_method_supported, device_info, effective_max_length, load_model_config
+from ft_app.paths import looks_like_path
 from ft_app.runs import (
     ADAPTER_DIR,
     BASE_RESULTS_FILE,
@@ -77,11 +78,36 @@ def preflight(config: RunConfig) -> Preflight:
     resolved = dataclasses.replace(
         config, data=dataclasses.replace(config.data, max_length=effective_max_length(config, model_config))
     )
+    check_memory_fits(resolved, device)
     local = looks_like_path(config.data.train) and (not config.data.validation or looks_like_path(config.data.validation))
     raw = load_splits(resolved) if local else None
     if not looks_like_path(config.data.train):
         check_hub_dataset(config.data)  # an unreachable or unknown dataset fails here, like the model id
     return Preflight(config=resolved, device=device, precision=precision, raw=raw, plan=plan)
+
+
+def check_memory_fits(config: RunConfig, device: DeviceInfo) -> None:
+    """Refuse a batch that the app's own estimate says cannot fit in this machine's memory, before any weights load.
+
+    A model the estimate cannot build is not refused here (its own load says what is wrong); that is logged.
+    """
+    from ft_app.estimate import estimate_run
+    from ft_app.limits import Machine, check_memory
+
+    t = config.training
+    try:
+        est = estimate_run(config.model.name_or_path, config.task, config.method, t.batch_size, config.max_length,
+                           lora_r=config.lora.r, lora_target_modules=config.lora.target_modules,
+                           gradient_checkpointing=t.gradient_checkpointing, optimizer=t.optimizer,
+                           max_target_length=config.data.max_target_length,
+                           trust_remote_code=config.model.trust_remote_code)
+    except ValueError as exc:
+        log.info("No memory estimate for %s, so no memory check: %s", config.model.name_or_path, exc)
+        return
+    # The estimate's fixed overhead is the CUDA context; a CPU run has none.
+    needed = est.total_gpu_gb if device.cuda else est.total_gpu_gb - est.overhead_gb
+    machine = Machine(kind=device.kind, gpus=device.count, cpus=device.cpus, memory_gb=device.memory_gb)
+    check_memory(t.batch_size, config.max_length, needed, machine)
 
 
 def run_training(
@@ -247,7 +273,7 @@ class TrainingRun:
         samples_per_step = config.training.batch_size * config.training.gradient_accumulation_steps * self.world
         time_offset = self._prepare_resume() if self.resume_from and self.is_main else 0.0
         self.metrics = MetricsCallback(self.run_dir, self.store, self.progress, samples_per_step, time_offset)
-        callbacks: list[Any] = [self.metrics, StopCallback(self.stop_event)]
+        callbacks: list[Any] = [self.metrics, StopCallback(self.stop_event, self.run_dir)]
         if config.training.early_stopping and has_eval:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
         pad_multiple = 8 if checked.precision in ("fp16", "bf16") else None
@@ -383,6 +409,8 @@ class TrainingRun:
             if stopped
             else f"Finished {step} steps. {_describe_metrics(best)}".strip()
         )
+        why = self._stop_words(stopped)
+        message = f"{why.get('reason')} {message}" if why.get("reason") else message
         self.progress.update(status=status, phase=status, message=message, step=step)
         if self.is_main:
             self.store.write_status(
@@ -390,6 +418,7 @@ class TrainingRun:
                 status=status,
                 phase=status,
                 message=message,
+                stopped_by=why.get("by"),
                 step=step,
                 epoch=trainer.state.epoch,
                 finished=now_iso(),
@@ -410,6 +439,8 @@ class TrainingRun:
             )
         else:
             message = redact(explain_error(exc))
+        why = self._stop_words(stopped)
+        message = f"{why.get('reason')} {message}" if why.get("reason") else message
         if stopped:
             log.warning("Run %s stopped: %s", self.run_dir.name, message)
         else:
@@ -422,6 +453,7 @@ class TrainingRun:
                     status=status,
                     phase=status,
                     message=message,
+                    stopped_by=why.get("by"),
                     error_type=None if stopped else type(exc).__name__,
                     finished=now_iso(),
                     elapsed_s=self.progress.snapshot().elapsed_s,
@@ -429,6 +461,11 @@ class TrainingRun:
             except OSError as write_error:  # e.g. the disk is full: the live status above still tells the user
                 log.error("Could not record the outcome in status.json: %s", write_error)
         return status
+
+    def _stop_words(self, stopped: bool) -> dict[str, Any]:
+        """Why the server stopped this run (its time limit, a shutdown: the request in the run folder says), so that
+        the final message the page shows says it from the start; {} for a plain Stop or no stop."""
+        return self.store.stop_request(self.run_dir) if stopped else {}
 
     def _prepare_resume(self) -> float:
         """Drop records logged after the checkpoint (they will be logged again) and restore the curve so far."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +27,9 @@ POLL_S = 0.2  # how often the folder is read: the page's first point waits at mo
 # How long a Stop may take: the step in progress, a checkpoint and the saved model. A process that takes longer
 # is taken to hang and is ended; its run resumes from the last complete checkpoint.
 STOP_GRACE_S = 60.0
+# After the launcher ends, how long the run's other processes (the ranks of a multi-process launch) get to end on
+# their own before they are ended: whatever a run starts ends with it.
+LEFTOVER_GRACE_S = 5.0
 
 
 class MetricsTail:
@@ -73,13 +75,19 @@ class RunWatcher:
         stop_grace_s: float = STOP_GRACE_S,
         on_end: Callable[[], None] | None = None,
         max_run_s: float | None = None,
+        life_before_s: float = 0.0,
+        limit_reason: str = "",
     ) -> None:
         self.store = store
         self.progress = progress
         self.process = process
         self.stop_grace_s = stop_grace_s
         self.on_end = on_end
-        self.max_run_s = max_run_s  # the host's limit per run: reached, the run is stopped as with Stop
+        self.max_run_s = max_run_s  # the host's limit for this attempt: reached, the run is stopped as with Stop
+        self.life_before_s = life_before_s  # how long the run's earlier attempts took (the limit counts them too)
+        self.limit_reason = limit_reason  # the sentence said when the limit stops the run
+        self.stopped_by: str | None = None  # "limit", "shutdown" or "delete" when the server itself stopped the run
+        self.ended_at_once = False  # ended by end_now (Delete, shutdown), not after a Stop's grace
         self.run_dir = progress.run_dir
         self.tail = MetricsTail(self.run_dir / METRICS_FILE)
         self.stop_asked: float | None = None
@@ -110,13 +118,27 @@ class RunWatcher:
         """Wait until the run has ended and its outcome is recorded."""
         self.thread.join(timeout)
 
-    def stop(self) -> None:
-        """Ask the training process to stop (SIGTERM to its processes); it is ended if it does not within the grace."""
+    def stop(self, reason: str = "", by: str | None = None) -> None:
+        """Ask the run to stop after its current step (the request in its folder, and a signal where the OS has
+        one); it is ended if it does not within the grace. `reason`: why the server stops it, said in its message."""
         if self.stop_asked is None:
             self.stop_asked = time.monotonic()
-        self.process.signal(signal.SIGTERM)
+        if reason and not self.stop_reason:
+            self.stop_reason, self.stopped_by = reason, by
+        self.process.stop(self.stop_reason, self.stopped_by)
         if self.progress.status not in FINAL:
             self.progress.update(status="stopping", phase=STOPPING)
+
+    def end_now(self, reason: str, by: str, timeout: float = 30.0) -> None:
+        """End every process of the run at once (Delete, or a server shutdown past its grace) and wait until the
+        end is recorded."""
+        if self.stop_asked is None:
+            self.stop_asked = time.monotonic()
+        if reason and not self.stop_reason:
+            self.stop_reason, self.stopped_by = reason, by
+        self.killed = self.ended_at_once = True
+        self.process.kill()
+        self.join(timeout)
 
     def refresh(self) -> None:
         """Read the run folder into the progress."""
@@ -135,6 +157,7 @@ class RunWatcher:
                 ended, code = self.process.ended()
                 self.refresh()
                 if ended:
+                    self._end_leftovers()
                     break
                 self._enforce_limit()
                 if self.stop_asked is not None and not self.killed and time.monotonic() - self.stop_asked > self.stop_grace_s:
@@ -152,26 +175,38 @@ class RunWatcher:
             if self.on_end is not None:
                 self.on_end()
 
+    def _end_leftovers(self) -> None:
+        """Once the launcher has ended, make sure no process of the run lives on (a rank whose launcher was killed)."""
+        deadline = time.monotonic() + LEFTOVER_GRACE_S
+        while self.process.others():
+            if time.monotonic() > deadline:
+                ended = self.process.kill()
+                log.warning("Run %s: ended %d process(es) left after its launcher ended: %s", self.run_dir.name,
+                            len(ended), ended)
+                return
+            time.sleep(POLL_S)
+
     def _enforce_limit(self) -> None:
         """Stop the run, as Stop does (it saves what it learned), once it has run as long as the host allows."""
         if self.max_run_s is None or self.stop_asked is not None or self.progress.status in FINAL:
             return
         if self.progress.snapshot().elapsed_s < self.max_run_s:
             return
-        self.stop_reason = f"This server stops a run after {duration_words(self.max_run_s)}."
-        log.info("Run %s reached the limit of %s per run: stopping it.", self.run_dir.name,
+        log.info("Run %s reached its time limit here (%s): stopping it.", self.run_dir.name,
                  duration_words(self.max_run_s))
-        self.stop()
+        self.stop(self.limit_reason or f"This server stops a run after {duration_words(self.max_run_s)}.", by="limit")
 
     def _record_end(self, code: int | None) -> None:
-        """Record an outcome when the process ended without one (killed, crashed, or ended after a Stop)."""
+        """Record how long the run has trained in all, and an outcome when the process ended without one (killed,
+        crashed, or ended after a Stop)."""
+        life = {"life_s": round(self.life_before_s + self.progress.snapshot().elapsed_s, 1)}
         status = self.store.read_status(self.run_dir)
         if status.get("status") in FINAL:
-            if self.stop_reason and status.get("status") == "stopped":  # the process said how far; add why
-                written = self.store.write_status(
-                    self.run_dir, message=f"{self.stop_reason} {status.get('message', '')}".strip(), stopped_by="limit"
-                )
-                self.progress.apply_status(written)
+            extra: dict[str, Any] = {}
+            said = status.get("message", "")
+            if self.stop_reason and status.get("status") == "stopped" and not said.startswith(self.stop_reason):
+                extra = {"message": f"{self.stop_reason} {said}".strip(), "stopped_by": self.stopped_by}
+            self.progress.apply_status(self.store.write_status(self.run_dir, **life, **extra))
             return
         checkpoint = self.store.last_complete_checkpoint(self.run_dir)
         resume = (
@@ -181,12 +216,13 @@ class RunWatcher:
         )
         if self.stop_asked is not None:
             outcome = "stopped"
-            message = (
-                f"Stopped: the training process did not end within {self.stop_grace_s:.0f} s of Stop, so it was ended."
-                if self.killed
-                else "Stopped before the training process could record it."
-            ) + resume
-            message = f"{self.stop_reason} {message}".strip()
+            if self.ended_at_once:
+                message = "Its training processes were ended at once."
+            elif self.killed:
+                message = f"Stopped: the training process did not end within {self.stop_grace_s:.0f} s of Stop, so it was ended."
+            else:
+                message = "Stopped before the training process could record it."
+            message = f"{self.stop_reason} {message}{resume}".strip()
         else:
             outcome = "failed"
             message = explain_exit(code, self.store.read_log_tail(self.run_dir, 5)) + resume
@@ -200,6 +236,8 @@ class RunWatcher:
             error_type=None if outcome == "stopped" else "ProcessEnded",
             finished=now_iso(),
             step=self.progress.snapshot().step,  # the last step it logged, which its status may not have caught up on
+            stopped_by=self.stopped_by,
+            **life,
         )
         self.progress.apply_status(written)
 

@@ -75,7 +75,7 @@ def warm_up() -> dict[str, Any]:
     transformers.logging.disable_progress_bar()
     datasets.disable_progress_bars()
     info = ft_app.modeling.device_info()
-    return {"kind": info.kind, "name": info.name, "count": info.count}
+    return {"kind": info.kind, "name": info.name, "count": info.count, "cpus": info.cpus, "memory_gb": info.memory_gb}
 
 
 def _check(request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:

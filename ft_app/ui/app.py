@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from ft_app import presets
 from ft_app.config import TASKS, DataConfig
 from ft_app.hosting import HostSettings
 from ft_app.ownership import browser_secret, new_owner_key, valid_owner_key
+from ft_app.paths import PUBLIC_ENV
 from ft_app.runs import RunStore
 from ft_app.training.jobs import JobManager
 from ft_app.ui import common, compare_tab, data_tab, export_tab, model_tab, runs_tab, train_tab
@@ -74,13 +75,15 @@ def server_options(host: HostSettings, store: RunStore) -> dict[str, Any]:
 
 def launch(host: str | None = None, port: int | None = None) -> None:
     """Build the app from the FT_APP_* host settings and serve it; host/port default to GRADIO_SERVER_NAME/PORT."""
+    server_name = host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
+    if server_name not in LOOPBACK:
+        # Reachable from other machines: visitors are strangers. Said in the environment, so that every part of the
+        # app (and the training processes it starts) reads the same host settings.
+        os.environ[PUBLIC_ENV] = "1"
     try:
         settings = HostSettings.from_env()
     except ValueError as exc:
         raise SystemExit(f"Fine-Tune Studio cannot start: {exc}") from None
-    server_name = host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
-    if server_name not in LOOPBACK:  # reachable from other machines: treat visitors as strangers
-        settings = dataclasses.replace(settings, public=True)
     store = RunStore()
     store.mark_interrupted()  # runs left "running" by a process that died are not running any more
     jobs = JobManager(store, host=settings)
@@ -95,7 +98,20 @@ def launch(host: str | None = None, port: int | None = None) -> None:
         **launch_options(),
     )
     jobs.prepare()  # the warm training worker imports torch & co. now, after the page answers
-    demo.block_thread()
+    # SIGTERM (a Space, Docker or systemd stopping the server) ends the server as Ctrl-C does: its run is stopped and
+    # saved, and every process it started ends with it. (A server killed outright leaves the run training; the next
+    # server follows it.)
+    signal.signal(signal.SIGTERM, _shut_down_on_signal)
+    try:
+        demo.block_thread()
+    finally:
+        stopped = jobs.shutdown()
+        if stopped:
+            log.info("Run %s was stopped because the server shut down; Resume continues it.", stopped)
+
+
+def _shut_down_on_signal(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # gradio's block_thread closes the server on it; launch's `finally` stops the run
 
 
 def build_app(jobs: JobManager | None = None) -> gr.Blocks:
@@ -231,8 +247,9 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
         def restore_form(values: dict[Any, Any], request: gr.Request = None,
                          profile: gr.OAuthProfile | None = None) -> dict[Any, Any]:
             """Page (re)load: fill the form with the settings of the run shown (the running one, or the last one)."""
-            snap = train_tab.snapshot_for(ctx, None, common.visitor(values.get(ctx.owner), request, profile))
-            if snap is None:
+            who = common.visitor(values.get(ctx.owner), request, profile)
+            snap = train_tab.snapshot_for(ctx, None, who)
+            if snap is None or not ctx.jobs.may_manage(snap.run_id, who):  # never a stranger's settings (or data)
                 return form.empty_untouched_numbers(values)
             try:
                 config = ctx.store.read_config(snap.run_dir)
@@ -246,15 +263,14 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
             on_task, [task, train_ui.method], [*data_ui.mapping.values(), *extras, train_ui.preset, train_ui.method],
             api_visibility="private",
         )
+        preview_inputs = {data_ui.source, task, ctx.owner, *data_ui.mapping.values()}
+        preview_outputs = [data_ui.preview, data_ui.summary, *data_ui.mapping.values()]
         page_event(
             example_btn.click, try_example, [task, model_ui.model], list(form.components()) + [train_ui.preset, example_note],
             top_notice, api_name="try_example",
         ).success(
-            _preview_after_example(mapping_order),
-            [data_ui.source, task, *data_ui.mapping.values()],
-            [data_ui.preview, data_ui.summary, *data_ui.mapping.values()],
-            api_visibility="private",
-        ).then(data_ui.auto_report, form.components(), data_ui.report_outputs, api_visibility="private")
+            _preview_after_example(ctx, data_ui, task), preview_inputs, preview_outputs, api_visibility="private",
+        ).then(data_ui.auto_report, {*form.components(), ctx.owner}, data_ui.report_outputs, api_visibility="private")
         owner = ctx.owner
         runs_ui.to_compare.click(to_compare, [runs_ui.pick, owner], [compare_ui.run, tabs], api_visibility="private")
         # Resume (Runs tab): continue the run, then watch it on the Train tab.
@@ -297,25 +313,27 @@ def build_app(jobs: JobManager | None = None) -> gr.Blocks:
             api_visibility="private",
         )
         loaded.then(restore_form, {*form.components(), owner}, list(form.components()), api_visibility="private").then(
-            _preview_after_example(mapping_order),
-            [data_ui.source, task, *data_ui.mapping.values()],
-            [data_ui.preview, data_ui.summary, *data_ui.mapping.values()],
-            api_visibility="private",
+            _preview_after_example(ctx, data_ui, task), preview_inputs, preview_outputs, api_visibility="private",
         )
     demo.ft_context = ctx  # type: ignore[attr-defined]  # for tests and benchmarks
     demo.ft_train = train_ui  # type: ignore[attr-defined]
     return demo
 
 
-def _preview_after_example(mapping_order: list[str]) -> Any:
+def _preview_after_example(ctx: AppContext, data_ui: Any, task: Any) -> Any:
     """A handler that previews the example's data with its column mapping (and says plainly why when it cannot)."""
 
-    def preview(source: str, task_value: str, *columns: str) -> list[Any]:
+    def preview(values: dict[Any, Any], request: gr.Request = None,
+                profile: gr.OAuthProfile | None = None) -> list[Any]:
+        source = values[data_ui.source]
+        columns = [values[c] for c in data_ui.mapping.values()]
         if not (source or "").strip():
             return [gr.skip()] * (2 + len(columns))
-        chosen = DataConfig(**{name: (value or None) for name, value in zip(mapping_order, columns, strict=True)})
+        chosen = DataConfig(**{name: (value or None) for name, value in zip(data_ui.mapping, columns, strict=True)})
         try:
-            return data_tab._preview(source, None, "train", task_value, chosen)
+            ctx.jobs.host.check_local_path("Training data", source, ctx.uploads_dir,
+                                           common.visitor(values.get(ctx.owner), request, profile))
+            return data_tab._preview(source, None, "train", values[task], chosen)
         except ValueError as exc:
             return [gr.skip(), f"**Problem:** {exc}", *([gr.skip()] * len(columns))]
 

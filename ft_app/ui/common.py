@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import html
 from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import Any, TypeVar
 
 import gradio as gr
@@ -59,12 +60,28 @@ def user_error(exc: BaseException) -> gr.Error:
     return gr.Error(redact(str(exc)) or type(exc).__name__, title="Please check", print_exception=False)
 
 
+# An API client names its owner key in this header (any secret of 32-128 letters, digits, '-' or '_' it keeps, e.g.
+# secrets.token_urlsafe(32)), so that a new Client() of the same person keeps seeing, exporting, resuming and deleting
+# the runs it started: `Client(url, headers={OWNER_HEADER: key})`.
+OWNER_HEADER = "X-FT-Owner-Key"
+
+
 def visitor(owner_key: Any, request: gr.Request | None, profile: gr.OAuthProfile | None = None) -> Visitor:
     """Who sent this event: the signed-in Hugging Face user, and the owner key of their browser (kept in its
-    local storage), or for an API client (which has no browser) its session."""
+    local storage); for an API client (which has no browser), the key in its X-FT-Owner-Key header, else its
+    session (which a new Client does not share)."""
     user = getattr(profile, "username", None) or None
     if valid_owner_key(owner_key):
         return Visitor(user=user, key=owner_key)
+    headers = getattr(request, "headers", None)
+    sent = headers.get(OWNER_HEADER.lower()) if headers is not None else None
+    if sent is not None:
+        if not valid_owner_key(sent):
+            raise ValueError(
+                f"The {OWNER_HEADER} header must be 32 to 128 letters, digits, '-' or '_' (e.g. made with "
+                "secrets.token_urlsafe(32)); keep the same one to keep your runs."
+            )
+        return Visitor(user=user, key=sent)
     session = getattr(request, "session_hash", None)
     return Visitor(user=user, key=f"session:{session}" if session else None)
 
@@ -147,6 +164,24 @@ def page_event(
         gr.on(triggers=[], fn=user_errors(api_fn or fn), inputs=inputs, outputs=list(outputs), api_name=api_name,
               **kwargs)
     return trigger(into_notice(fn, outputs, notice), inputs, [*outputs, notice], api_visibility="private", **kwargs)
+
+
+def download_root() -> Path:
+    """Where downloads are made: inside Gradio's cache, whose files are served as they are (the runs folder never)."""
+    from gradio.utils import get_upload_folder
+
+    return Path(get_upload_folder()) / "ft_app_exports"
+
+
+def made_for(ctx: Any, who: Visitor, make: Callable[[Path], Path]) -> Path:
+    """Make one download in a fresh folder of this visitor's, then keep their downloads under the host's cap (the
+    oldest go first; one bigger than the cap is refused)."""
+    from ft_app.export.downloads import keep_under_cap, new_download_folder
+
+    folder = new_download_folder(download_root(), who)
+    path = make(folder)
+    keep_under_cap(folder, ctx.jobs.host.exports_limit_mb)
+    return path
 
 
 def local_model_for(task: str) -> str | None:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from ft_app.limits import MAX_COMPARE_ROWS, MAX_NEW_TOKENS, check_compare_rows
 from ft_app.ownership import Visitor
 from ft_app.runs import RunSummary
-from ft_app.ui.common import METHOD_LABELS, STATUS_WORDS, TASK_SHORT, page_event, visitor
+from ft_app.ui.common import METHOD_LABELS, STATUS_WORDS, TASK_SHORT, made_for, page_event, visitor
 from ft_app.ui.context import AppContext
 
 NO_RUN_MESSAGE = (
@@ -72,7 +71,7 @@ def build(ctx: AppContext) -> CompareTab:
     reference = gr.Markdown("")
     with gr.Accordion("Decoding settings (the same for both models)", open=False) as decoding:
         with gr.Row():
-            max_new_tokens = gr.Slider(1, 512, value=64, step=1, label="Max new tokens", info="Longest answer, in tokens.")
+            max_new_tokens = gr.Slider(1, MAX_NEW_TOKENS, value=64, step=1, label="Max new tokens", info="Longest answer, in tokens.")
             temperature = gr.Slider(0, 2, value=0.0, step=0.05, label="Temperature",
                                     info="0 always picks the likeliest word (repeatable); higher is more varied.")
             top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="Top-p",
@@ -95,7 +94,7 @@ def build(ctx: AppContext) -> CompareTab:
         "expected one from your data. For generated text, *right* means equal to it, ignoring case and punctuation."
     )
     with gr.Row(elem_classes=["ft-row"]):
-        batch_n = gr.Slider(1, 200, value=20, step=1, label="How many held-out rows", scale=3, elem_id="batch-n",
+        batch_n = gr.Slider(1, MAX_COMPARE_ROWS, value=20, step=1, label="How many held-out rows", scale=3, elem_id="batch-n",
                             info="More rows give a fairer picture but take longer (each row is answered twice).")
         batch_go = gr.Button("Compare on these rows", variant="primary", scale=0, min_width=220, elem_id="batch-btn")
     batch_notice = gr.HTML("", elem_id="batch-notice", elem_classes=["ft-note"])
@@ -158,7 +157,7 @@ def build(ctx: AppContext) -> CompareTab:
         from ft_app.tasks import GenerationSettings
 
         settings = GenerationSettings(
-            max_new_tokens=int(tokens), temperature=float(temp), top_p=float(p), seed=int(seed_value or 0)
+            max_new_tokens=tokens, temperature=float(temp), top_p=float(p), seed=int(seed_value or 0)
         )
         result = compare(ctx.jobs.run_dir(run_id, who), prompt, settings)
         note = result.base.note or result.finetuned.note
@@ -177,15 +176,16 @@ def build(ctx: AppContext) -> CompareTab:
         from ft_app.tasks import GenerationSettings
 
         run_dir = ctx.jobs.run_dir(run_id, who)
+        count = check_compare_rows(n)
         settings = GenerationSettings(
-            max_new_tokens=int(tokens), temperature=float(temp), top_p=float(p), seed=int(seed_value or 0)
+            max_new_tokens=tokens, temperature=float(temp), top_p=float(p), seed=int(seed_value or 0)
         )
-        rows = batch_compare(run_dir, int(n or 1), settings)
-        folder = Path(tempfile.mkdtemp(prefix="ft_app_table_"))  # served as a returned file, never the runs folder
-        csv_path = write_batch_csv(rows, folder / f"{run_id}-side-by-side.csv")
+        rows = batch_compare(run_dir, count, settings)
+        # Served as a returned file (never from the runs folder), among this visitor's downloads.
+        csv_path = made_for(ctx, who, lambda out: write_batch_csv(rows, out / f"{run_id}-side-by-side.csv"))
         records = [_batch_record(r) for r in rows]
         summary = _batch_summary(records)
-        if len(records) < int(n or 1):
+        if len(records) < count:
             summary += f" (This run kept only {len(records)} held-out rows.)"
         return [summary, _filtered(records, which), str(csv_path), records]
 

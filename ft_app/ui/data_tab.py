@@ -9,7 +9,7 @@ import gradio as gr
 
 from ft_app.config import DataConfig
 from ft_app.text import plain_list
-from ft_app.ui.common import dropdown_value, page_event, shorten
+from ft_app.ui.common import dropdown_value, page_event, shorten, visitor
 from ft_app.ui.context import AppContext
 
 FILE_TYPES = [".csv", ".tsv", ".json", ".jsonl", ".parquet"]
@@ -171,31 +171,37 @@ def build(ctx: AppContext, task: gr.Radio) -> DataTab:
         show_legend=True,
     )
 
-    def on_upload(file: str | None, task_value: str) -> list[Any]:
-        """Check an uploaded file is a table, keep it (named uploads/<name>, never by its server path), preview it."""
+    def on_upload(file: str | None, task_value: str, owner_key: str | None = None, request: gr.Request = None,
+                  profile: gr.OAuthProfile | None = None) -> list[Any]:
+        """Check an uploaded file is a table, keep it (named uploads/<name>, never by its server path; it is the
+        visitor's), preview it."""
         if not file:
             return [gr.skip()] * (4 + len(MAPPING_FIELDS))
         from ft_app.uploads import check_uploads_allowed, keep_upload, upload_name
 
         check_uploads_allowed(ctx.jobs.host)  # before the file is even read
         rows = _preview(file, None, "train", task_value)  # refuses a non-table before anything changes
-        kept = keep_upload(ctx.uploads_dir, file, ctx.jobs.host)
+        kept = keep_upload(ctx.uploads_dir, file, ctx.jobs.host, visitor(owner_key, request, profile))
         return [upload_name(kept), gr.Dropdown(choices=[], value=""), gr.Dropdown(choices=["train"], value="train"), *rows]
 
-    def on_load(src: str, config_name: str | None, split_name: str | None, task_value: str) -> list[Any]:
+    def on_load(src: str, config_name: str | None, split_name: str | None, task_value: str,
+                owner_key: str | None = None, request: gr.Request = None,
+                profile: gr.OAuthProfile | None = None) -> list[Any]:
         """Preview a file path or a Hub dataset, with its configuration and split pickers."""
         src = (src or "").strip()
         if not src:
             raise ValueError("No data given: upload a file or type a Hub dataset id such as stanfordnlp/sst2.")
-        ctx.jobs.host.check_local_path("Training data", src, ctx.uploads_dir)
+        ctx.jobs.host.check_local_path("Training data", src, ctx.uploads_dir, visitor(owner_key, request, profile))
         pickers, config_value, split_value = _hub_pickers(src, dropdown_value(config_name), dropdown_value(split_name))
         return [*pickers, *_preview(src, config_value, split_value, task_value)]
 
-    def on_report(values: dict[Any, Any]) -> list[Any]:
+    def on_report(values: dict[Any, Any], request: gr.Request = None,
+                  profile: gr.OAuthProfile | None = None) -> list[Any]:
         """Label balance or a rendered example, and token lengths, from the engine's data report."""
-        return _report(ctx, values)
+        return _report(ctx, values, visitor(values.get(ctx.owner), request, profile))
 
-    def auto_report(values: dict[Any, Any]) -> list[Any]:
+    def auto_report(values: dict[Any, Any], request: gr.Request = None,
+                    profile: gr.OAuthProfile | None = None) -> list[Any]:
         """After loading data: the report when a model is chosen, else a line saying what to do."""
         if values.get(notice):  # the data was refused: nothing new to report on
             return [gr.skip()] * len(report_outputs)
@@ -203,23 +209,24 @@ def build(ctx: AppContext, task: gr.Radio) -> DataTab:
             return ["Pick a model in the Model tab, then press the button above to see label balance and lengths.",
                     gr.skip(), gr.skip(), gr.skip()]
         try:
-            return _report(ctx, values)
+            return _report(ctx, values, visitor(values.get(ctx.owner), request, profile))
         except ValueError as exc:  # a report that cannot be made yet is a note in it, not an error on the page
             return [f"**Not checked yet:** {shorten(str(exc))}", gr.skip(), gr.skip(), gr.skip()]
 
     upload_outputs = [source, dataset_config, split, preview, summary, *mapping.values()]
     report_outputs = [report_md, balance, lengths, example]
-    report_inputs = {*form.components(), notice}
-    page_event(upload.upload, on_upload, [upload, task], upload_outputs, notice, api_name="upload_data").then(
+    report_inputs = {*form.components(), notice, ctx.owner}
+    page_event(upload.upload, on_upload, [upload, task, ctx.owner], upload_outputs, notice,
+               api_name="upload_data").then(
         auto_report, report_inputs, report_outputs, api_visibility="private", show_progress="minimal"
     )
     load_outputs = [dataset_config, split, preview, summary, *mapping.values()]
     for trigger, api in ((load.click, "load_data"), (source.submit, None)):
-        page_event(trigger, on_load, [source, dataset_config, split, task], load_outputs, notice, api_name=api,
+        page_event(trigger, on_load, [source, dataset_config, split, task, ctx.owner], load_outputs, notice, api_name=api,
                    concurrency_id="load_data").then(
             auto_report, report_inputs, report_outputs, api_visibility="private", show_progress="minimal"
         )
-    page_event(report_btn.click, on_report, form.components(), report_outputs, notice)
+    page_event(report_btn.click, on_report, {*form.components(), ctx.owner}, report_outputs, notice)
 
     task_only = {
         "classification": [balance],
@@ -238,13 +245,13 @@ def _mapping_label(name: str) -> str:
     return field_label(name)
 
 
-def _report(ctx: AppContext, values: dict[Any, Any]) -> list[Any]:
+def _report(ctx: AppContext, values: dict[Any, Any], who: Any) -> list[Any]:
     """Run the engine's data report for the form's config, with the model's tokenizer."""
     from ft_app.data_report import describe
     from ft_app.modeling import load_tokenizer
 
     config = ctx.form.to_config(values)
-    ctx.jobs.host.check_config_paths(config, ctx.uploads_dir)
+    ctx.jobs.host.check_config_paths(config, ctx.uploads_dir, who)
     return report_widgets(describe(config, load_tokenizer(config)))
 
 

@@ -6,7 +6,6 @@ itself is never served (it is in the server's blocked paths).
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,10 +13,9 @@ from typing import Any
 import gradio as gr
 
 from ft_app.ownership import Visitor
-from ft_app.ui.common import METHOD_LABELS, STATUS_WORDS, TASK_SHORT, page_event, visitor
+from ft_app.ui.common import METHOD_LABELS, STATUS_WORDS, TASK_SHORT, made_for, page_event, visitor
 from ft_app.ui.context import AppContext
 
-EXPORT_MAX_AGE_S = 3600  # how long a made download stays in Gradio's cache
 NO_RUN_MESSAGE = "No finished run yet: train a model in the Train tab first; when it has finished, pick it here."
 PUBLISH_CHOICES = [("The result (the adapter, or the whole model)", "result"), ("The merged model", "merged"),
                    ("A before/after demo Space", "space")]
@@ -36,24 +34,6 @@ class ExportTab:
     run: gr.Dropdown
     refresh: Any  # (current run id) -> the run dropdown with fresh choices, keeping the run shown
     follow: Any  # (run id opened elsewhere) -> the run dropdown showing that run
-
-
-def export_folder() -> Path:
-    """A new folder inside Gradio's cache (files returned from there are served as they are, never copied); exports
-    older than an hour are removed first, so zips of big models do not pile up on a Space's disk."""
-    import shutil
-    import time
-
-    from gradio.utils import get_upload_folder
-
-    root = Path(get_upload_folder()) / "ft_app_exports"
-    if root.is_dir():
-        for old in root.iterdir():
-            if old.is_dir() and time.time() - old.stat().st_mtime > EXPORT_MAX_AGE_S:
-                shutil.rmtree(old, ignore_errors=True)
-    folder = root / uuid.uuid4().hex
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def run_choices(ctx: AppContext, current: str | None = None, *preferred: str | None,
@@ -149,6 +129,12 @@ def build(ctx: AppContext, token: gr.Textbox) -> ExportTab:
             raise ValueError(NO_RUN_MESSAGE if not run_choices(ctx, who=who).choices else "Pick a run to export first.")
         return ctx.jobs.run_dir(run_id, who)  # refuses a run that does not exist, or that this visitor may not see
 
+    def exportable(run_id: str | None, who: Visitor) -> Path:
+        """The folder of a run whose files this visitor may take away (its owner or an admin, on a shared server)."""
+        folder = run_dir(run_id, who)
+        ctx.jobs.access.check_export(folder, who)
+        return folder
+
     def on_run(run_id: str | None, owner_key: str | None = None, request: gr.Request = None,
                profile: gr.OAuthProfile | None = None) -> list[Any]:
         """Describe the picked run and show what can be done with it."""
@@ -194,7 +180,9 @@ def build(ctx: AppContext, token: gr.Textbox) -> ExportTab:
         from ft_app.export.source import human_size
 
         start = time.monotonic()
-        path = build_zip(run_dir(run_id, visitor(owner_key, request, profile)), export_folder() / f"{run_id}.zip", include_merged=bool(merged))
+        who = visitor(owner_key, request, profile)
+        folder = exportable(run_id, who)
+        path = made_for(ctx, who, lambda out: build_zip(folder, out / f"{run_id}.zip", include_merged=bool(merged)))
         size = human_size(path.stat().st_size)
         note = f"Ready: `{path.name}`, {size}, made in {time.monotonic() - start:.1f} s."
         return gr.DownloadButton(f"Download {path.name} ({size})", value=str(path), visible=True), note
@@ -222,7 +210,9 @@ def build(ctx: AppContext, token: gr.Textbox) -> ExportTab:
         """Write the model card and its curve; show them and offer README.md."""
         from ft_app.export.card import write_card
 
-        path = write_card(run_dir(run_id, visitor(owner_key, request, profile)), export_folder())
+        who = visitor(owner_key, request, profile)
+        folder = exportable(run_id, who)
+        path = made_for(ctx, who, lambda out: write_card(folder, out, portable=True))
         text = path.read_text(encoding="utf-8")
         _, front, body = text.split("---", 2)
         curve = path.parent / "loss_curve.png"
@@ -262,7 +252,9 @@ def build(ctx: AppContext, token: gr.Textbox) -> ExportTab:
         """Zip the before/after demo app with the model files in it."""
         from ft_app.export.archive import build_space_zip
 
-        path = build_space_zip(run_dir(run_id, visitor(owner_key, request, profile)), export_folder() / f"{run_id}-demo-space.zip")
+        who = visitor(owner_key, request, profile)
+        folder = exportable(run_id, who)
+        path = made_for(ctx, who, lambda out: build_space_zip(folder, out / f"{run_id}-demo-space.zip"))
         return gr.DownloadButton(f"Download {path.name}", value=str(path), visible=True)
 
     def make_recipe(run_id: str | None, owner_key: str | None = None, request: gr.Request = None,
@@ -270,7 +262,9 @@ def build(ctx: AppContext, token: gr.Textbox) -> ExportTab:
         """Zip config.json, COMMANDS.md and the accelerate config files."""
         from ft_app.export.archive import build_recipe_zip
 
-        path = build_recipe_zip(run_dir(run_id, visitor(owner_key, request, profile)), export_folder() / f"{run_id}-recipe.zip")
+        who = visitor(owner_key, request, profile)
+        folder = exportable(run_id, who)
+        path = made_for(ctx, who, lambda out: build_recipe_zip(folder, out / f"{run_id}-recipe.zip"))
         return gr.DownloadButton(f"Download {path.name}", value=str(path), visible=True)
 
     on_run_outputs = [info, with_merged, merge_box, merge_plan, merge_note, recipe_text, recipe_config,

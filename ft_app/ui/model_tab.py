@@ -42,8 +42,8 @@ def hub_line() -> str:
 
 def local_choices() -> gr.Dropdown:
     """The models already on this computer (Hugging Face cache) as dropdown choices."""
-    models = _catalog().local_cached_models()
-    choices = [(f"{m.id} ({fmt_count(m.params)} weights)" if m.params else m.id, m.path) for m in models]
+    models = _catalog().cached_model_names()
+    choices = [(f"{m.id} ({fmt_count(m.params)} weights)" if m.params else m.id, name) for m, name in models]
     info = f"{len(models)} model(s) found in the local Hugging Face cache." if models else "No models in the local cache yet."
     return gr.Dropdown(choices=choices, value=None, info=info)
 

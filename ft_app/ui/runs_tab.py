@@ -240,7 +240,7 @@ def build(ctx: AppContext) -> RunsTab:
     refresh_outputs = [table, pick, overlay_pick, *open_outputs]
     owner = ctx.owner
     refresh.click(refresh_all, [pick, overlay_pick, owner], refresh_outputs, api_name="refresh_runs")
-    gr.api(list_runs, api_name="list_runs")
+    gr.api(common.user_errors(list_runs), api_name="list_runs")
     gr.api(common.user_errors(run_results), api_name="run_results")
     page_event(pick.change, open_run, [pick, owner], open_outputs, notice, api_name="open_run")
     table.select(pick_row, None, [pick], api_visibility="private")

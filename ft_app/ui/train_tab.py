@@ -329,9 +329,9 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
         """Explain the chosen method and show the LoRA settings when it uses adapters."""
         return gr.Radio(info=method_info(method_value)), gr.Accordion(visible=method_value in ("lora", "qlora", "lora8bit"))
 
-    def on_estimate(values: dict[Any, Any]) -> str:
+    def on_estimate(values: dict[Any, Any], request: gr.Request = None, profile: gr.OAuthProfile | None = None) -> str:
         """The plan (passes, steps, time here) and the weights and GPU memory, for the form as it is now."""
-        return estimate_text(ctx, values)
+        return estimate_text(ctx, values, common.visitor(values.get(ctx.owner), request, profile))
 
     # ---- wiring ----------------------------------------------------------------------------
     token_inputs = [token]  # the Model tab's password box: sent with the click, kept nowhere on the server
@@ -357,7 +357,7 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
     preset.input(pick_preset, [preset, form.by_path[("model", "name_or_path")]], list(form.components()) + [preset_note],
                        api_visibility="private")
     method.change(on_method, [method], [method, lora_box], api_visibility="private")
-    estimate_inputs = form.components()
+    estimate_inputs = {*form.components(), ctx.owner}
     for trigger in (method, *basic.values(), lora_r):
         trigger.change(on_estimate, estimate_inputs, [estimate], api_visibility="private", trigger_mode="always_last",
                        show_progress="hidden")
@@ -399,7 +399,7 @@ def _keep_paths() -> tuple[tuple[str, ...], ...]:
     return tuple(keep)
 
 
-def estimate_text(ctx: AppContext, values: dict[Any, Any]) -> str:
+def estimate_text(ctx: AppContext, values: dict[Any, Any], who: Visitor | None = None) -> str:
     """Markdown: the plan for this data (passes, steps, time here and on a GPU), the weights that train and the GPU
     memory they need; a plain line saying what is missing when it cannot tell yet."""
     from ft_app import estimate
@@ -409,7 +409,7 @@ def estimate_text(ctx: AppContext, values: dict[Any, Any]) -> str:
         return "Pick a model to see the plan: how many passes and steps, how long it takes, and the memory it needs."
     try:
         config = form.to_config(values)
-        ctx.jobs.host.check_config_paths(config, ctx.uploads_dir)
+        ctx.jobs.host.check_config_paths(config, ctx.uploads_dir, who)
         est = estimate.estimate_run(config.model.name_or_path, config.task, config.method, config.training.batch_size,
                                     config.max_length, lora_r=config.lora.r)
     except ValueError as exc:
