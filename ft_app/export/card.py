@@ -103,6 +103,7 @@ def render_card(run: ExportRun, *, model_ref: str, merged: bool = False, curve_f
         _golden_section(run),
         f"## Training curve\n\n![Train and eval loss by step]({curve_file})\n" if curve_file else "",
         _usage_section(run, fmt, model_ref, merged),
+        _gguf_section(run),
         _limitations(run, merged),
     ]
     body = "\n".join(s for s in sections if s)
@@ -297,6 +298,23 @@ def usage_snippet(run: ExportRun, fmt: PromptFormat, model_ref: str, merged: boo
         f"{encode}\n"
         "answer = model.generate(**inputs, max_new_tokens=64, do_sample=False)[0, inputs[\"input_ids\"].shape[1]:]\n"
         "print(tokenizer.decode(answer, skip_special_tokens=True))"
+    )
+
+
+def _gguf_section(run: ExportRun) -> str:
+    """For a causal LM that GGUF export covers: the commands that run it on a laptop with Ollama or llama.cpp."""
+    from ft_app.export.gguf import gguf_blocker, gguf_file_name, ollama_name
+
+    if run.config.task != "causal_lm" or gguf_blocker(run):
+        return ""
+    name, run_path = ollama_name(run), f"runs/{run.run_id}"
+    return (
+        "## Run it on your laptop (GGUF)\n\n"
+        "Fine-Tune Studio writes this model as one GGUF file (8-bit) with an Ollama Modelfile beside it, for "
+        "[Ollama](https://ollama.com), [llama.cpp](https://github.com/ggml-org/llama.cpp) or LM Studio:\n\n"
+        f"```bash\npython -m ft_app export {run_path} --gguf\ncd {run_path}/gguf\n"
+        f"ollama create {name} -f Modelfile && ollama run {name}\n"
+        f"llama-cli -m {gguf_file_name(run)} -cnv   # or with llama.cpp\n```\n"
     )
 
 

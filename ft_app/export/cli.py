@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+GGUF_QUANTS = ("f16", "q8_0", "q4_0")  # ft_app.export.gguf.QUANTS, not imported here to keep the CLI's start light
 
 
 def add_export_parser(sub: Any) -> argparse.ArgumentParser:
     """Register the `export` subcommand on the CLI's subparsers."""
     export = sub.add_parser(
-        "export", help="Take a finished run anywhere: zip, merged model, model card, Hub, demo Space, recipe.",
+        "export", help="Take a finished run anywhere: zip, merged model, model card, Hub, demo Space, recipe, GGUF.",
         description="Export a finished run. The Hugging Face token for --push comes from HF_TOKEN (never saved).",
     )
     export.add_argument("run_dir", help="The run's folder, e.g. runs/20250101-120000-classification-lora.")
@@ -25,6 +26,8 @@ def add_export_parser(sub: Any) -> argparse.ArgumentParser:
     what.add_argument("--card", action="store_true", help="Write the model card and curve: RUN_DIR/card/README.md.")
     what.add_argument("--demo-space", metavar="DIR", help="Write a before/after demo Space folder (app.py, ...).")
     what.add_argument("--recipe", metavar="DIR", help="Write config.json, COMMANDS.md and accelerate config files.")
+    what.add_argument("--gguf", action="store_true", help="Write one .gguf file for llama.cpp, Ollama and LM Studio, "
+                      "plus an Ollama Modelfile: RUN_DIR/gguf/ (causal-LM runs of Llama, Mistral and Qwen2 models).")
     what.add_argument("--push", metavar="REPO", nargs="?", const="",
                       help="Publish to the Hub (default name <user>/<base>-<run id>); private unless --public.")
     export.add_argument("--private", action="store_true", default=True, help="With --push: a private repo (default).")
@@ -33,6 +36,10 @@ def add_export_parser(sub: Any) -> argparse.ArgumentParser:
     export.add_argument("--space", action="store_true", help="With --push: publish the demo as a Gradio Space.")
     export.add_argument("--model-repo", default=None, help="With --push --space: the Hub repo the demo loads the "
                         "fine-tuned model from (default: the files go into the Space).")
+    export.add_argument("--quant", choices=GGUF_QUANTS, default=None,
+                        help="With --gguf: f16, q8_0 (default: 8-bit, about half the f16 size) or q4_0 (4-bit).")
+    export.add_argument("--out", metavar="DIR", default=None,
+                        help="With --gguf: the folder for the .gguf file and the Modelfile (default RUN_DIR/gguf/).")
     return export
 
 
@@ -60,6 +67,13 @@ def _run(args: argparse.Namespace) -> tuple[str, str]:
     run_dir = Path(args.run_dir)
     if (args.merged or args.space or args.model_repo) and args.push is None and not (args.merged and args.zip):
         raise ValueError("--merged, --space and --model-repo go with --push (or --merged with --zip).")
+    if (args.quant or args.out) and not args.gguf:
+        raise ValueError("--quant and --out go with --gguf.")
+    if args.gguf:
+        from ft_app.export.gguf import DEFAULT_QUANT, export_gguf
+
+        result = export_gguf(run_dir, quant=args.quant or DEFAULT_QUANT, out_dir=args.out)
+        return str(result.path), result.message
     if args.zip:
         from ft_app.export.archive import build_zip
 
