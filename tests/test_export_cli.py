@@ -122,3 +122,85 @@ def test_push_failures(lora_run: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     monkeypatch.setenv("FT_APP_DEMO", "1")
     assert main(["export", str(lora_run), "--push"]) == 2
     assert "demo server" in capsys.readouterr().err
+
+
+# ---- issue 20, findings 6 and 9 -----------------------------------------------------------------------------------
+
+
+def _repo_folder(repo: object, folder: Path) -> Path:
+    """The files of a fake Hub repo written out as a folder, as `from_pretrained` of the repo would see them."""
+    for name, data in repo.files.items():  # type: ignore[attr-defined]
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def test_merged_after_result_never_mixes_and_the_real_visibility_is_said(
+    hub: FakeHub, lora_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    assert main(["export", str(lora_run), "--push"]) == 0  # the adapter, to the default name
+    adapter_url, _ = _last_line(capsys)
+    adapter_repo = adapter_url.removeprefix(f"{hub.url}/")
+    assert main(["export", str(lora_run), "--merge"]) == 0
+    assert main(["export", str(lora_run), "--push", "--merged", "--public"]) == 0
+    merged_url, err = _last_line(capsys)
+    assert merged_url == f"{hub.url}/{adapter_repo}-merged"  # a repo of its own by default
+    assert "adapter_config.json" in hub.repo(adapter_repo).files  # the adapter's repo is as it was
+    assert "public model repo" in err
+
+    # Merged into the adapter's own repo by name: the adapter's files go in the same commit, so the repo loads as
+    # exactly the merged model (an adapter left beside it would be loaded over it).
+    assert main(["export", str(lora_run), "--push", adapter_repo.split("/")[1], "--merged"]) == 0
+    repo = hub.repo(adapter_repo)
+    assert not {"adapter_config.json", "adapter_model.safetensors"} & set(repo.files)
+    assert repo.files["model.safetensors"] == (lora_run / "merged" / "model.safetensors").read_bytes()
+    folder = _repo_folder(repo, tmp_path / "from-hub")
+    tokenizer = AutoTokenizer.from_pretrained(lora_run / "merged")
+    inputs = tokenizer(["a fine film", "dull and long"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        published = AutoModelForSequenceClassification.from_pretrained(folder)(**inputs).logits
+        merged = AutoModelForSequenceClassification.from_pretrained(lora_run / "merged")(**inputs).logits
+    assert torch.allclose(published, merged, atol=1e-6)
+
+    # The adapter's repo was private; "public" was asked for the merged model pushed into it: it says what it is.
+    _, err = _last_line(capsys)
+    assert "private model repo" in err
+    assert main(["export", str(lora_run), "--push", adapter_repo.split("/")[1], "--merged", "--public"]) == 0
+    _, err = _last_line(capsys)
+    assert "to the private model repo" in err and "already existed as a private repo" in err and "still private" in err
+
+
+def test_exports_never_overwrite_files_they_did_not_make(
+    lora_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    space = tmp_path / "my-space"
+    space.mkdir()
+    (space / "app.py").write_text("my own app\n")
+    (space / "README.md").write_text("my notes\n")
+    assert main(["export", str(lora_run), "--demo-space", str(space)]) == 2
+    err = capsys.readouterr().err
+    assert "already has 'README.md' (and 1 more), which Fine-Tune Studio did not make" in err
+    assert (space / "app.py").read_text() == "my own app\n" and (space / "README.md").read_text() == "my notes\n"
+    assert sorted(p.name for p in space.iterdir()) == ["README.md", "app.py"]  # nothing written beside them
+
+    # Into a new folder it writes; a second export there replaces only its own files.
+    fresh = tmp_path / "demo"
+    assert main(["export", str(lora_run), "--demo-space", str(fresh)]) == 0
+    assert main(["export", str(lora_run), "--demo-space", str(fresh)]) == 0
+
+    recipe = tmp_path / "recipe"
+    recipe.mkdir()
+    (recipe / "config.json").write_text("{}")
+    assert main(["export", str(lora_run), "--recipe", str(recipe)]) == 2
+    assert (recipe / "config.json").read_text() == "{}"
+
+    mine = tmp_path / "holiday.zip"
+    mine.write_bytes(b"not a zip of ours")
+    assert main(["export", str(lora_run), "--zip", str(mine)]) == 2
+    assert mine.read_bytes() == b"not a zip of ours"
+    ours = tmp_path / "result.zip"
+    assert main(["export", str(lora_run), "--zip", str(ours)]) == 0
+    assert main(["export", str(lora_run), "--zip", str(ours)]) == 0  # its own zip, made again

@@ -173,3 +173,58 @@ def test_the_server_never_imports_the_training_libraries(tiny_bert_dir: Path, se
     assert proc.returncode == 0, proc.stderr[-3000:]
     outcome = json.loads(proc.stdout.strip().splitlines()[-1])
     assert outcome == {"status": "completed", "heavy": []}
+
+
+def test_stop_works_through_the_run_folder_when_no_signal_is_sent(
+    hooked: None, tiny_bert_dir: Path, sentiment_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows' branch forced for the stop signal (Windows has no SIGTERM to send): Stop still ends the run after its
+    step, with a checkpoint, through the request the trainer reads from the run folder (issue 18)."""
+    import functools
+
+    from ft_app import system
+
+    sent: list[int] = []
+    windows_stop = functools.partial(system.ask_group_to_stop, windows=True)
+    monkeypatch.setattr(system, "ask_group_to_stop", lambda group: sent.append(group) or windows_stop(group))
+    store = RunStore(tmp_path / "runs")
+    manager = JobManager(store)
+    config = make_config("classification", tiny_bert_dir, "full", sentiment_csv, training=CHECKPOINTED, name="slow")
+    run_id = manager.start(config)
+    run_dir = store.path(run_id)
+    wait_for(lambda: len(train_steps(run_dir)) >= 3, 120, "3 steps")
+    manager.stop()
+    snap = manager.wait(60)
+    assert sent, "the stop went through ask_group_to_stop"
+    assert snap.status == "stopped" and snap.message.startswith("Stopped at step"), snap.message
+    step = store.read_status(run_dir)["step"]
+    assert step < 30 and store.last_complete_checkpoint(run_dir).name == f"checkpoint-{step}"
+
+    # Before training begins (loading the model): the request ends the run at once, as SIGTERM would.
+    config = make_config("classification", tiny_bert_dir, "full", sentiment_csv, training=CHECKPOINTED, name="early")
+    run_id = manager.start(config)
+    manager.stop()
+    snap = manager.wait(60)
+    assert snap.status == "stopped", snap.message
+    assert not store.read_status(store.path(run_id)).get("exit_code")  # it ended by itself, not killed
+
+
+def test_the_time_limit_counts_a_runs_whole_life(tiny_bert_dir: Path, sentiment_csv: Path, tmp_path: Path) -> None:
+    """FT_APP_MAX_RUN_MINUTES per attempt, FT_APP_MAX_RUN_LIFE_MINUTES in all: a resume gets what is left."""
+    from ft_app.hosting import HostSettings
+
+    store = RunStore(tmp_path / "runs")
+    long = {**CHECKPOINTED, "max_steps": 100_000, "save_steps": 10}
+    manager = JobManager(store, host=HostSettings(max_run_minutes=0.25, max_run_life_minutes=0.4))  # 15 s, 24 s
+    run_id = manager.start(make_config("classification", tiny_bert_dir, "full", sentiment_csv, training=long))
+    snap = manager.wait(120)
+    assert snap.status == "stopped" and snap.message.startswith("This server stops a run after 15 seconds."), snap.message
+    life = store.read_status(store.path(run_id))["life_s"]
+    assert 15 <= life < 60
+    assert manager.resume(run_id) == run_id  # what is left of the 24 s
+    snap = manager.wait(120)
+    assert snap.status == "stopped", snap.message
+    assert snap.message.startswith("This server gives a run 24 seconds of training in all, resumes included.")
+    assert store.read_status(store.path(run_id))["life_s"] >= 24
+    with pytest.raises(ValueError, match="has had all the training time this server gives one run"):
+        manager.resume(run_id)

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from ft_app.config import LoraSettings, TrainingSettings
-from ft_app.data import looks_like_path
 from ft_app.export.curve import LOSS_CURVE_FILE, write_loss_curve
 from ft_app.export.prompting import PromptFormat, load_result_tokenizer, prompt_format
 from ft_app.export.source import ExportRun, load_export_run
+from ft_app.paths import looks_like_path
 
 CARD_FILE = "README.md"
 CARD_DIR = "card"
@@ -110,16 +110,26 @@ def render_card(run: ExportRun, *, model_ref: str, merged: bool = False, curve_f
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 
 
-def write_card(run_dir: str | Path, out_dir: str | Path | None = None, *, model_ref: str | None = None) -> Path:
-    """Write README.md (the card) and loss_curve.png into `out_dir` (default: RUN_DIR/card/); returns the card."""
+def write_card(run_dir: str | Path, out_dir: str | Path | None = None, *, model_ref: str | None = None,
+               portable: bool = False) -> Path:
+    """Write README.md (the card) and loss_curve.png into `out_dir` (default: RUN_DIR/card/); returns the card.
+
+    The usage snippet loads the result from `model_ref`; by default from its folder on this machine, or with
+    `portable` from `./adapter` (or `./model`) beside the card, as in the zip: a card that leaves the machine names
+    no path on it. Files a person put in `out_dir` are never overwritten.
+    """
+    from ft_app.export.output import check_free, record_made
+
     run = load_export_run(run_dir)
     out = Path(out_dir) if out_dir else run.run_dir / CARD_DIR
+    check_free(out, (CARD_FILE, LOSS_CURVE_FILE))
     out.mkdir(parents=True, exist_ok=True)
     curve = write_loss_curve(run.metrics, out / LOSS_CURVE_FILE, f"Training curve · {run.run_id}")
-    ref = model_ref or str(run.result_dir)
+    ref = model_ref or (f"./{run.result_dir.name}" if portable else str(run.result_dir))
     card = render_card(run, model_ref=ref, curve_file=LOSS_CURVE_FILE if curve else None)
     path = out / CARD_FILE
     card.save(path)
+    record_made(out, (CARD_FILE, LOSS_CURVE_FILE))
     return path
 
 

@@ -175,8 +175,8 @@ def build(ctx: AppContext) -> CompareTab:
         from ft_app.compare import batch_compare, write_batch_csv
         from ft_app.tasks import GenerationSettings
 
+        count = check_compare_rows(n)  # the numbers first: a refusal names them whatever the run
         run_dir = ctx.jobs.run_dir(run_id, who)
-        count = check_compare_rows(n)
         settings = GenerationSettings(
             max_new_tokens=tokens, temperature=float(temp), top_p=float(p), seed=int(seed_value or 0)
         )

