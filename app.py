@@ -14,6 +14,9 @@ HOSTING_HELP = """hosting (environment variables):
   FT_APP_QUEUE_SIZE=16          requests allowed to wait before visitors are told the queue is full
   FT_APP_ALLOW_REMOTE_CODE=1    let models run their own code (trust_remote_code); off by default
   FT_APP_LOCAL_ROOT=/dir        local model and data paths only from inside /dir
+  FT_APP_MAX_PROCESSES=N        training processes per run (default: one per GPU, else one public / one per core)
+  FT_APP_SHARED_RUNS=1          every visitor may download any run's files (default: its owner and the admins)
+  (the README's hosting table lists every setting and its default)
 """
 
 
