@@ -154,6 +154,7 @@ def test_without_the_q_k_permutation_the_logits_would_differ(
     ref = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
     good, _ = _load(write_gguf(tiny_llama_dir, tmp_path / "good.gguf", quant="f16"))
     _assert_same_weights(good, ref)
+    assert gguf.GGUFReader(tmp_path / "good.gguf").fields["tokenizer.ggml.add_space_prefix"].contents() is True
     monkeypatch.setattr(gguf_export, "_permute", lambda weights, n_head, n_kv_head: weights)
     bad, _ = _load(write_gguf(tiny_llama_dir, tmp_path / "bad.gguf", quant="f16"))
     with pytest.raises(AssertionError, match="q_proj"):
@@ -213,6 +214,9 @@ def test_the_file_carries_tokenizer_chat_template_and_hyperparameters(lora_run: 
     assert value("tokenizer.ggml.padding_token_id") == tokenizer.pad_token_id
     assert value("tokenizer.ggml.unknown_token_id") == tokenizer.unk_token_id
     assert value("tokenizer.ggml.add_bos_token") is True  # the run's tokenizer adds <s> to a text
+    # Its Metaspace puts '▁' only before a prompt that starts with text; chat prompts start with <s>: no '▁' (a plain
+    # export, below, keeps llama.cpp's usual '▁' before the text).
+    assert value("tokenizer.ggml.add_space_prefix") is False
     assert value("llama.context_length") == config["max_position_embeddings"]
     assert value("llama.embedding_length") == config["hidden_size"]
     assert value("llama.block_count") == config["num_hidden_layers"]

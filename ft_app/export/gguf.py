@@ -127,10 +127,14 @@ def export_gguf(run_dir: str | Path, *, quant: str = DEFAULT_QUANT, out_dir: str
     name = gguf_file_name(run, quant)
     check_free(out, (name, MODELFILE))  # before the merge and the writing, which take a while
     source, merged_note = _model_folder(run)
+    from ft_app.export.prompting import load_result_tokenizer, prompt_format
+
+    tokenizer = load_result_tokenizer(source)
+    chat = prompt_format(run.config, tokenizer).mode == "chat"
     out.mkdir(parents=True, exist_ok=True)
-    path = write_gguf(source, out / name, quant=quant, name=ollama_name(run))
+    path = write_gguf(source, out / name, quant=quant, name=ollama_name(run), chat=chat)
     modelfile = out / MODELFILE
-    modelfile.write_text(modelfile_text(run, name, source), encoding="utf-8")
+    modelfile.write_text(modelfile_text(run, name, tokenizer), encoding="utf-8")
     record_made(out, (name, MODELFILE))
     size = path.stat().st_size
     message = (f"Wrote {path.name}: {human_size(size)}, {QUANT_WORDS[quant]}. {merged_note}"
@@ -170,10 +174,12 @@ def _newer(marker: Path, folder: Path) -> bool:
 
 
 def write_gguf(model_dir: str | Path, out_path: str | Path, *, quant: str = DEFAULT_QUANT,
-               name: str | None = None) -> Path:
+               name: str | None = None, chat: bool = False) -> Path:
     """Write a saved transformers causal LM (config.json, safetensors weights, tokenizer) as one GGUF file.
 
-    The file appears under its name only once complete (written beside it, then renamed).
+    `chat`: the model is prompted through its chat template, so prompts begin with special tokens (this decides one
+    tokenizer flag, see _spm_space_prefix). The file appears under its name only once complete (written beside it,
+    then renamed).
     """
     import gguf
     from transformers import AutoConfig, AutoTokenizer
@@ -193,7 +199,7 @@ def write_gguf(model_dir: str | Path, out_path: str | Path, *, quant: str = DEFA
         writer.add_file_type(FILE_TYPES[quant])
         if quant != "f16":
             writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
-        _add_tokenizer(writer, tokenizer, _vocab_rows(config))
+        _add_tokenizer(writer, tokenizer, _vocab_rows(config), chat)
         for gguf_name, data, raw_dtype in _tensors(folder, config, arch, quant):
             writer.add_tensor(gguf_name, data, raw_dtype=raw_dtype)
         writer.write_header_to_file()
@@ -287,7 +293,7 @@ def _add_rope_scaling(writer: Any, rope: dict[str, Any]) -> None:
 # ---- tokenizer -----------------------------------------------------------------------------------------------------
 
 
-def _add_tokenizer(writer: Any, tokenizer: Any, rows: int) -> None:
+def _add_tokenizer(writer: Any, tokenizer: Any, rows: int, chat: bool = False) -> None:
     """Tokens, merges, types (and scores for a SentencePiece-style vocabulary), special ids, add-bos and the chat
     template: everything llama.cpp and transformers' GGUF reader need to tokenize exactly as the run did."""
     backend = json.loads(tokenizer.backend_tokenizer.to_str())
@@ -301,7 +307,7 @@ def _add_tokenizer(writer: Any, tokenizer: Any, rows: int) -> None:
     else:
         writer.add_tokenizer_pre("default")
         writer.add_token_scores(_merge_scores(tokens, merges))
-        writer.add_add_space_prefix(_spm_space_prefix(backend))
+        writer.add_add_space_prefix(_spm_space_prefix(backend, chat))
     writer.add_token_list(tokens)
     writer.add_token_types(types)
     writer.add_token_merges(merges)
@@ -371,11 +377,17 @@ def _pre_name(backend: dict[str, Any]) -> str:
     return "default"
 
 
-def _spm_space_prefix(backend: dict[str, Any]) -> bool:
-    """Whether a SentencePiece-style tokenizer puts '▁' before the text (llama.cpp's add_space_prefix)."""
+def _spm_space_prefix(backend: dict[str, Any], chat: bool) -> bool:
+    """llama.cpp's add_space_prefix for a SentencePiece-style tokenizer: llama.cpp then puts '▁' before every piece of
+    text that starts the prompt or follows a special token. That is what a '▁'-prepending normalizer does (Llama 2's
+    tokenizer.json) and a Metaspace step with prepend_scheme "always". With "first" (transformers 5's LlamaTokenizer,
+    Mistral) only a prompt that starts with text gets one, and none after special tokens: llama.cpp has no such
+    setting, so the flag follows how the run is prompted. A chat prompt starts with special tokens (<s>, a role
+    token) and gets no '▁' anywhere: off. A plain or template prompt starts with text: on."""
     for step in _steps(backend.get("pre_tokenizer")):
         if step.get("type") == "Metaspace":
-            return step.get("prepend_scheme", "always") != "never" and step.get("add_prefix_space", True)
+            scheme = step.get("prepend_scheme", "always" if step.get("add_prefix_space", True) else "never")
+            return scheme == "always" or (scheme == "first" and not chat)
     return any(s.get("type") == "Prepend" for s in _steps(backend.get("normalizer")))
 
 
@@ -533,7 +545,7 @@ def _llama3_rope_freqs(config: Any) -> Any:
 # ---- Ollama Modelfile ----------------------------------------------------------------------------------------------
 
 
-def modelfile_text(run: ExportRun, gguf_name: str, model_dir: Path) -> str:
+def modelfile_text(run: ExportRun, gguf_name: str, tokenizer: Any) -> str:
     """The Ollama Modelfile: FROM the file, the prompt format as a TEMPLATE, the run's system prompt and the Compare
     tab's decoding settings, so `ollama run` answers as the studio's Compare tab did.
 
@@ -544,10 +556,9 @@ def modelfile_text(run: ExportRun, gguf_name: str, model_dir: Path) -> str:
     """
     import dataclasses
 
-    from ft_app.export.prompting import load_result_tokenizer, prompt_format
+    from ft_app.export.prompting import prompt_format
     from ft_app.tasks import GenerationSettings
 
-    tokenizer = load_result_tokenizer(model_dir)
     fmt = prompt_format(run.config, tokenizer)
     settings = dataclasses.asdict(GenerationSettings())  # the Compare tab's defaults, as the demo Space uses
     add_bos, _ = _adds_specials(tokenizer)
