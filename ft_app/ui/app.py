@@ -20,6 +20,7 @@ from ft_app.training.jobs import JobManager
 from ft_app.ui import common, compare_tab, data_tab, export_tab, model_tab, runs_tab, train_tab
 from ft_app.ui.common import TASK_LABELS, local_model_for, page_event
 from ft_app.ui.context import AppContext
+from ft_app.ui.queueing import enable_queue
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 CSS_FILE = ASSETS / "style.css"
@@ -89,7 +90,7 @@ def launch(host: str | None = None, port: int | None = None) -> None:
     jobs = JobManager(store, host=settings)
     jobs.reattach()  # a run whose training process outlived the last server is followed again
     demo = build_app(jobs)
-    demo.queue(default_concurrency_limit=TRAINING_CONCURRENCY, max_size=settings.queue_size)
+    enable_queue(demo, TRAINING_CONCURRENCY, settings.queue_size)
     demo.launch(
         server_name=server_name,
         server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

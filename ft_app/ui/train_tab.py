@@ -350,9 +350,12 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
         view, view_inputs, view_outputs, api_visibility="private", show_progress="hidden",
     )
     page_event(stop_btn.click, stop, [ctx.owner], [progress], notice, api_name="stop", show_progress="hidden")
-    timer.tick(view, view_inputs, view_outputs, api_name="poll", concurrency_limit=None, show_progress="hidden")
+    # Light calls never wait for a slot behind heavy ones (Compare, exports), nor count against the queue's size
+    # (ui/queueing.py): no concurrency limit, and concurrency ids of their own.
+    timer.tick(view, view_inputs, view_outputs, api_name="poll", concurrency_limit=None, concurrency_id="poll",
+               show_progress="hidden")
     smoothing.release(view, view_inputs, view_outputs, api_visibility="private", show_progress="hidden")
-    gr.api(common.user_errors(status), api_name="status")
+    gr.api(common.user_errors(status), api_name="status", concurrency_limit=None, concurrency_id="status")
     coach_box.wire(ctx, coach)
     preset.input(pick_preset, [preset, form.by_path[("model", "name_or_path")]], list(form.components()) + [preset_note],
                        api_visibility="private")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -131,14 +132,35 @@ def test_a_full_queue_says_so(demo_server: tuple[AppServer, str]) -> None:
             t.join(120)
         return outcomes
 
+    # Meanwhile another visitor asks for the run's status: light calls are never turned away nor held (issue 20).
+    watcher = Client(server.url, auth=(USER, PASSWORD), verbose=False)
+    statuses: list[Any] = []
+    flooding = threading.Event()
+
+    def watch() -> None:
+        while not flooding.is_set():
+            started = time.monotonic()
+            try:
+                watcher.predict(run_id, api_name="/status")
+                statuses.append(time.monotonic() - started)
+            except Exception as exc:
+                statuses.append(exc)
+
     for _attempt in range(3):  # six at once against a queue with one waiting place: some must be turned away
+        flooding.clear()
+        status_thread = threading.Thread(target=watch)
+        status_thread.start()
         outcomes = all_at_once()
+        flooding.set()
+        status_thread.join(30)
         if any(isinstance(o, Exception) for o in outcomes):
             break
     refused = [o for o in outcomes if isinstance(o, Exception)]
     served = [o for o in outcomes if isinstance(o, tuple)]
     assert refused and served, outcomes
     assert all("Queue is full" in str(o) for o in refused), refused
+    assert statuses and all(isinstance(s, float) for s in statuses), statuses  # none refused
+    assert max(statuses) < 10, statuses
 
 
 def test_oauth_button_only_on_a_space_with_oauth_and_then_train_needs_sign_in(
