@@ -286,6 +286,21 @@ def test_qwen2_mistral_and_tied_llama_round_trip_at_f16(kind: str, tmp_path: Pat
         assert tok(text)["input_ids"] == ref_tok(text)["input_ids"], text
 
 
+def test_a_weight_the_architecture_has_no_place_for_is_refused_before_writing(
+    tiny_llama_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "odd-llama"
+    shutil.copytree(tiny_llama_dir, folder)
+    save_file({"model.adapter_gate.weight": torch.zeros(4, 4)}, str(folder / "extra.safetensors"))
+    with pytest.raises(ValueError, match="'model.adapter_gate.weight' has no place in a llama GGUF file"):
+        write_gguf(folder, tmp_path / "odd.gguf")
+    assert not list(tmp_path.glob("*.gguf")) and not list(tmp_path.glob(".*.partial"))
+
+
 def test_llama3_rope_scaling_becomes_llama_cpps_rope_freqs(tmp_path: Path) -> None:
     tokenizer = train_llama_tokenizer()
     folder = _tiny_model("llama", tokenizer, tmp_path / "llama3")

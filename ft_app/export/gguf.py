@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ft_app.export.prompting import load_result_tokenizer, prompt_format
 from ft_app.export.source import ExportRun, human_size, load_export_run, slug
 
 GGUF_DIR = "gguf"
@@ -127,8 +128,6 @@ def export_gguf(run_dir: str | Path, *, quant: str = DEFAULT_QUANT, out_dir: str
     name = gguf_file_name(run, quant)
     check_free(out, (name, MODELFILE))  # before the merge and the writing, which take a while
     source, merged_note = _model_folder(run)
-    from ft_app.export.prompting import load_result_tokenizer, prompt_format
-
     tokenizer = load_result_tokenizer(source)
     chat = prompt_format(run.config, tokenizer).mode == "chat"
     out.mkdir(parents=True, exist_ok=True)
@@ -191,7 +190,8 @@ def write_gguf(model_dir: str | Path, out_path: str | Path, *, quant: str = DEFA
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     out = Path(out_path)
     partial = out.with_name(f".{out.name}.partial")
-    writer = gguf.GGUFWriter(str(partial), gguf.MODEL_ARCH_NAMES[arch], use_temp_file=True)
+    planned = _plan(folder, config, arch, quant)  # shapes only: a wrong weight is refused before any writing
+    writer = gguf.GGUFWriter(str(partial), gguf.MODEL_ARCH_NAMES[arch])
     try:
         writer.add_name(name or folder.name)
         writer.add_type("model")
@@ -200,11 +200,12 @@ def write_gguf(model_dir: str | Path, out_path: str | Path, *, quant: str = DEFA
         if quant != "f16":
             writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
         _add_tokenizer(writer, tokenizer, _vocab_rows(config), chat)
-        for gguf_name, data, raw_dtype in _tensors(folder, config, arch, quant):
-            writer.add_tensor(gguf_name, data, raw_dtype=raw_dtype)
+        _add_tensor_infos(writer, planned)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
+        writer.write_ti_data_to_file()
+        for data in _tensor_data(planned, config, arch):
+            writer.write_tensor_data(data)
         writer.close()
         os.replace(partial, out)
     finally:
@@ -451,41 +452,49 @@ def _adds_specials(tokenizer: Any) -> tuple[bool, bool]:
 # ---- tensors -------------------------------------------------------------------------------------------------------
 
 
-def _tensors(folder: Path, config: Any, arch: Any, quant: str) -> Iterator[tuple[str, Any, Any]]:
-    """(GGUF name, data, GGML type) for each weight, renamed by gguf's tensor-name map, q/k permuted for the Llama
-    graph, and quantized. Tied embeddings write no output.weight: llama.cpp then uses token_embd for the output."""
+@dataclass
+class _Planned:
+    """One tensor of the file: where its data comes from, its GGUF name and kind, its shape and its GGML type."""
+
+    source: str | None  # the safetensors key; None for a tensor made here (Llama 3's rope_freqs)
+    name: str
+    kind: Any
+    shape: tuple[int, ...]
+    qtype: Any
+    file: Path | None = None
+
+
+def _plan(folder: Path, config: Any, arch: Any, quant: str) -> list[_Planned]:
+    """Every tensor of the file, from the weights' names and shapes only (no data read): renamed by gguf's
+    tensor-name map, typed for the quantization. Tied embeddings get no output.weight: llama.cpp then uses
+    token_embd for the output, as transformers' GGUF reader does (it ties them when output.weight is absent)."""
     import gguf
-    import numpy as np
 
     name_map = gguf.get_tensor_name_map(arch, int(config.num_hidden_layers))
     skip = set(gguf.MODEL_TENSOR_SKIP.get(arch, []))
     tied = bool(getattr(config, "tie_word_embeddings", False))
-    heads = int(config.num_attention_heads)
-    kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
-    for hf_name, tensor in _safetensors(folder):
-        if hf_name.endswith("rotary_emb.inv_freq"):
+    planned = []
+    for file, key, shape in _weight_shapes(folder):
+        if key.endswith("rotary_emb.inv_freq"):
             continue
-        found = name_map.get_type_and_name(hf_name, try_suffixes=(".weight", ".bias"))
+        found = name_map.get_type_and_name(key, try_suffixes=(".weight", ".bias"))
         if found is None:
-            raise ValueError(f"The weight {hf_name!r} has no place in a {gguf.MODEL_ARCH_NAMES[arch]} GGUF file, so "
-                             "this model is not the plain architecture its config names.")
-        kind, gguf_name = found
+            raise ValueError(f"The weight {key!r} has no place in a {gguf.MODEL_ARCH_NAMES[arch]} GGUF file, so this "
+                             "model is not the plain architecture its config names.")
+        kind, name = found
         if kind in skip or (tied and kind == gguf.MODEL_TENSOR.OUTPUT):
             continue
-        data = tensor.float().numpy()
-        if arch == gguf.MODEL_ARCH.LLAMA and kind == gguf.MODEL_TENSOR.ATTN_Q:
-            data = _permute(data, heads, heads)
-        elif arch == gguf.MODEL_ARCH.LLAMA and kind == gguf.MODEL_TENSOR.ATTN_K:
-            data = _permute(data, heads, kv_heads)
         is_output = kind == gguf.MODEL_TENSOR.OUTPUT or (tied and kind == gguf.MODEL_TENSOR.TOKEN_EMBD)
-        yield (gguf_name, *_encode(np.ascontiguousarray(data), quant, is_output))
-    rope_freqs = _llama3_rope_freqs(config) if arch == gguf.MODEL_ARCH.LLAMA else None
-    if rope_freqs is not None:
-        yield gguf.TENSOR_NAMES[gguf.MODEL_TENSOR.ROPE_FREQS] + ".weight", rope_freqs, None
+        planned.append(_Planned(key, name, kind, shape, _ggml_type(shape, quant, is_output), file))
+    if arch == gguf.MODEL_ARCH.LLAMA and _rope_parameters(config).get("rope_type") == "llama3":
+        planned.append(_Planned(None, gguf.TENSOR_NAMES[gguf.MODEL_TENSOR.ROPE_FREQS] + ".weight",
+                                gguf.MODEL_TENSOR.ROPE_FREQS, (_head_dim(config) // 2,),
+                                gguf.GGMLQuantizationType.F32))
+    return planned
 
 
-def _safetensors(folder: Path) -> Iterator[tuple[str, Any]]:
-    """Each weight of a saved model, one at a time (a big model never sits in memory whole)."""
+def _weight_shapes(folder: Path) -> Iterator[tuple[Path, str, tuple[int, ...]]]:
+    """(file, key, shape) of each weight in the folder's safetensors files, read from their headers."""
     from safetensors import safe_open
 
     files = sorted(folder.glob("*.safetensors"))
@@ -495,7 +504,75 @@ def _safetensors(folder: Path) -> Iterator[tuple[str, Any]]:
     for file in files:
         with safe_open(str(file), framework="pt") as f:
             for key in f.keys():
-                yield key, f.get_tensor(key)
+                yield file, key, tuple(f.get_slice(key).get_shape())
+
+
+def _ggml_type(shape: tuple[int, ...], quant: str, is_output: bool) -> Any:
+    """The tensor's type in the file: 1-D tensors (norms, biases) stay float32, as llama.cpp keeps them; matrices go
+    to f16 or the chosen blocks. Under q4_0 the output matrix takes q8_0, as llama.cpp's own quantizer keeps it
+    finer (it picks q6_k, which gguf-py cannot write) since every answer token passes through it. Rows that do not
+    fill whole blocks stay f16, as in llama.cpp."""
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    if len(shape) < 2:
+        return GGMLQuantizationType.F32
+    qtype = {"f16": GGMLQuantizationType.F16, "q8_0": GGMLQuantizationType.Q8_0,
+             "q4_0": GGMLQuantizationType.Q4_0}[quant]
+    if qtype == GGMLQuantizationType.Q4_0 and is_output:
+        qtype = GGMLQuantizationType.Q8_0
+    if qtype != GGMLQuantizationType.F16 and shape[-1] % GGML_QUANT_SIZES[qtype][0]:
+        return GGMLQuantizationType.F16
+    return qtype
+
+
+def _add_tensor_infos(writer: Any, planned: list[_Planned]) -> None:
+    """Declare every tensor (name, shape, type, size) up front, so the data can then be streamed one at a time."""
+    import numpy as np
+    from gguf import GGMLQuantizationType
+    from gguf.quants import quant_shape_to_byte_shape
+
+    for t in planned:
+        if t.qtype in (GGMLQuantizationType.F32, GGMLQuantizationType.F16):
+            dtype = np.dtype(np.float32 if t.qtype == GGMLQuantizationType.F32 else np.float16)
+            writer.add_tensor_info(t.name, t.shape, dtype, int(np.prod(t.shape)) * dtype.itemsize)
+        else:
+            byte_shape = quant_shape_to_byte_shape(t.shape, t.qtype)
+            writer.add_tensor_info(t.name, byte_shape, np.dtype(np.uint8), int(np.prod(byte_shape)),
+                                   raw_dtype=t.qtype)
+
+
+def _tensor_data(planned: list[_Planned], config: Any, arch: Any) -> Iterator[Any]:
+    """Each planned tensor's bytes, in order, read one weight at a time (a big model never sits in memory whole):
+    q/k permuted for llama.cpp's Llama graph, then converted or quantized with gguf's own quantizers."""
+    import contextlib
+
+    import gguf
+    import numpy as np
+    from gguf.quants import quantize
+    from safetensors import safe_open
+
+    heads = int(config.num_attention_heads)
+    kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
+    with contextlib.ExitStack() as stack:
+        handles: dict[Path, Any] = {}
+        for t in planned:
+            if t.source is None:
+                data = _llama3_rope_freqs(config)
+            else:
+                if t.file not in handles:
+                    handles[t.file] = stack.enter_context(safe_open(str(t.file), framework="pt"))
+                data = handles[t.file].get_tensor(t.source).float().numpy()
+            if arch == gguf.MODEL_ARCH.LLAMA and t.kind == gguf.MODEL_TENSOR.ATTN_Q:
+                data = _permute(data, heads, heads)
+            elif arch == gguf.MODEL_ARCH.LLAMA and t.kind == gguf.MODEL_TENSOR.ATTN_K:
+                data = _permute(data, heads, kv_heads)
+            data = np.ascontiguousarray(data, dtype=np.float32)
+            if t.qtype == gguf.GGMLQuantizationType.F32:
+                yield data
+            elif t.qtype == gguf.GGMLQuantizationType.F16:
+                yield data.astype(np.float16)
+            else:
+                yield quantize(data, t.qtype)
 
 
 def _permute(weights: Any, n_head: int, n_kv_head: int) -> Any:
@@ -507,30 +584,8 @@ def _permute(weights: Any, n_head: int, n_kv_head: int) -> Any:
             .swapaxes(1, 2).reshape(weights.shape))
 
 
-def _encode(data: Any, quant: str, is_output: bool) -> tuple[Any, Any]:
-    """The data in the file's precision: 1-D tensors (norms, biases) stay float32, as llama.cpp keeps them;
-    matrices go to f16 or the chosen blocks. Under q4_0 the output matrix takes q8_0, as llama.cpp's own quantizer
-    keeps it finer (it picks q6_k, which gguf-py cannot write) since every answer token passes through it."""
-    import numpy as np
-    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
-    from gguf.quants import quantize
-
-    if data.ndim < 2:
-        return data.astype(np.float32), None
-    qtype = {"f16": GGMLQuantizationType.F16, "q8_0": GGMLQuantizationType.Q8_0,
-             "q4_0": GGMLQuantizationType.Q4_0}[quant]
-    if qtype == GGMLQuantizationType.Q4_0 and is_output:
-        qtype = GGMLQuantizationType.Q8_0
-    block = GGML_QUANT_SIZES[qtype][0]
-    if qtype == GGMLQuantizationType.F16 or data.shape[-1] % block:
-        return data.astype(np.float16), None  # rows that do not fill whole blocks stay f16, as in llama.cpp
-    return quantize(data, qtype), qtype
-
-
 def _llama3_rope_freqs(config: Any) -> Any:
     """Llama 3.1+'s RoPE scaling as llama.cpp reads it: a `rope_freqs` tensor of per-frequency divisors."""
-    if _rope_parameters(config).get("rope_type") != "llama3":
-        return None
     import numpy as np
     import torch
     from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
@@ -556,7 +611,6 @@ def modelfile_text(run: ExportRun, gguf_name: str, tokenizer: Any) -> str:
     """
     import dataclasses
 
-    from ft_app.export.prompting import prompt_format
     from ft_app.tasks import GenerationSettings
 
     fmt = prompt_format(run.config, tokenizer)
