@@ -8,17 +8,11 @@ from typing import Any
 import gradio as gr
 
 from ft_app.training.progress import JobSnapshot
-from ft_app.ui.common import field_label, page_event
+from ft_app.ui import words
+from ft_app.ui.common import bind, field_label, page_event
 from ft_app.ui.context import AppContext
 
 MAX_FINDINGS = 4
-KIND_TITLES = {
-    "diverged": "Training blew up",
-    "unstable": "Unsteady training",
-    "flat": "Not learning",
-    "overfitting": "Overfitting",
-    "memorising": "Memorising",
-}
 
 
 @dataclass
@@ -50,7 +44,7 @@ def build() -> CoachBox:
         for i in range(MAX_FINDINGS):
             with gr.Row(visible=False, elem_classes=["ft-row", "ft-coach-finding"]) as row:
                 messages.append(gr.Markdown("", elem_id=f"coach-finding-{i}"))
-                buttons.append(gr.Button("Apply", scale=0, min_width=230, visible=False, elem_id=f"coach-apply-{i}"))
+                buttons.append(gr.Button(words.APPLY, scale=0, min_width=230, visible=False, elem_id=f"coach-apply-{i}"))
             rows.append(row)
         notice = gr.HTML("", elem_id="coach-notice", elem_classes=["ft-note"])
     return CoachBox(box=box, summary=summary, rows=rows, messages=messages, buttons=buttons, fixes=gr.State([]),
@@ -89,71 +83,71 @@ def view(ctx: AppContext, snap: JobSnapshot | None) -> list[Any]:
     if snap is None or not any(r.get("kind", "train") == "train" and "loss" in r for r in snap.records):
         return hidden()
     report = report_for(ctx, snap)
-    when = "So far" if snap.active else "At the end"
+    when = words.COACH_SO_FAR if snap.active else words.COACH_AT_END
     if report.findings:
         n = len(report.findings)
-        summary = (
-            f"**Training coach.** {when}, {'one thing' if n == 1 else f'{n} things'} to look at"
-            + (": **Apply** changes the settings above for your next run (then press **Train**)."
-               if any(f.fix for f in report.findings) else ".")
-        )
+        things = words.COACH_ONE_THING if n == 1 else words.COACH_THINGS.format(n=n)
+        apply = words.COACH_APPLY_HINT if any(f.fix for f in report.findings) else "."
+        summary = words.COACH_FINDINGS.format(when=when, things=things, apply=apply)
     else:
-        summary = f"**Training coach.** {when}: {report.summary.replace(' -> ', ' → ')}"
+        summary = words.COACH_ALL_WELL.format(when=when, summary=report.summary.replace(" -> ", " → "))
     out: list[Any] = [gr.Column(visible=True), summary]
     findings = report.findings[:MAX_FINDINGS]
     for i in range(MAX_FINDINGS):
         if i < len(findings):
             f = findings[i]
             sign = "⛔" if f.severity == "error" else "⚠️"
+            title = words.COACH_KIND_TITLES.get(f.kind, f.kind.capitalize())
             out += [
                 gr.Row(visible=True),
-                f"{sign} **{KIND_TITLES.get(f.kind, f.kind.capitalize())}.** {f.message}",
-                gr.Button(value=f"Apply: {f.fix_label}" if f.fix_label else "Apply", visible=bool(f.fix)),
+                words.COACH_FINDING.format(sign=sign, title=title, message=f.message),
+                gr.Button(value=words.APPLY_FIX.format(fix=f.fix_label) if f.fix_label else words.APPLY,
+                          visible=bool(f.fix)),
             ]
         else:
             out += [gr.Row(visible=False), "", gr.Button(visible=False)]
     return [*out, [f.fix for f in findings]]
 
 
+def apply_fix(ctx: AppContext, coach: CoachBox, index: int, values: dict[Any, Any]) -> dict[Any, Any]:
+    """Apply the coach's fix to the settings in the form (the user then presses Train).
+
+    Args: the finding's number; the whole form and the coach's fixes, as {widget: value}.
+    Returns: updates of the form's widgets that the fix changes.
+    """
+    from ft_app.coach import apply_fix as changed_config
+
+    fixes = values.get(coach.fixes) or []
+    if index >= len(fixes) or not fixes[index]:
+        raise ValueError(words.COACH_NO_FIX)
+    fix = fixes[index]
+    try:
+        config = ctx.form.to_config(values)
+        changed = changed_config(config, fix)
+    except ValueError as exc:
+        raise ValueError(words.COACH_FIX_REFUSED.format(error=exc)) from exc
+    partial: dict[str, Any] = {}
+    changes = []
+    for dotted in fix:
+        section, _, key = dotted.partition(".")
+        old = getattr(getattr(config, section), key)
+        new = getattr(getattr(changed, section), key)
+        partial.setdefault(section, {})[key] = new
+        changes.append(words.COACH_CHANGE.format(field=field_label(key).lower(), old=_plain(old), new=_plain(new)))
+    gr.Info(words.COACH_APPLIED.format(changes=", ".join(changes)))
+    return ctx.form.updates(partial)
+
+
 def wire(ctx: AppContext, coach: CoachBox) -> None:
-    """Each Apply button puts its finding's config change into the form (the user then presses Train)."""
-    form = ctx.form
-
-    def make_apply(index: int) -> Any:
-        def apply(values: dict[Any, Any]) -> dict[Any, Any]:
-            """Apply the coach's fix to the settings in the form."""
-            from ft_app.coach import apply_fix
-
-            fixes = values.get(coach.fixes) or []
-            if index >= len(fixes) or not fixes[index]:
-                raise ValueError("This advice has no setting to change.")
-            fix = fixes[index]
-            try:
-                config = form.to_config(values)
-                changed = apply_fix(config, fix)
-            except ValueError as exc:
-                raise ValueError(f"The fix could not be applied to the current settings: {exc}") from exc
-            partial: dict[str, Any] = {}
-            words = []
-            for dotted in fix:
-                section, _, key = dotted.partition(".")
-                old = getattr(getattr(config, section), key)
-                new = getattr(getattr(changed, section), key)
-                partial.setdefault(section, {})[key] = new
-                words.append(f"{field_label(key).lower()} {_plain(old)} → {_plain(new)}")
-            gr.Info("Changed " + ", ".join(words) + ". Press Train to start a new run with these settings.")
-            return form.updates(partial)
-
-        return apply
-
-    inputs = {coach.fixes, *form.components()}
+    """Each Apply button puts its finding's config change into the form."""
+    inputs = {coach.fixes, *ctx.form.components()}
     for i, button in enumerate(coach.buttons):
-        page_event(button.click, make_apply(i), inputs, list(form.components()), coach.notice)
+        page_event(button.click, bind(apply_fix, ctx, coach, i), inputs, list(ctx.form.components()), coach.notice)
 
 
 def _plain(value: Any) -> str:
     if isinstance(value, bool):
-        return "on" if value else "off"
+        return words.ON if value else words.OFF
     if value is None:
-        return "automatic"
+        return words.AUTOMATIC
     return f"{value:g}" if isinstance(value, float) else str(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import html
+import inspect
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,6 +15,7 @@ from ft_app import config as config_labels
 from ft_app.hub_token import redact
 from ft_app.ownership import Visitor, valid_owner_key
 from ft_app.training.progress import JobSnapshot
+from ft_app.ui import words
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,15 +39,6 @@ METHOD_HELP: dict[str, str] = {
     "qlora": "LoRA on a model loaded in 4-bit: fine-tunes 7-8B models on one GPU (needs an NVIDIA GPU).",
     "lora8bit": "LoRA on a model loaded in 8-bit: between LoRA and QLoRA in memory (needs an NVIDIA GPU).",
 }
-STATUS_WORDS: dict[str, str] = {
-    "queued": "Starting",
-    "running": "Training",
-    "stopping": "Stopping",
-    "completed": "Finished",
-    "stopped": "Stopped",
-    "failed": "Failed",
-    "interrupted": "Interrupted",
-}
 # The page's labels live with the config, so the engine's messages use the same words as the widgets.
 FIELD_LABELS = config_labels.FIELD_LABELS
 
@@ -57,7 +50,7 @@ def field_label(name: str) -> str:
 
 def user_error(exc: BaseException) -> gr.Error:
     """A gr.Error showing the engine's plain message (no traceback on the page or in the log; tokens masked)."""
-    return gr.Error(redact(str(exc)) or type(exc).__name__, title="Please check", print_exception=False)
+    return gr.Error(redact(str(exc)) or type(exc).__name__, title=words.PLEASE_CHECK, print_exception=False)
 
 
 # An API client names its owner key in this header (any secret of 32-128 letters, digits, '-' or '_' it keeps, e.g.
@@ -77,13 +70,26 @@ def visitor(owner_key: Any, request: gr.Request | None, profile: gr.OAuthProfile
     sent = headers.get(OWNER_HEADER.lower()) if headers is not None else None
     if sent is not None:
         if not valid_owner_key(sent):
-            raise ValueError(
-                f"The {OWNER_HEADER} header must be 32 to 128 letters, digits, '-' or '_' (e.g. made with "
-                "secrets.token_urlsafe(32)); keep the same one to keep your runs."
-            )
+            raise ValueError(words.BAD_OWNER_HEADER.format(header=OWNER_HEADER))
         return Visitor(user=user, key=sent)
     session = getattr(request, "session_hash", None)
     return Visitor(user=user, key=f"session:{session}" if session else None)
+
+
+def bind(fn: Callable[..., Any], *shared: Any) -> Callable[..., Any]:
+    """`fn` with its first parameters (the app's shared objects: the context, a tab's widgets) filled in.
+
+    Unlike functools.partial it keeps the handler's name and docstring (the API page's description) and shows
+    Gradio the rest of its signature, so the endpoint's parameters stay those the visitor fills.
+    """
+
+    @functools.wraps(fn)
+    def bound(*args: Any, **kwargs: Any) -> Any:
+        return fn(*shared, *args, **kwargs)
+
+    signature = inspect.signature(fn)
+    bound.__signature__ = signature.replace(parameters=list(signature.parameters.values())[len(shared):])  # type: ignore[attr-defined]
+    return bound
 
 
 def user_errors(fn: F) -> F:
@@ -112,7 +118,7 @@ def shorten(text: str, limit: int = MESSAGE_LIMIT) -> str:
 
 def notice_html(message: str) -> str:
     """The reason an action was refused, shown next to it until the next action."""
-    return f'<div class="ft-notice" role="alert"><b>Please check:</b> {html.escape(shorten(message))}</div>'
+    return f'<div class="ft-notice" role="alert"><b>{words.PLEASE_CHECK}:</b> {html.escape(shorten(message))}</div>'
 
 
 def _refusal_message(exc: BaseException) -> str:
@@ -215,35 +221,31 @@ def fmt_count(n: int | None) -> str:
 def progress_html(snap: JobSnapshot | None) -> str:
     """A progress bar with status, step/total, elapsed time and ETA for one run."""
     if snap is None:
-        return (
-            '<div class="ft-progress" data-status="idle"><div class="ft-progress-text">'
-            "Nothing is training yet. Pick a model and data, then press <b>Train</b>.</div></div>"
-        )
-    pct = round(100 * snap.fraction)
-    if snap.status == "completed":
-        pct = 100
-    word = STATUS_WORDS.get(snap.status, snap.status.capitalize())
-    parts = [f"<b>{html.escape(word)}</b>"]
+        return f'<div class="ft-progress" data-status="idle"><div class="ft-progress-text">{words.PROGRESS_IDLE}</div></div>'
+    pct = 100 if snap.status == "completed" else round(100 * snap.fraction)
+    parts = [f"<b>{html.escape(words.STATUS_WORDS.get(snap.status, snap.status.capitalize()))}</b>"]
     if snap.phase and snap.phase not in (snap.status, "training") and snap.active:
         parts.append(html.escape(snap.phase))
     if snap.total_steps:
-        parts.append(f"step {snap.step} / {snap.total_steps} ({pct}%)")
+        parts.append(words.PROGRESS_STEP.format(step=snap.step, total=snap.total_steps, pct=pct))
     if snap.epoch:
-        parts.append(f"epoch {snap.epoch:.2f}")
-    parts.append(f"elapsed {fmt_duration(snap.elapsed_s)}")
+        parts.append(words.PROGRESS_EPOCH.format(epoch=snap.epoch))
+    parts.append(words.PROGRESS_ELAPSED.format(elapsed=fmt_duration(snap.elapsed_s)))
     if snap.active and snap.eta_s is not None:
-        parts.append(f"about {fmt_duration(snap.eta_s)} left")
+        parts.append(words.PROGRESS_ETA.format(eta=fmt_duration(snap.eta_s)))
     if snap.trainable_params and snap.total_params:
         from ft_app.text import count_words, share_words
 
-        parts.append(f"training {count_words(snap.trainable_params)} of its {count_words(snap.total_params)} weights "
-                     f"({share_words(snap.trainable_params, snap.total_params)})")
+        parts.append(words.PROGRESS_WEIGHTS.format(
+            trained=count_words(snap.trainable_params), total=count_words(snap.total_params),
+            share=share_words(snap.trainable_params, snap.total_params)))
     # A failed or interrupted run's message is shown in its own card (with the log), not twice.
     show_message = snap.message and snap.status not in ("failed", "interrupted")
     message = f'<div class="ft-progress-msg">{html.escape(snap.message)}</div>' if show_message else ""
+    run = words.PROGRESS_RUN.format(run_id=html.escape(snap.run_id))
     return (
         f'<div class="ft-progress" data-status="{html.escape(snap.status)}" data-run="{html.escape(snap.run_id)}">'
-        f'<div class="ft-progress-text">Run <code>{html.escape(snap.run_id)}</code> · {" · ".join(parts)}</div>'
+        f'<div class="ft-progress-text">{run} · {" · ".join(parts)}</div>'
         f'<div class="ft-bar"><div class="ft-bar-fill ft-{html.escape(snap.status)}" style="width:{pct}%"></div></div>'
         f"{message}</div>"
     )
@@ -257,31 +259,17 @@ def dropdown_value(value: Any) -> str | None:
     return text or None
 
 
-FAILURE_TITLES = {
-    "failed": "Training failed",
-    "interrupted": "Training was interrupted",
-    "stopped": "Training was stopped",
-}
-
-
 def failure_html(status: str, message: str, log_tail: str = "", resume_note: str | None = None) -> str:
     """A card for a run that did not finish: what happened in plain words, what to do, and the log's last lines."""
-    title = FAILURE_TITLES.get(status, status.capitalize())
+    title = words.FAILURE_TITLES.get(status, status.capitalize())
     if status == "interrupted":
-        what = message or "The app stopped while this run was training."
-        todo = (
-            "Press <b>Resume this run</b> to continue from its last checkpoint; the curve goes on where it stopped."
-            if resume_note is None else html.escape(resume_note)
-        )
+        what = message or words.INTERRUPTED_WHAT
+        todo = words.INTERRUPTED_TODO if resume_note is None else html.escape(resume_note)
     else:
-        what = message or "The run ended with an error."
-        todo = (
-            "Fix the cause above, then press <b>Resume this run</b> to continue from its last checkpoint, or "
-            "<b>Train</b> to start again." if resume_note is None else
-            "Fix the cause above, then press <b>Train</b> to start again."
-        )
+        what = message or words.FAILED_WHAT
+        todo = words.FAILED_TODO_RESUME if resume_note is None else words.FAILED_TODO_TRAIN
     log_part = (
-        f'<details open><summary>Last lines of the log</summary><pre class="ft-log">{html.escape(log_tail)}</pre></details>'
+        f'<details open><summary>{words.LOG_TAIL}</summary><pre class="ft-log">{html.escape(log_tail)}</pre></details>'
         if log_tail.strip() else ""
     )
     return (

@@ -10,26 +10,43 @@ import gradio as gr
 from ft_app.limits import MAX_COMPARE_ROWS, MAX_NEW_TOKENS, check_compare_rows
 from ft_app.ownership import Visitor
 from ft_app.runs import RunSummary
-from ft_app.ui.common import METHOD_LABELS, STATUS_WORDS, TASK_SHORT, made_for, page_event, visitor
+from ft_app.ui import words
+from ft_app.ui.common import METHOD_LABELS, TASK_SHORT, bind, made_for, page_event, visitor
 from ft_app.ui.context import AppContext
 
-NO_RUN_MESSAGE = (
-    "No finished run to compare yet: train a model in the Train tab first, and when it has finished, pick it here."
-)
-BATCH_COLUMNS = ["input", "reference (from the data)", "base model (before)", "fine-tuned (after)", "base right?",
-                 "fine-tuned right?", "change"]
 CELL_CHARS = 180  # characters of a long text shown in a table cell
-FILTERS = [("All rows", "all"), ("Fixed by fine-tuning (base wrong, fine-tuned right)", "fixed"),
-           ("Broken by fine-tuning (base right, fine-tuned wrong)", "broken")]
-CHANGE_WORDS = {"fixed": "fixed by fine-tuning", "broken": "broken by fine-tuning", "same": "no change", "": ""}
 
 
 @dataclass
 class CompareTab:
-    """The Compare tab's widgets that other parts of the app use."""
+    """The Compare tab's widgets."""
 
     run: gr.Dropdown
-    refresh: Any
+    refresh: gr.Button
+    run_info: gr.Markdown
+    text: gr.Textbox
+    examples_state: gr.State
+    examples: gr.Dataset
+    reference: gr.Markdown
+    decoding: gr.Accordion
+    max_new_tokens: gr.Slider
+    temperature: gr.Slider
+    top_p: gr.Slider
+    seed: gr.Number
+    go: gr.Button
+    notice: gr.HTML
+    base_text: gr.Textbox
+    base_label: gr.Label
+    tuned_text: gr.Textbox
+    tuned_label: gr.Label
+    batch_n: gr.Slider
+    batch_go: gr.Button
+    batch_notice: gr.HTML
+    batch_summary: gr.Markdown
+    batch_filter: gr.Radio
+    batch_table: gr.Dataframe
+    batch_csv: gr.DownloadButton
+    batch_rows: gr.State
 
 
 def finished_runs(ctx: AppContext, who: Visitor | None = None) -> list[RunSummary]:
@@ -40,201 +57,159 @@ def finished_runs(ctx: AppContext, who: Visitor | None = None) -> list[RunSummar
 def run_choices(ctx: AppContext, selected: str | None = None, who: Visitor | None = None) -> gr.Dropdown:
     """The finished runs as dropdown choices, keeping the selection when it is still there."""
     runs = finished_runs(ctx, who)
-    choices = [(f"{s.run_id} · {STATUS_WORDS.get(s.status, s.status)} · {s.model}", s.run_id) for s in runs]
+    choices = [(words.RUN_CHOICE.format(run_id=s.run_id, status=words.STATUS_WORDS.get(s.status, s.status),
+                                        model=s.model), s.run_id) for s in runs]
     ids = [s.run_id for s in runs]
     value = selected if selected in ids else (ids[0] if ids else None)
-    info = "Runs that finished (or were stopped) and saved a model." if runs else "No finished runs yet."
-    return gr.Dropdown(choices=choices, value=value, info=info)
+    return gr.Dropdown(choices=choices, value=value, info=words.FINISHED_RUNS if runs else words.NO_FINISHED_RUNS)
 
 
-def build(ctx: AppContext) -> CompareTab:
-    """Lay out the Compare tab and wire its events."""
-    gr.Markdown(
-        "### Step 4 · Before and after\n"
-        "Type a text (or click a held-out example): the base model and your fine-tuned model answer side by side, "
-        "with the same settings."
-    )
-    with gr.Row(elem_classes=["ft-row"]):
-        run = gr.Dropdown(label="Fine-tuned run", choices=[], value=None, scale=4, elem_id="compare-run", allow_custom_value=True)
-        refresh = gr.Button("Refresh list", scale=0, min_width=150)
-    run_info = gr.Markdown(NO_RUN_MESSAGE, elem_classes=["ft-card"])
-    text = gr.Textbox(label="Your text or prompt", lines=3, placeholder="Type something the model should handle…",
-                      elem_id="compare-text")
-    examples_state = gr.State([])
-    examples = gr.Dataset(
-        components=[gr.Textbox(visible=False)],
-        samples=[],
-        label="Held-out examples the model never trained on (click one to use it)",
-        type="index",
-        visible=False,
-    )
-    reference = gr.Markdown("")
-    with gr.Accordion("Decoding settings (the same for both models)", open=False) as decoding:
-        with gr.Row():
-            max_new_tokens = gr.Slider(1, MAX_NEW_TOKENS, value=64, step=1, label="Max new tokens", info="Longest answer, in tokens.")
-            temperature = gr.Slider(0, 2, value=0.0, step=0.05, label="Temperature",
-                                    info="0 always picks the likeliest word (repeatable); higher is more varied.")
-            top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="Top-p",
-                              info="With temperature above 0: sample only from the likeliest words adding up to this share.")
-            seed = gr.Number(value=42, precision=0, label="Seed", info="Same seed, same sampled answer.")
-    go = gr.Button("Compare", variant="primary", elem_id="compare-btn")
-    notice = gr.HTML("", elem_id="compare-notice", elem_classes=["ft-note"])
-    with gr.Row(elem_classes=["ft-row"]):
-        with gr.Column(elem_classes=["ft-side"]):
-            gr.Markdown("#### Base model (before)")
-            base_text = gr.Textbox(label="Base model says", lines=4, interactive=False, elem_id="base-out")
-            base_label = gr.Label(label="Base model: label probabilities", visible=False)
-        with gr.Column(elem_classes=["ft-side"]):
-            gr.Markdown("#### Fine-tuned (after)")
-            tuned_text = gr.Textbox(label="Fine-tuned model says", lines=4, interactive=False, elem_id="tuned-out")
-            tuned_label = gr.Label(label="Fine-tuned model: label probabilities", visible=False)
-    gr.Markdown(
-        "### Many held-out rows at once\n"
-        "Both models answer the same held-out rows (kept aside from training); each answer is checked against the "
-        "expected one from your data. For generated text, *right* means equal to it, ignoring case and punctuation."
-    )
-    with gr.Row(elem_classes=["ft-row"]):
-        batch_n = gr.Slider(1, MAX_COMPARE_ROWS, value=20, step=1, label="How many held-out rows", scale=3, elem_id="batch-n",
-                            info="More rows give a fairer picture but take longer (each row is answered twice).")
-        batch_go = gr.Button("Compare on these rows", variant="primary", scale=0, min_width=220, elem_id="batch-btn")
-    batch_notice = gr.HTML("", elem_id="batch-notice", elem_classes=["ft-note"])
-    batch_summary = gr.Markdown("", elem_classes=["ft-card"], elem_id="batch-summary", visible=False)
-    batch_filter = gr.Radio(FILTERS, value="all", label="Show", elem_id="batch-filter")
-    # A long input is cut (a click on the cell shows all of it) so that it cannot push the answers off screen.
-    batch_table = gr.Dataframe(headers=BATCH_COLUMNS, value=[], interactive=False, wrap=True, max_height=520,
-                               label="Side by side (click a cut cell to read all of it; the CSV has every text)",
-                               elem_id="batch-table", max_chars=CELL_CHARS,
-                               column_widths=["28%", "12%", "17%", "17%", "8%", "8%", "10%"])
-    batch_csv = gr.DownloadButton("Download the table as CSV", value=None, visible=False, elem_id="batch-csv",
-                                  variant="secondary")
-    batch_rows = gr.State([])
+def refresh_runs(ctx: AppContext, current: str | None, owner_key: str | None = None, request: gr.Request = None,
+                 profile: gr.OAuthProfile | None = None) -> gr.Dropdown:
+    """The finished runs this visitor may see, keeping the one shown.
 
-    def on_run(run_id: str | None, owner_key: str | None = None, request: gr.Request = None,
-               profile: gr.OAuthProfile | None = None) -> list[Any]:
-        """Describe the picked run, offer its held-out examples, and show the fitting output widgets."""
-        if not run_id:
-            return [NO_RUN_MESSAGE, [], gr.Dataset(samples=[], visible=False), gr.skip(), gr.skip(), gr.skip()]
-        from ft_app.compare import held_out_examples
+    Args: the run dropdown, the visitor's owner key.
+    Returns: the run dropdown.
+    """
+    return run_choices(ctx, current, visitor(owner_key, request, profile))
 
-        ctx.jobs.run_dir(run_id, visitor(owner_key, request, profile))  # a run this visitor may see
-        summary = ctx.store.summary(run_id)
-        rows = held_out_examples(summary.path, n=5)
-        classify = summary.task == "classification"
-        best = ", ".join(f"{k.removeprefix('eval_')} {v:.3f}" for k, v in summary.best_metric.items())
-        info = (
-            f"**{summary.run_id}** · {TASK_SHORT.get(summary.task, summary.task)} · `{summary.model}` · "
-            f"{METHOD_LABELS.get(summary.method, summary.method)} · {STATUS_WORDS.get(summary.status, summary.status)}"
-            + (f" · best: {best}" if best else "")
-        )
-        samples = [[_short(r.get("input", ""))] for r in rows]
-        return [
-            info,
-            rows,
-            gr.Dataset(samples=samples, visible=bool(samples)),
-            gr.Accordion(visible=not classify),
-            gr.Label(visible=classify),
-            gr.Label(visible=classify),
-        ]
 
-    def use_example(index: int | None, rows: list[dict[str, Any]]) -> tuple[str, str]:
-        """Put a held-out example into the text box and show its reference answer."""
-        if index is None or index >= len(rows):
-            return gr.skip(), gr.skip()
-        row = rows[index]
-        ref = row.get("reference")
-        return str(row.get("input", "")), (f"**Expected answer (from the data):** {ref}" if ref not in (None, "") else "")
-
-    def do_compare(run_id: str | None, prompt: str, tokens: float, temp: float, p: float, seed_value: float,
-                   owner_key: str | None = None, request: gr.Request = None,
-                   profile: gr.OAuthProfile | None = None) -> list[Any]:
-        """Run the same input through the base and the fine-tuned model of a run."""
-        who = visitor(owner_key, request, profile)
-        if not run_id:
-            raise ValueError(NO_RUN_MESSAGE if not finished_runs(ctx, who) else "Pick a run to compare first.")
-        if not (prompt or "").strip():
-            raise ValueError("Type a text or prompt first, or click one of the held-out examples.")
-        from ft_app.compare import compare
-        from ft_app.tasks import GenerationSettings
-
-        settings = GenerationSettings(
-            max_new_tokens=tokens, temperature=float(temp), top_p=float(p), seed=int(seed_value or 0)
-        )
-        result = compare(ctx.jobs.run_dir(run_id, who), prompt, settings)
-        note = result.base.note or result.finetuned.note
-        if note:
-            gr.Warning(note)
-        return [*_side(result.base), *_side(result.finetuned)]
-
-    def do_batch(run_id: str | None, n: float, tokens: float, temp: float, p: float, seed_value: float,
-                 which: str, owner_key: str | None = None, request: gr.Request = None,
+def describe_run(ctx: AppContext, run_id: str | None, owner_key: str | None = None, request: gr.Request = None,
                  profile: gr.OAuthProfile | None = None) -> list[Any]:
-        """Answer N held-out rows with both models, judge each side, and offer the table as CSV."""
-        who = visitor(owner_key, request, profile)
-        if not run_id:
-            raise ValueError(NO_RUN_MESSAGE if not finished_runs(ctx, who) else "Pick a run to compare first.")
-        from ft_app.compare import batch_compare, write_batch_csv
-        from ft_app.tasks import GenerationSettings
+    """Describe the picked run, offer its held-out examples, and show the fitting output widgets.
 
-        count = check_compare_rows(n)  # the numbers first: a refusal names them whatever the run
-        run_dir = ctx.jobs.run_dir(run_id, who)
-        settings = GenerationSettings(
-            max_new_tokens=tokens, temperature=float(temp), top_p=float(p), seed=int(seed_value or 0)
-        )
-        rows = batch_compare(run_dir, count, settings)
-        # Served as a returned file (never from the runs folder), among this visitor's downloads.
-        csv_path = made_for(ctx, who, lambda out: write_batch_csv(rows, out / f"{run_id}-side-by-side.csv"))
-        records = [_batch_record(r) for r in rows]
-        summary = _batch_summary(records)
-        if len(records) < count:
-            summary += f" (This run kept only {len(records)} held-out rows.)"
-        return [summary, _filtered(records, which), str(csv_path), records]
+    Args: the run dropdown, the visitor's owner key.
+    Returns: the run card, the examples' rows, the examples, the decoding settings box, the two label plots.
+    """
+    if not run_id:
+        return [words.NO_RUN_TO_COMPARE, [], gr.Dataset(samples=[], visible=False), gr.skip(), gr.skip(), gr.skip()]
+    from ft_app.compare import held_out_examples
 
-    def do_batch_shown(run_id: str | None, n: float, tokens: float, temp: float, p: float, seed_value: float,
-                       which: str, owner_key: str | None = None, request: gr.Request = None,
+    ctx.jobs.run_dir(run_id, visitor(owner_key, request, profile))  # a run this visitor may see
+    summary = ctx.store.summary(run_id)
+    rows = held_out_examples(summary.path, n=5)
+    classify = summary.task == "classification"
+    best = ", ".join(f"{k.removeprefix('eval_')} {v:.3f}" for k, v in summary.best_metric.items())
+    info = words.RUN_CARD.format(
+        run_id=summary.run_id, task=TASK_SHORT.get(summary.task, summary.task), model=summary.model,
+        method=METHOD_LABELS.get(summary.method, summary.method),
+        status=words.STATUS_WORDS.get(summary.status, summary.status),
+    ) + (words.BEST_METRIC.format(best=best) if best else "")
+    samples = [[_short(r.get("input", ""))] for r in rows]
+    return [info, rows, gr.Dataset(samples=samples, visible=bool(samples)), gr.Accordion(visible=not classify),
+            gr.Label(visible=classify), gr.Label(visible=classify)]
+
+
+def use_example(index: int | None, rows: list[dict[str, Any]]) -> tuple[str, str]:
+    """Put a held-out example into the text box and show its reference answer.
+
+    Args: the clicked example, the examples' rows.
+    Returns: the text box, the reference line.
+    """
+    if index is None or index >= len(rows):
+        return gr.skip(), gr.skip()
+    row = rows[index]
+    ref = row.get("reference")
+    return str(row.get("input", "")), (words.EXPECTED_ANSWER.format(reference=ref) if ref not in (None, "") else "")
+
+
+def _settings(tokens: float, temp: float, p: float, seed_value: float) -> Any:
+    """The decoding sliders as the engine's generation settings."""
+    from ft_app.tasks import GenerationSettings
+
+    return GenerationSettings(max_new_tokens=tokens, temperature=float(temp), top_p=float(p), seed=int(seed_value or 0))
+
+
+def _no_run(ctx: AppContext, who: Visitor) -> ValueError:
+    return ValueError(words.NO_RUN_TO_COMPARE if not finished_runs(ctx, who) else words.PICK_RUN_TO_COMPARE)
+
+
+def compare_text(ctx: AppContext, run_id: str | None, prompt: str, tokens: float, temp: float, p: float,
+                 seed_value: float, owner_key: str | None = None, request: gr.Request = None,
+                 profile: gr.OAuthProfile | None = None) -> list[Any]:
+    """Run the same input through the base and the fine-tuned model of a run.
+
+    Args: the run dropdown, the text box, the decoding settings (max new tokens, temperature, top-p, seed), the
+        visitor's owner key.
+    Returns: the base model's answer and label probabilities, the fine-tuned model's answer and label probabilities.
+    """
+    who = visitor(owner_key, request, profile)
+    if not run_id:
+        raise _no_run(ctx, who)
+    if not (prompt or "").strip():
+        raise ValueError(words.NO_PROMPT)
+    from ft_app.compare import compare
+
+    result = compare(ctx.jobs.run_dir(run_id, who), prompt, _settings(tokens, temp, p, seed_value))
+    note = result.base.note or result.finetuned.note
+    if note:
+        gr.Warning(note)
+    return [*_side(result.base), *_side(result.finetuned)]
+
+
+def compare_rows(ctx: AppContext, run_id: str | None, n: float, tokens: float, temp: float, p: float,
+                 seed_value: float, which: str, owner_key: str | None = None, request: gr.Request = None,
+                 profile: gr.OAuthProfile | None = None) -> list[Any]:
+    """Answer N held-out rows with both models, judge each side, and offer the table as CSV.
+
+    Args: the run dropdown, how many rows, the decoding settings, the filter, the visitor's owner key.
+    Returns: the summary line, the table's rows, the CSV file, the rows as records (for filtering).
+    """
+    who = visitor(owner_key, request, profile)
+    if not run_id:
+        raise _no_run(ctx, who)
+    from ft_app.compare import batch_compare, write_batch_csv
+
+    count = check_compare_rows(n)  # the numbers first: a refusal names them whatever the run
+    rows = batch_compare(ctx.jobs.run_dir(run_id, who), count, _settings(tokens, temp, p, seed_value))
+    # Served as a returned file (never from the runs folder), among this visitor's downloads.
+    csv_path = made_for(ctx, who, lambda out: write_batch_csv(rows, out / f"{run_id}-side-by-side.csv"))
+    records = [_batch_record(r) for r in rows]
+    summary = _batch_summary(records)
+    if len(records) < count:
+        summary += words.FEWER_ROWS.format(n=len(records))
+    return [summary, _filtered(records, which), str(csv_path), records]
+
+
+def compare_rows_shown(ctx: AppContext, run_id: str | None, n: float, tokens: float, temp: float, p: float,
+                       seed_value: float, which: str, owner_key: str | None = None, request: gr.Request = None,
                        profile: gr.OAuthProfile | None = None) -> list[Any]:
-        """do_batch for the page: the summary and the CSV button appear with the table."""
-        summary, table, csv_path, records = do_batch(run_id, n, tokens, temp, p, seed_value, which, owner_key, request,
-                                                     profile)
-        return [gr.Markdown(summary, visible=True), table, gr.DownloadButton(value=csv_path, visible=True), records]
+    """compare_rows for the page: the summary and the CSV button appear with the table.
 
-    def filter_rows(which: str, records: list[dict[str, Any]]) -> list[list[str]]:
-        """Show all rows, or only those fine-tuning fixed, or only those it broke."""
-        return _filtered(records or [], which)
+    Args: as compare_rows.
+    Returns: the summary, the table, the CSV button, the records.
+    """
+    summary, table, csv_path, records = compare_rows(ctx, run_id, n, tokens, temp, p, seed_value, which, owner_key,
+                                                     request, profile)
+    return [gr.Markdown(summary, visible=True), table, gr.DownloadButton(value=csv_path, visible=True), records]
 
-    def refresh_runs(current: str | None, owner_key: str | None = None, request: gr.Request = None,
-                     profile: gr.OAuthProfile | None = None) -> gr.Dropdown:
-        """The finished runs this visitor may see, keeping the one shown."""
-        return run_choices(ctx, current, visitor(owner_key, request, profile))
 
-    owner = ctx.owner
-    page_event(run.change, on_run, [run, owner], [run_info, examples_state, examples, decoding, base_label, tuned_label],
-               notice)
-    examples.click(use_example, [examples, examples_state], [text, reference], api_visibility="private")
-    refresh.click(refresh_runs, [run, owner], [run], api_name="compare_runs")
-    compare_inputs = [run, text, max_new_tokens, temperature, top_p, seed, owner]
-    compare_outputs = [base_text, base_label, tuned_text, tuned_label]
-    page_event(go.click, do_compare, compare_inputs, compare_outputs, notice, api_name="compare", concurrency_limit=1)
-    page_event(text.submit, do_compare, compare_inputs, compare_outputs, notice, concurrency_limit=1,
-               concurrency_id="compare")
-    page_event(
-        batch_go.click, do_batch_shown, [run, batch_n, max_new_tokens, temperature, top_p, seed, batch_filter, owner],
-        [batch_summary, batch_table, batch_csv, batch_rows], batch_notice, api_name="batch_compare", api_fn=do_batch, concurrency_limit=1,
-    )
-    batch_filter.change(filter_rows, [batch_filter, batch_rows], [batch_table], api_visibility="private")
-    run.change(lambda: (gr.Markdown(visible=False), [], gr.DownloadButton(visible=False), []), None,
-               [batch_summary, batch_table, batch_csv, batch_rows], api_visibility="private")
-    return CompareTab(run=run, refresh=refresh_runs)
+def filter_rows(which: str, records: list[dict[str, Any]]) -> list[list[str]]:
+    """Show all rows, or only those fine-tuning fixed, or only those it broke.
+
+    Args: the filter, the records.
+    Returns: the table's rows.
+    """
+    return _filtered(records or [], which)
+
+
+def clear_rows() -> tuple[Any, ...]:
+    """Another run was picked: hide the last table.
+
+    Returns: the summary, the table, the CSV button, the records.
+    """
+    return gr.Markdown(visible=False), [], gr.DownloadButton(visible=False), []
 
 
 def _yes_no(value: bool | None) -> str:
-    return "–" if value is None else ("✔ yes" if value else "✘ no")
+    return "–" if value is None else (words.YES if value else words.NO)
 
 
 def _batch_record(row: Any) -> dict[str, Any]:
     """One BatchRow as the table shows it, with its change kept for filtering."""
     return {
         "cells": [row.input, row.reference, row.base, row.finetuned, _yes_no(row.base_correct),
-                  _yes_no(row.finetuned_correct), CHANGE_WORDS.get(row.change, row.change)],
+                  _yes_no(row.finetuned_correct), words.CHANGE_WORDS.get(row.change, row.change)],
         "change": row.change,
         "base_correct": row.base_correct,
         "finetuned_correct": row.finetuned_correct,
@@ -248,17 +223,12 @@ def _filtered(records: list[dict[str, Any]], which: str) -> list[list[str]]:
 def _batch_summary(records: list[dict[str, Any]]) -> str:
     """One plain line: how often each side was right, and how many rows fine-tuning fixed or broke."""
     judged = [r for r in records if r["base_correct"] is not None]
-    n = len(records)
     if not judged:
-        return f"Both models answered {n} held-out rows; these rows have no expected answer to check against."
-    base = sum(bool(r["base_correct"]) for r in judged)
-    tuned = sum(bool(r["finetuned_correct"]) for r in judged)
-    fixed = sum(r["change"] == "fixed" for r in judged)
-    broken = sum(r["change"] == "broken" for r in judged)
-    return (
-        f"On {len(judged)} held-out rows the **base model was right {base} times** and the **fine-tuned model "
-        f"{tuned} times**: fine-tuning **fixed {fixed}** and **broke {broken}**."
-    )
+        return words.BATCH_UNJUDGED.format(n=len(records))
+    return words.BATCH_SUMMARY.format(
+        n=len(judged), base=sum(bool(r["base_correct"]) for r in judged),
+        tuned=sum(bool(r["finetuned_correct"]) for r in judged), fixed=sum(r["change"] == "fixed" for r in judged),
+        broken=sum(r["change"] == "broken" for r in judged))
 
 
 def _side(pred: Any) -> tuple[str, Any]:
@@ -266,10 +236,97 @@ def _side(pred: Any) -> tuple[str, Any]:
     if pred.probabilities:
         text = pred.label or pred.text
         top = pred.probabilities.get(text)
-        return (f"{text} ({top:.0%} sure)" if top is not None else text), dict(pred.probabilities)
+        return (words.LABEL_SURE.format(label=text, p=top) if top is not None else text), dict(pred.probabilities)
     return pred.text, None
 
 
 def _short(text: str, limit: int = 160) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _single_section() -> dict[str, Any]:
+    """The text box, the held-out examples, the decoding settings, Compare and the two answers."""
+    text = gr.Textbox(**words.COMPARE_TEXT, lines=3, elem_id="compare-text")
+    examples_state = gr.State([])
+    examples = gr.Dataset(components=[gr.Textbox(visible=False)], samples=[], label=words.HELD_OUT_EXAMPLES,
+                          type="index", visible=False)
+    reference = gr.Markdown("")
+    with gr.Accordion(words.DECODING, open=False) as decoding:
+        with gr.Row():
+            max_new_tokens = gr.Slider(1, MAX_NEW_TOKENS, value=64, step=1, **words.MAX_NEW_TOKENS)
+            temperature = gr.Slider(0, 2, value=0.0, step=0.05, **words.TEMPERATURE)
+            top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, **words.TOP_P)
+            seed = gr.Number(value=42, precision=0, **words.SEED)
+    go = gr.Button(words.COMPARE, variant="primary", elem_id="compare-btn")
+    notice = gr.HTML("", elem_id="compare-notice", elem_classes=["ft-note"])
+    with gr.Row(elem_classes=["ft-row"]):
+        with gr.Column(elem_classes=["ft-side"]):
+            gr.Markdown(words.BASE_TITLE)
+            base_text = gr.Textbox(label=words.BASE_SAYS, lines=4, interactive=False, elem_id="base-out")
+            base_label = gr.Label(label=words.BASE_PROBABILITIES, visible=False)
+        with gr.Column(elem_classes=["ft-side"]):
+            gr.Markdown(words.TUNED_TITLE)
+            tuned_text = gr.Textbox(label=words.TUNED_SAYS, lines=4, interactive=False, elem_id="tuned-out")
+            tuned_label = gr.Label(label=words.TUNED_PROBABILITIES, visible=False)
+    return {"text": text, "examples_state": examples_state, "examples": examples, "reference": reference,
+            "decoding": decoding, "max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p,
+            "seed": seed, "go": go, "notice": notice, "base_text": base_text, "base_label": base_label,
+            "tuned_text": tuned_text, "tuned_label": tuned_label}
+
+
+def _batch_section() -> dict[str, Any]:
+    """Many held-out rows at once: how many, the button, the summary, the filter, the table and its CSV."""
+    gr.Markdown(words.BATCH_INTRO)
+    with gr.Row(elem_classes=["ft-row"]):
+        batch_n = gr.Slider(1, MAX_COMPARE_ROWS, value=20, step=1, **words.BATCH_N, scale=3, elem_id="batch-n")
+        batch_go = gr.Button(words.BATCH_GO, variant="primary", scale=0, min_width=220, elem_id="batch-btn")
+    batch_notice = gr.HTML("", elem_id="batch-notice", elem_classes=["ft-note"])
+    batch_summary = gr.Markdown("", elem_classes=["ft-card"], elem_id="batch-summary", visible=False)
+    batch_filter = gr.Radio(words.BATCH_FILTERS, value="all", label=words.SHOW, elem_id="batch-filter")
+    # A long input is cut (a click on the cell shows all of it) so that it cannot push the answers off screen.
+    batch_table = gr.Dataframe(headers=words.BATCH_HEADERS, value=[], interactive=False, wrap=True, max_height=520,
+                               label=words.BATCH_TABLE, elem_id="batch-table", max_chars=CELL_CHARS,
+                               column_widths=["28%", "12%", "17%", "17%", "8%", "8%", "10%"])
+    batch_csv = gr.DownloadButton(words.BATCH_CSV, value=None, visible=False, elem_id="batch-csv", variant="secondary")
+    return {"batch_n": batch_n, "batch_go": batch_go, "batch_notice": batch_notice, "batch_summary": batch_summary,
+            "batch_filter": batch_filter, "batch_table": batch_table, "batch_csv": batch_csv,
+            "batch_rows": gr.State([])}
+
+
+def layout() -> CompareTab:
+    """Lay out the Compare tab."""
+    gr.Markdown(words.COMPARE_INTRO)
+    with gr.Row(elem_classes=["ft-row"]):
+        run = gr.Dropdown(label=words.COMPARE_RUN, choices=[], value=None, scale=4, elem_id="compare-run",
+                          allow_custom_value=True)
+        refresh = gr.Button(words.REFRESH_LIST, scale=0, min_width=150)
+    run_info = gr.Markdown(words.NO_RUN_TO_COMPARE, elem_classes=["ft-card"])
+    return CompareTab(run=run, refresh=refresh, run_info=run_info, **_single_section(), **_batch_section())
+
+
+def build(ctx: AppContext) -> CompareTab:
+    """Lay out the Compare tab and wire its events."""
+    tab = layout()
+    owner = ctx.owner
+    page_event(tab.run.change, bind(describe_run, ctx), [tab.run, owner],
+               [tab.run_info, tab.examples_state, tab.examples, tab.decoding, tab.base_label, tab.tuned_label],
+               tab.notice)
+    tab.examples.click(use_example, [tab.examples, tab.examples_state], [tab.text, tab.reference],
+                       api_visibility="private")
+    tab.refresh.click(bind(refresh_runs, ctx), [tab.run, owner], [tab.run], api_name="compare_runs")
+    decoding = [tab.max_new_tokens, tab.temperature, tab.top_p, tab.seed]
+    compare_inputs = [tab.run, tab.text, *decoding, owner]
+    compare_outputs = [tab.base_text, tab.base_label, tab.tuned_text, tab.tuned_label]
+    page_event(tab.go.click, bind(compare_text, ctx), compare_inputs, compare_outputs, tab.notice, api_name="compare",
+               concurrency_limit=1)
+    page_event(tab.text.submit, bind(compare_text, ctx), compare_inputs, compare_outputs, tab.notice,
+               concurrency_limit=1, concurrency_id="compare")
+    batch_outputs = [tab.batch_summary, tab.batch_table, tab.batch_csv, tab.batch_rows]
+    page_event(tab.batch_go.click, bind(compare_rows_shown, ctx), [tab.run, tab.batch_n, *decoding, tab.batch_filter,
+               owner], batch_outputs, tab.batch_notice, api_name="batch_compare", api_fn=bind(compare_rows, ctx),
+               concurrency_limit=1)
+    tab.batch_filter.change(filter_rows, [tab.batch_filter, tab.batch_rows], [tab.batch_table],
+                            api_visibility="private")
+    tab.run.change(clear_rows, None, batch_outputs, api_visibility="private")
+    return tab

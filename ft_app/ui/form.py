@@ -24,6 +24,7 @@ from ft_app.config import (
     RunConfig,
     TrainingSettings,
 )
+from ft_app.ui import words
 from ft_app.ui.common import field_label
 
 Path_ = tuple[str, ...]
@@ -40,7 +41,6 @@ EXTRA_CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer": OPTIMIZERS,
     "metric_for_best_model": ("eval_loss", "accuracy", "f1"),
 }
-TRISTATE = [("Automatic", "auto"), ("Yes", "yes"), ("No", "no")]
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -113,7 +113,7 @@ class Form:
         }
         common.update(kwargs)
         if hint is bool and optional:
-            comp = gr.Radio(TRISTATE, value=_to_widget(default, tristate=True), **common)
+            comp = gr.Radio(words.TRISTATE, value=_to_widget(default, tristate=True), **common)
         elif hint is bool:
             comp = gr.Checkbox(value=default, **common)
         elif get_origin(hint) is Literal:
@@ -122,11 +122,11 @@ class Form:
             comp = gr.Dropdown(list(EXTRA_CHOICES[name]), value=default, allow_custom_value=True, **common)
         elif hint in (int, float):
             if optional:
-                common.setdefault("placeholder", "empty = automatic")
+                common.setdefault("placeholder", words.EMPTY_IS_AUTOMATIC)
             comp = gr.Number(value=_to_widget(default, number=True), precision=0 if hint is int else None, **common)
         elif get_origin(hint) is list:
             separator = _separator((section, name))
-            kwargs_list = {"placeholder": "empty = the usual choice", **common}
+            kwargs_list = {"placeholder": words.EMPTY_IS_USUAL, **common}
             if separator == "\n":
                 kwargs_list.setdefault("lines", 3)
             comp = gr.Textbox(value=_to_widget(default, separator=separator), **kwargs_list)

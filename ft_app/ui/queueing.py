@@ -14,6 +14,8 @@ from typing import Any
 import gradio as gr
 from gradio import queueing, route_utils
 
+from ft_app.ui import words
+
 # The concurrency ids of the light calls (see train_tab: `/status` and the timer's `/poll`).
 LIGHT_CALLS = frozenset({"status", "poll"})
 
@@ -32,7 +34,7 @@ class LightFirstQueue(queueing.Queue):
             fn = route_utils.get_fn(self.blocks, None, body)
             waiting = self.waiting_heavy()
             if fn.concurrency_id not in LIGHT_CALLS and waiting >= self.heavy_max_size:
-                return False, f"Queue is full. Max size is {self.heavy_max_size} and size is {waiting}.", "queue_full"
+                return False, words.QUEUE_FULL.format(limit=self.heavy_max_size, waiting=waiting), "queue_full"
         return await super().push(body, request, username)
 
 

@@ -14,11 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-GOLDEN_COLUMNS = ["input", "reference (from the data)", "base model (before)", "fine-tuned (after)"]
-NO_EVAL = (
-    "No before/after numbers for this run: it kept no held-out rows to test on (see <i>Held-out share for "
-    "evaluation</i> in the Data tab's settings), or before/after evaluation was switched off."
-)
+from ft_app.ui import words
 
 
 @dataclass
@@ -42,24 +38,17 @@ class ResultsPanel:
 def build(prefix: str, visible: bool = False) -> ResultsPanel:
     """Lay out a results panel; `prefix` makes its element ids unique (e.g. 'train', 'runs')."""
     with gr.Column(visible=visible, elem_id=f"{prefix}-results", elem_classes=["ft-results-box"]) as box:
-        gr.Markdown("#### Did fine-tuning help? Before → after, on rows the model never trained on")
+        gr.Markdown(words.RESULTS_TITLE)
         card = gr.HTML("", elem_id=f"{prefix}-ba-card")
         with gr.Column(visible=False) as matrices:
-            gr.Markdown(
-                "**Which label each model gave.** Each row is the right label, each column the label the model gave: "
-                "the numbers on the diagonal are right answers, the others are mix-ups.",
-                elem_classes=["ft-note"],
-            )
+            gr.Markdown(words.MATRICES_NOTE, elem_classes=["ft-note"])
             with gr.Row(equal_height=True):
                 cm_before = gr.Plot(show_label=False, elem_id=f"{prefix}-cm-before")
                 cm_after = gr.Plot(show_label=False, elem_id=f"{prefix}-cm-after")
         with gr.Column(visible=False) as golden_box:
-            gr.Markdown(
-                "#### Your test prompts, answered before and after training\n"
-                "Answered by the base model before training started, and by the fine-tuned model when it ended."
-            )
+            gr.Markdown(words.GOLDEN_TITLE)
             golden = gr.Dataframe(
-                headers=GOLDEN_COLUMNS,
+                headers=words.GOLDEN_HEADERS,
                 value=[],
                 interactive=False,
                 wrap=True,
@@ -67,7 +56,7 @@ def build(prefix: str, visible: bool = False) -> ResultsPanel:
                 max_chars=240,  # a long prompt is cut (a click shows it all) instead of pushing the answers aside
                 column_widths=["34%", "18%", "24%", "24%"],
                 elem_id=f"{prefix}-golden",
-                label="Test prompts",
+                label=words.GOLDEN_LABEL,
                 show_label=False,
             )
     return ResultsPanel(box=box, card=card, matrices=matrices, cm_before=cm_before, cm_after=cm_after,
@@ -77,6 +66,11 @@ def build(prefix: str, visible: bool = False) -> ResultsPanel:
 def hidden() -> list[Any]:
     """Values that hide the whole panel (no run, or the run is still training)."""
     return [gr.Column(visible=False), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()]
+
+
+def unchanged() -> list[Any]:
+    """Values that leave the whole panel as it is."""
+    return [gr.skip()] * 7
 
 
 def render(run_dir: Path | None, status: str = "completed") -> list[Any]:
@@ -119,9 +113,9 @@ def confusion_pair(results: Any) -> tuple[Any, Any] | None:
         return None
     return (
         plots.confusion_matrix_figure(
-            before.get("confusion_matrix"), before.get("labels"), "Before: the base model", colorscale="grey"
+            before.get("confusion_matrix"), before.get("labels"), words.MATRIX_BEFORE, colorscale="grey"
         ),
-        plots.confusion_matrix_figure(after.get("confusion_matrix"), after.get("labels"), "After: the fine-tuned model"),
+        plots.confusion_matrix_figure(after.get("confusion_matrix"), after.get("labels"), words.MATRIX_AFTER),
     )
 
 
@@ -152,16 +146,17 @@ def _change(before: Any, after: Any, kind: str, higher_is_better: bool) -> tuple
         return "", "ft-same"
     diff = a - b
     if kind == "pct":
-        text, small = f"{diff * 100:+.1f} points", abs(diff) < 0.005
+        text, small = words.CHANGE_POINTS.format(diff=diff * 100), abs(diff) < 0.005
     elif kind in ("loss", "ppl"):
         rel = diff / b if b else 0.0
-        text, small = f"{abs(rel):.0%} {'lower' if diff < 0 else 'higher'}", abs(rel) < 0.01
+        text = words.CHANGE_RELATIVE.format(rel=abs(rel), way=words.LOWER if diff < 0 else words.HIGHER)
+        small = abs(rel) < 0.01
     else:
         text, small = f"{diff:+.3f}", abs(diff) < 0.005
     if small:
-        return text + " (about the same)", "ft-same"
+        return text + words.ABOUT_THE_SAME, "ft-same"
     better = diff > 0 if higher_is_better else diff < 0
-    return text + (" (better)" if better else " (worse)"), "ft-better" if better else "ft-worse"
+    return text + (words.BETTER if better else words.WORSE), "ft-better" if better else "ft-worse"
 
 
 def _metric_rows(task: str, before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, str, str, str, bool]]:
@@ -187,14 +182,14 @@ def _metric_rows(task: str, before: dict[str, Any], after: dict[str, Any]) -> li
 def card_html(results: Any) -> str:
     """The before -> after card as HTML: the plain sentence, then the key numbers side by side."""
     if not results.has_eval:
-        return f'<div class="ft-ba ft-ba-empty">{NO_EVAL}</div>'
+        return f'<div class="ft-ba ft-ba-empty">{words.NO_EVAL}</div>'
     before, after = results.before, results.after
     zero = results.zero_shot if isinstance(results.zero_shot, dict) else None
     zero_ok = zero is not None and "skipped" not in zero
     rows_n = after.get("rows") or before.get("rows")
-    head = ["", "Before<br><small>base model</small>", "After<br><small>fine-tuned</small>", "Change"]
+    head = ["", *words.CARD_HEADERS]
     if zero_ok:
-        head.append("No training at all<br><small>zero-shot model</small>")
+        head.append(words.CARD_ZERO_SHOT)
     body = []
     for key, name, explain, kind, higher in _metric_rows(results.task, before, after):
         change, css = _change(before.get(key), after.get(key), kind, higher)
@@ -214,7 +209,7 @@ def card_html(results: Any) -> str:
             change, css = _change(b.get("f1"), a.get("f1"), "num", True)
             hint = _label_hint(str(label), b, a)
             cells = [
-                f'<td class="ft-ba-name">F1 of label “{html.escape(str(label))}”'
+                f'<td class="ft-ba-name">{words.LABEL_F1.format(label=html.escape(str(label)))}'
                 f'<div class="ft-ba-hint">{html.escape(hint)}</div></td>',
                 f"<td>{_fmt(b.get('f1'), 'num')}</td>",
                 f'<td class="ft-ba-after">{_fmt(a.get("f1"), "num")}</td>',
@@ -226,14 +221,11 @@ def card_html(results: Any) -> str:
             body.append(f'<tr data-metric="f1:{html.escape(str(label))}">{"".join(cells)}</tr>')
     notes = []
     if rows_n:
-        notes.append(f"Measured on the same {rows_n} held-out rows before and after, with the same settings.")
+        notes.append(words.CARD_MEASURED.format(rows=rows_n))
     if zero is not None and not zero_ok:
-        notes.append(f"Zero-shot baseline skipped: {html.escape(str(zero.get('skipped', '')))}")
+        notes.append(words.ZERO_SHOT_SKIPPED.format(reason=html.escape(str(zero.get("skipped", "")))))
     elif zero_ok:
-        notes.append(
-            f"The zero-shot column is <code>{html.escape(str(zero.get('model', '')))}</code> guessing the labels with "
-            "no training, to show what fine-tuning bought."
-        )
+        notes.append(words.ZERO_SHOT_NOTE.format(model=html.escape(str(zero.get("model", "")))))
     summary = html.escape((results.summary or "").replace(" -> ", " → "))
     verdict = "better" if "better than before" in summary else "worse" if "worse than before" in summary else "same"
     return (
@@ -258,11 +250,9 @@ def _label_hint(label: str, before: dict[str, Any], after: dict[str, Any]) -> st
         precision = _num(side.get("precision"))
         return "?" if precision is None else f"{precision:.0%}"
 
-    return (
-        f"found {found(after)} of the {support if isinstance(support, int) else '?'} rows labelled {label} "
-        f"(before: {found(before)}); when it answers {label} it is right {right(after)} of the time "
-        f"(before: {right(before)})"
-    )
+    return words.LABEL_HINT.format(
+        found=found(after), support=support if isinstance(support, int) else "?", label=label,
+        found_before=found(before), right=right(after), right_before=right(before))
 
 
 # ---- the golden table ----------------------------------------------------------------------------------------
@@ -276,7 +266,7 @@ def answer_text(side: Any) -> str:
     label = side.get("label")
     if probs and label is not None:
         p = probs.get(label)
-        return f"{label} ({p:.0%} sure)" if isinstance(p, (int, float)) else str(label)
+        return words.LABEL_SURE.format(label=label, p=p) if isinstance(p, (int, float)) else str(label)
     return str(side.get("text", ""))
 
 
