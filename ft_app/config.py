@@ -15,20 +15,15 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from ft_app import limits
-from ft_app.recipe import BASE_LEARNING_RATES
+from ft_app.methods import METHOD_NAMES, get_method
+from ft_app.tasks import TASK_NAMES, get_task
 
-Task = Literal["classification", "causal_lm", "seq2seq"]
-Method = Literal["full", "head", "lora", "qlora", "lora8bit"]
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 Strategy = Literal["auto", "steps", "epoch", "no"]
 ModelDtype = Literal["auto", "float32", "float16", "bfloat16"]
 ReportTo = Literal["none", "tensorboard", "trackio"]
 LabelWeights = Literal["auto", "balanced", "none"]
 
-TASKS: tuple[str, ...] = get_args(Task)
-METHODS: tuple[str, ...] = get_args(Method)
-QUANTIZED_METHODS = ("qlora", "lora8bit")
-ADAPTER_METHODS = ("lora", "qlora", "lora8bit")
 SCHEDULERS = (
     "linear",
     "cosine",
@@ -49,11 +44,9 @@ OPTIMIZERS = (
 )
 CUDA_ONLY_OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit")
 
-# Learning rates that work for most models with each method, used when none is given.
-DEFAULT_LEARNING_RATES = BASE_LEARNING_RATES  # the recipe's rates for a model of unknown size
-# Modules between the body and a classification head: trained along with a new head (peft matches name endings).
-CLASSIFIER_FEEDERS = ("pooler", "pre_classifier")
-DEFAULT_MAX_LENGTH = {"classification": 256, "causal_lm": 512, "seq2seq": 256}
+# The ui/ still reads these two names from here while it is being restructured (issue 16); the homes are tasks/ and
+# methods.py.
+TASKS, METHODS = TASK_NAMES, METHOD_NAMES
 MIN_MAX_LENGTH = 8  # fewer tokens leave no room for text beside the markers a model adds (BERT: 2)
 # Values no run could reach on any machine: a typo or a probe, refused everywhere (hosts set their own limits).
 MAX_EPOCHS = 1e6
@@ -62,8 +55,6 @@ MAX_STEPS = 1e9
 TARGET_LOG_POINTS = 50
 # How many evaluations a run gets when eval_strategy is "auto".
 TARGET_EVAL_POINTS = 5
-DEFAULT_PROMPT_TEMPLATE = "### Instruction:\n{prompt}\n\n### Response:\n"
-DEFAULT_PROMPT_TEMPLATE_WITH_INPUT = "### Instruction:\n{prompt}\n\n### Input:\n{input}\n\n### Response:\n"
 
 
 class ConfigError(ValueError):
@@ -307,9 +298,9 @@ class EvaluationSettings:
 class RunConfig:
     """Everything one fine-tuning run needs; what the form builds and the CLI reads."""
 
-    task: Task = "classification"
+    task: str = "classification"  # a task of ft_app/tasks/ (TASK_NAMES)
     model: ModelConfig = field(default_factory=ModelConfig)
-    method: Method = "full"
+    method: str = "full"  # a method of ft_app/methods.py (METHOD_NAMES)
     data: DataConfig = field(default_factory=DataConfig)
     lora: LoraSettings = field(default_factory=LoraSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
@@ -343,8 +334,8 @@ class RunConfig:
     # ---- validation -------------------------------------------------------------------------
     def validate(self) -> None:
         """Raise ConfigError with a plain sentence for the first bad value."""
-        _check_choice("task", self.task, TASKS)
-        _check_choice("method", self.method, METHODS)
+        _check_choice("task", self.task, TASK_NAMES)
+        _check_choice("method", self.method, METHOD_NAMES)
         if not str(self.model.name_or_path).strip():
             from ft_app.catalog import no_model_message
 
@@ -355,10 +346,11 @@ class RunConfig:
                 "Training data is empty: give a Hub dataset id (e.g. imdb) or the path of a CSV/JSON/Parquet file.",
                 "data.train",
             )
-        if self.method == "head" and self.task != "classification":
+        task, method = get_task(self.task), get_method(self.method)
+        if not method.fits(task.has_head):
             raise ConfigError(
-                f"Training method 'head' (train only a new head) fits classification, not the task '{self.task}'. "
-                "Use 'lora' to train a small part of a generative model.",
+                f"Training method '{method.name}' (train only a new head) fits classification, not the task "
+                f"'{self.task}'. Use 'lora' to train a small part of a generative model.",
                 "method",
             )
         if self.name is not None and self.name.strip():
@@ -373,7 +365,7 @@ class RunConfig:
         if d.max_length is not None and d.max_length < MIN_MAX_LENGTH:
             raise ConfigError(
                 f"{field_label('max_length')} {d.max_length} leaves no room for text: the model adds markers of its "
-                f"own to every row. Use at least {MIN_MAX_LENGTH} ({DEFAULT_MAX_LENGTH[self.task]} is usual for this "
+                f"own to every row. Use at least {MIN_MAX_LENGTH} ({task.default_max_length} is usual for this "
                 "task), or leave it empty.",
                 "data.max_length",
             )
@@ -411,7 +403,7 @@ class RunConfig:
         if t.learning_rate is not None and t.learning_rate >= 1:
             raise ConfigError(
                 f"Learning rate {t.learning_rate:g} is far too high and would make the loss explode; try "
-                f"{_plain_number(DEFAULT_LEARNING_RATES[self.method])}, or leave it empty to let the run choose.",
+                f"{_plain_number(method.base_learning_rate)}, or leave it empty to let the run choose.",
                 "training.learning_rate",
             )
         _check_positive("training.batch_size", t.batch_size)
@@ -494,17 +486,17 @@ class RunConfig:
     @property
     def uses_adapter(self) -> bool:
         """Whether this run trains a LoRA adapter rather than the model's own weights."""
-        return self.method in ADAPTER_METHODS
+        return get_method(self.method).adapter
 
     @property
     def learning_rate(self) -> float:
         """The given learning rate, or the method's usual one (the run scales it for the model's size: see Schedule)."""
-        return self.training.learning_rate or DEFAULT_LEARNING_RATES[self.method]
+        return self.training.learning_rate or get_method(self.method).base_learning_rate
 
     @property
     def max_length(self) -> int:
         """The token limit to use: the given one or the task's default."""
-        return self.data.max_length or DEFAULT_MAX_LENGTH[self.task]
+        return self.data.max_length or get_task(self.task).default_max_length
 
     @property
     def load_best_model_at_end(self) -> bool:
@@ -721,7 +713,7 @@ def to_training_arguments(
         save_only_model=False,
         remove_unused_columns=True,
         use_cpu=use_cpu,
-        include_num_input_tokens_seen="non_padding" if config.task != "classification" else "no",
+        include_num_input_tokens_seen="non_padding" if get_task(config.task).counts_tokens else "no",
         dataloader_pin_memory=not use_cpu,
     )
     if t.gradient_checkpointing:
@@ -734,11 +726,7 @@ def to_lora_config(config: RunConfig, model_type: str) -> Any:
     from peft import LoraConfig, TaskType
     from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 
-    task_type = {
-        "classification": TaskType.SEQ_CLS,
-        "causal_lm": TaskType.CAUSAL_LM,
-        "seq2seq": TaskType.SEQ_2_SEQ_LM,
-    }[config.task]
+    task = get_task(config.task)
     targets: list[str] | str | None = config.lora.target_modules
     if targets == ["all-linear"]:
         targets = "all-linear"
@@ -748,31 +736,18 @@ def to_lora_config(config: RunConfig, model_type: str) -> Any:
             None if model_type in TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING else "all-linear"
         )
     return LoraConfig(
-        task_type=task_type,
+        task_type=TaskType[task.lora_task_type],
         r=config.lora.r,
         lora_alpha=config.lora.alpha,
         lora_dropout=config.lora.dropout,
         target_modules=targets,
-        # peft trains the classifier itself; these feed it and are new (DistilBERT's pre_classifier) or were never
-        # trained for the task (BERT's pooler; untrained in sentence-embedding models): train them with it.
-        modules_to_save=list(CLASSIFIER_FEEDERS) if config.task == "classification" else None,
+        modules_to_save=list(task.lora_modules_to_save) if task.lora_modules_to_save else None,
     )
 
 
 def to_bnb_config(config: RunConfig, compute_dtype: Any) -> Any:
     """Build the `BitsAndBytesConfig` for QLoRA (4-bit) or 8-bit loading; None for other methods."""
-    if config.method not in QUANTIZED_METHODS:
-        return None
-    from transformers import BitsAndBytesConfig
-
-    if config.method == "qlora":
-        return BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=compute_dtype,
-        )
-    return BitsAndBytesConfig(load_in_8bit=True)
+    return get_method(config.method).bnb_config(compute_dtype)
 
 
 # ---- helpers ---------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ft_app.config import QUANTIZED_METHODS, RunConfig
+from ft_app.config import RunConfig
+from ft_app.methods import get_method
 from ft_app.runs import ADAPTER_DIR, MODEL_DIR, RunStore
 from ft_app.tasks import GenerationSettings, Prediction, get_task
 
@@ -76,7 +77,7 @@ def load_base_model(info: RunInfo) -> tuple[Any, Any]:
 
     tokenizer = modeling.load_tokenizer(info.config)
     model = modeling.load_base_model(info.config, tokenizer, info.label_names)
-    if info.config.method not in QUANTIZED_METHODS:  # quantized weights were placed on the GPU while loading
+    if not get_method(info.config.method).quantized:  # quantized weights were placed on the GPU while loading
         model.to(inference_device())
     return model.eval(), tokenizer
 

@@ -6,7 +6,7 @@ only (`bench/auto_recipe.py`, figures in bench/README.md):
 
 - passes: small data needs more passes to take enough optimizer steps: as many passes as it takes to
   see about `TARGET_EXAMPLES` examples, at least `min_passes` (fewer for very large data) and at most
-  `MAX_PASSES` for the method and task (a generative model memorises its answers sooner);
+  the task's `max_passes` (a generative model memorises its answers sooner);
 - learning rate: the method's usual rate, scaled for the model size: small models take larger steps
   (full fine-tuning of a 22M-parameter encoder wants ~1e-4, of a 7B model ~2e-5; LoRA on a small
   encoder ~1e-3, on a 7B model ~2e-4);
@@ -16,7 +16,9 @@ only (`bench/auto_recipe.py`, figures in bench/README.md):
   the mean: 0.752 dev accuracy at 3e-4, 0.737 at 1e-3);
 - warm-up: `WARMUP_SHARE` of the steps, which keeps the first steps of a fresh head from wrecking the body;
 - label weights (classification): balanced for head-only, where a head on a frozen body otherwise leans toward
-  the most common label (`BALANCED_LABEL_METHODS`); the other methods count every row the same.
+  the most common label (the method's `balanced_labels`); the other methods count every row the same.
+
+The numbers per method and per task live in their records (ft_app/methods.py, ft_app/tasks/), with their figures.
 
 Pure functions of plain numbers, no heavy imports: the Train tab can describe the recipe before a run.
 """
@@ -26,19 +28,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ft_app.methods import get_method
+from ft_app.tasks import get_task
+
 # Examples a run should see at least (passes x rows) when the passes are left to the recipe.
 TARGET_EXAMPLES = 3000
-MAX_PASSES = {"classification": 10, "causal_lm": 5, "seq2seq": 8}
 WARMUP_SHARE = 0.1
-# The learning rate for a model of REFERENCE_PARAMS, per method, and how far size may move it.
-BASE_LEARNING_RATES = {"full": 5e-5, "head": 3e-4, "lora": 2e-4, "qlora": 2e-4, "lora8bit": 2e-4}
-REFERENCE_PARAMS = {"full": 110e6, "head": 110e6, "lora": 1e9, "qlora": 1e9, "lora8bit": 1e9}
 LONG_RUN_STEPS = 2000
-# Methods whose loss weighs every label the same when label weights are left on auto. MiniLM, 400 SST-2 rows (60%
-# positive), dev accuracy: head-only 0.752 -> 0.762 (5 seeds); full fine-tuning 0.802 -> 0.790 and LoRA 0.762 -> 0.764
-# (3 seeds each), so they count every row the same.
-BALANCED_LABEL_METHODS = ("head",)
-SIZE_FACTOR_RANGE = {"full": (0.4, 2.0), "head": (1.0, 1.0), "lora": (1.0, 5.0), "qlora": (1.0, 5.0), "lora8bit": (1.0, 5.0)}
 
 
 @dataclass(frozen=True)
@@ -65,7 +61,7 @@ def min_passes(train_rows: int) -> int:
 def auto_passes(task: str, train_rows: int) -> int:
     """Passes over the data when the user left epochs empty."""
     wanted = math.ceil(TARGET_EXAMPLES / max(1, train_rows))
-    return max(min_passes(train_rows), min(wanted, MAX_PASSES.get(task, 5)))
+    return max(min_passes(train_rows), min(wanted, get_task(task).max_passes))
 
 
 def auto_learning_rate(method: str, model_params: int | None, total_steps: int | None = None) -> float:
@@ -73,19 +69,15 @@ def auto_learning_rate(method: str, model_params: int | None, total_steps: int |
 
     A full fine-tuning run of more than `LONG_RUN_STEPS` steps takes half of it.
     """
-    base = BASE_LEARNING_RATES[method]
-    if method == "full" and total_steps and total_steps > LONG_RUN_STEPS:
+    record = get_method(method)
+    base = record.base_learning_rate
+    if record.halve_rate_on_long_runs and total_steps and total_steps > LONG_RUN_STEPS:
         base /= 2
     if not model_params:
         return base
-    low, high = SIZE_FACTOR_RANGE[method]
-    factor = min(high, max(low, math.sqrt(REFERENCE_PARAMS[method] / model_params)))
+    low, high = record.size_factor_range
+    factor = min(high, max(low, math.sqrt(record.reference_params / model_params)))
     return float(f"{base * factor:.2g}")
-
-
-def auto_label_weights(method: str) -> str:
-    """What label weights 'auto' means for a method: 'balanced' or 'none'."""
-    return "balanced" if method in BALANCED_LABEL_METHODS else "none"
 
 
 def choose_recipe(

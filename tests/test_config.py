@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from ft_app.config import (
-    DEFAULT_LEARNING_RATES,
     ConfigError,
     RunConfig,
     Schedule,
@@ -20,6 +19,7 @@ from ft_app.config import (
     to_lora_config,
     to_training_arguments,
 )
+from ft_app.methods import get_method
 
 ISSUE_EXAMPLE = """
 {"task": "classification", "model": "distilbert-base-uncased or ./a/local/folder",
@@ -209,10 +209,11 @@ def test_load_missing_file(tmp_path: Path) -> None:
 def test_learning_rate_default_per_method(method: str) -> None:
     """No learning rate given: the method's default reaches TrainingArguments; a given one wins."""
     config = _cfg(method=method)
-    assert config.learning_rate == DEFAULT_LEARNING_RATES[method]
-    assert _args(config).learning_rate == DEFAULT_LEARNING_RATES[method]  # a schedule without a model size
+    rate = get_method(method).base_learning_rate
+    assert config.learning_rate == rate
+    assert _args(config).learning_rate == rate  # a schedule without a model size
     assert _args(_cfg(method=method, training={"learning_rate": 3e-5})).learning_rate == 3e-5
-    assert DEFAULT_LEARNING_RATES["head"] > DEFAULT_LEARNING_RATES["lora"] > DEFAULT_LEARNING_RATES["full"]
+    assert get_method("head").base_learning_rate > get_method("lora").base_learning_rate > get_method("full").base_learning_rate
 
 
 def test_max_length_default_per_task() -> None:

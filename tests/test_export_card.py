@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
-from ft_app.export.card import CARD_FILE, PIPELINE_TAGS, STUDIO_TAG, write_card
+from ft_app.export.card import CARD_FILE, STUDIO_TAG, write_card
 from ft_app.export.curve import LOSS_CURVE_FILE
+from ft_app.tasks import get_task
 from tests.export_runs import RUN_CASES, train_case
 
 
@@ -27,7 +28,7 @@ def test_card_metadata_parses_and_numbers_equal_eval_json(
     card = ModelCard.load(path)
     meta = card.data.to_dict()
     assert meta["library_name"] == ("peft" if case.method == "lora" else "transformers")
-    assert meta["pipeline_tag"] == PIPELINE_TAGS[case.task]
+    assert meta["pipeline_tag"] == get_task(case.task).pipeline_tag
     assert STUDIO_TAG in meta["tags"] and case.method in meta["tags"]
     assert "base_model" not in meta  # the base is a local folder, not a Hub id
 

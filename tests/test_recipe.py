@@ -6,6 +6,7 @@ import pytest
 
 from ft_app import recipe
 from ft_app.recipe import auto_learning_rate, auto_passes, choose_recipe, describe, plain_number
+from ft_app.tasks import get_task
 
 MINILM = 22_713_986
 BERT_BASE = 109_483_778
@@ -18,10 +19,10 @@ def _auto(rows: int, method: str = "full", params: int | None = MINILM, task: st
 
 def test_small_data_gets_more_passes_large_data_fewer() -> None:
     """Enough passes to see TARGET_EXAMPLES examples, within the task's bounds; huge data gets one pass."""
-    assert recipe.TARGET_EXAMPLES == 3000 and recipe.MAX_PASSES["classification"] == 10
+    assert recipe.TARGET_EXAMPLES == 3000 and get_task("classification").max_passes == 10
     assert [auto_passes("classification", n) for n in (50, 200, 360, 400, 1000, 8000)] == [10, 10, 9, 8, 3, 3]
     assert [auto_passes("classification", n) for n in (20_000, 67_000, 500_000)] == [3, 2, 1]
-    assert auto_passes("causal_lm", 200) == recipe.MAX_PASSES["causal_lm"] == 5  # generative models memorise sooner
+    assert auto_passes("causal_lm", 200) == get_task("causal_lm").max_passes == 5  # generative models memorise sooner
 
 
 def test_learning_rate_follows_the_method_and_the_model_size() -> None:

@@ -393,7 +393,7 @@ def test_examples_for_one_click_prompts(tmp_path: Path) -> None:
 
 def test_generation_settings_and_unknown_task() -> None:
     """Decoding settings are checked; an unknown task name is refused."""
-    with pytest.raises(ValueError, match="max_new_tokens"):
+    with pytest.raises(ValueError, match="Max new tokens must be a whole number from 1 to 512, not 0"):
         GenerationSettings(max_new_tokens=0)
     with pytest.raises(ValueError, match="temperature"):
         GenerationSettings(temperature=-1)

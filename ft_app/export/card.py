@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,42 +10,27 @@ from ft_app.config import LoraSettings, TrainingSettings
 from ft_app.export.curve import LOSS_CURVE_FILE, write_loss_curve
 from ft_app.export.prompting import PromptFormat, load_result_tokenizer, prompt_format
 from ft_app.export.source import ExportRun, load_export_run
+from ft_app.methods import get_method
 from ft_app.paths import looks_like_path
+from ft_app.tasks import get_task
 
 CARD_FILE = "README.md"
 CARD_DIR = "card"
 STUDIO_TAG = "fine-tune-studio"
-PIPELINE_TAGS = {"classification": "text-classification", "causal_lm": "text-generation", "seq2seq": "text2text-generation"}
-METHOD_WORDS = {
-    "full": "full fine-tuning (every weight trained)",
-    "head": "a new classification head trained on a frozen model",
-    "lora": "LoRA (small adapter layers trained, the base weights frozen)",
-    "qlora": "QLoRA (LoRA on the base loaded in 4-bit)",
-    "lora8bit": "LoRA on the base loaded in 8-bit",
-}
-# (key in eval.json, name in the card, metric type in the Hub's model-index)
-METRICS = {
-    "classification": [("accuracy", "accuracy", "accuracy"), ("f1", "macro-F1", "f1"), ("loss", "loss", "loss")],
-    "causal_lm": [("loss", "answer loss", "loss"), ("perplexity", "perplexity", "perplexity")],
-    "seq2seq": [("loss", "target loss", "loss"), ("perplexity", "perplexity", "perplexity"),
-                ("exact_match", "exact match", "exact_match")],
-}
-DEFAULT_INPUT = {"classification": "I really enjoyed this.", "causal_lm": "Hello! Who are you?", "seq2seq": "Hello world."}
-
-
 def card_metadata(run: ExportRun, *, merged: bool = False, model_name: str | None = None) -> Any:
     """The card's YAML metadata: base model, library, pipeline, datasets, license, tags and the after numbers."""
     from huggingface_hub import EvalResult, ModelCardData
 
-    pipeline = PIPELINE_TAGS[run.config.task]
+    task, method = get_task(run.config.task), get_method(run.config.method)
+    pipeline = task.pipeline_tag
     dataset = _hub_dataset(run)
     adapter = run.is_adapter and not merged
-    tags = [STUDIO_TAG, pipeline, run.config.method]
-    if run.config.method in ("qlora", "lora8bit"):
+    tags = [STUDIO_TAG, pipeline, method.name]
+    if method.adapter and method.quantized:
         tags.append("lora")
     results = []
     name = model_name or f"{run.base_name}-{run.run_id}"
-    for key, label, metric in METRICS[run.config.task]:
+    for key, label, metric in ((m.key, m.name, m.hub_type) for m in task.card_metrics):
         value = run.results.after.get(key)
         if isinstance(value, (int, float)):
             results.append(EvalResult(
@@ -139,7 +123,7 @@ def write_card(run_dir: str | Path, out_dir: str | Path | None = None, *, model_
 def _intro(run: ExportRun, merged: bool) -> str:
     base = f"`{run.base_name}` (a local model folder)" if run.base_is_local else (
         f"[{run.base_model}](https://huggingface.co/{run.base_model})")
-    how = METHOD_WORDS.get(run.config.method, run.config.method)
+    how = get_method(run.config.method).card_words
     if merged:
         what = f"{base} with a LoRA adapter merged into its weights: a standalone model, trained by {how}"
     elif run.is_adapter:
@@ -150,17 +134,7 @@ def _intro(run: ExportRun, merged: bool) -> str:
 
 
 def _purpose(run: ExportRun, fmt: PromptFormat) -> str:
-    task = run.config.task
-    if task == "classification":
-        labels = ", ".join(f"`{n}`" for n in run.label_names or [])
-        what = f"It sorts a text into one of {len(run.label_names or [])} labels: {labels}."
-    elif task == "seq2seq":
-        what = "It turns an input text into a target text, the way the training pairs did."
-    elif fmt.mode == "plain":
-        what = "It continues a text in the style of its training texts."
-    else:
-        how = "the tokenizer's chat template" if fmt.mode == "chat" else "a prompt template"
-        what = f"It answers prompts the way the training answers did (prompts formatted with {how})."
+    what = get_task(run.config.task).card_purpose(run.label_names, fmt)
     return f"## What it was trained for\n\n{what}\n"
 
 
@@ -192,7 +166,7 @@ def _data_section(run: ExportRun) -> str:
 
 def _method_section(run: ExportRun, merged: bool) -> str:
     c, s = run.config, run.status
-    lines = ["## Method and settings", "", f"- Method: {METHOD_WORDS.get(c.method, c.method)}"]
+    lines = ["## Method and settings", "", f"- Method: {get_method(c.method).card_words}"]
     if merged:
         lines.append("- The adapter was merged into the base weights: this folder is a standalone model.")
     done = [f"for {s['step']} steps" + (f" ({s['epoch']:.2f} epochs)" if s.get("epoch") else "") if s.get("step") else "",
@@ -232,7 +206,7 @@ def _results_section(run: ExportRun) -> str:
         "| metric | before (base model) | after (fine-tuned) | change |",
         "|---|---|---|---|",
     ]
-    for key, label, _ in METRICS[run.config.task]:
+    for key, label in ((m.key, m.name) for m in get_task(run.config.task).card_metrics):
         before, after = r.before.get(key), r.after.get(key)
         if before is None and after is None:
             continue
@@ -271,44 +245,8 @@ def _usage_section(run: ExportRun, fmt: PromptFormat, model_ref: str, merged: bo
 
 def usage_snippet(run: ExportRun, fmt: PromptFormat, model_ref: str, merged: bool = False) -> str:
     """A few lines of plain transformers/peft code that load exactly this kind of result and run it once."""
-    task, adapter = run.config.task, run.is_adapter and not merged
-    example = _example_input(run)
-    ref = json.dumps(model_ref)
-    if task == "classification":
-        if not adapter:
-            return (f"from transformers import pipeline\nclassify = pipeline(\"text-classification\", model={ref})\n"
-                    f"print(classify({json.dumps(example)})[0][\"label\"])")
-        labels = json.dumps(run.label_names or [])
-        return (
-            "from peft import AutoPeftModelForSequenceClassification\nfrom transformers import AutoTokenizer\n"
-            f"labels = {labels}\n"
-            f"model = AutoPeftModelForSequenceClassification.from_pretrained({ref}, num_labels=len(labels))\n"
-            f"tokenizer = AutoTokenizer.from_pretrained({ref})\n"
-            f"logits = model(**tokenizer({json.dumps(example)}, return_tensors=\"pt\")).logits\n"
-            "print(labels[logits.argmax(-1).item()])"
-        )
-    if task == "seq2seq":
-        cls = "peft import AutoPeftModelForSeq2SeqLM as Model" if adapter else "transformers import AutoModelForSeq2SeqLM as Model"
-        return (
-            f"from {cls}\nfrom transformers import AutoTokenizer\n"
-            f"model, tokenizer = Model.from_pretrained({ref}), AutoTokenizer.from_pretrained({ref})\n"
-            f"inputs = tokenizer({json.dumps(example)}, return_tensors=\"pt\")\n"
-            "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=64)[0], skip_special_tokens=True))"
-        )
-    cls = "peft import AutoPeftModelForCausalLM as Model" if adapter else "transformers import AutoModelForCausalLM as Model"
-    if fmt.mode == "chat":
-        encode = (f"inputs = tokenizer.apply_chat_template({json.dumps(fmt.messages(example))}, "
-                  "add_generation_prompt=True, return_tensors=\"pt\", return_dict=True)")
-    else:
-        prompt = fmt.render(example)
-        encode = f"inputs = tokenizer({json.dumps(prompt)}, return_tensors=\"pt\")"
-    return (
-        f"from {cls}\nfrom transformers import AutoTokenizer\n"
-        f"model, tokenizer = Model.from_pretrained({ref}), AutoTokenizer.from_pretrained({ref})\n"
-        f"{encode}\n"
-        "answer = model.generate(**inputs, max_new_tokens=64, do_sample=False)[0, inputs[\"input_ids\"].shape[1]:]\n"
-        "print(tokenizer.decode(answer, skip_special_tokens=True))"
-    )
+    adapter = run.is_adapter and not merged
+    return get_task(run.config.task).usage_snippet(model_ref, adapter, _example_input(run), run.label_names, fmt)
 
 
 def _gguf_section(run: ExportRun) -> str:
@@ -337,13 +275,10 @@ def _limitations(run: ExportRun, merged: bool) -> str:
         "the same source: expect weaker results on texts unlike these.",
         "- It keeps the limitations and biases of its base model; read the base model's card.",
     ]
-    if run.config.task == "classification":
-        lines.append("- It only knows the labels above and always picks one of them, even for unrelated text.")
-    else:
-        lines.append("- Generated text can be wrong or made up; check it before relying on it.")
+    lines.append(f"- {get_task(run.config.task).card_limitation}")
     if run.is_adapter and not merged:
         lines.append("- This is an adapter: it runs only on top of the exact base model it was trained on.")
-    if merged and run.config.method in ("qlora", "lora8bit"):
+    if merged and get_method(run.config.method).quantized:
         lines.append("- Trained on a quantized base and merged into a 16-bit one: outputs can differ slightly from "
                      "the adapter on the quantized base.")
     if run.status.get("status") == "stopped":
@@ -368,7 +303,7 @@ def _example_input(run: ExportRun) -> str:
     for row in held_out_examples(run.run_dir, 1):
         if str(row.get("input", "")).strip():
             return str(row["input"])
-    return DEFAULT_INPUT[run.config.task]
+    return get_task(run.config.task).card_example
 
 
 def answer_text(side: Any) -> str:

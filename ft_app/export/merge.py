@@ -8,12 +8,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ft_app.config import QUANTIZED_METHODS
 from ft_app.export.source import ExportRun, folder_size, human_size, load_export_run
+from ft_app.methods import get_method
 from ft_app.runs import LABELS_FILE
 
 BYTES_PER_PARAM = {"float32": 4, "bfloat16": 2, "float16": 2}
-QUANTIZED_BYTES_PER_PARAM = {"qlora": 0.5, "lora8bit": 1.0}
 
 
 @dataclass
@@ -29,7 +28,7 @@ class MergeResult:
 def merge_dtype(run: ExportRun) -> str:
     """The precision of the merged model: the run's own, or 16-bit for QLoRA/8-bit (quantized weights cannot take
     the merged values)."""
-    if run.config.method not in QUANTIZED_METHODS:
+    if not get_method(run.config.method).quantized:
         return run.config.model.dtype if run.config.model.dtype != "auto" else _auto_dtype(run)
     from ft_app.modeling import device_info
 
@@ -52,9 +51,10 @@ def merge_plan(run: ExportRun) -> str:
     size = f" (about {human_size(params * BYTES_PER_PARAM[dtype])})" if isinstance(params, int) else ""
     text = (f"Merging adds the adapter into a copy of the base weights and saves a standalone {dtype} model{size} "
             "that loads with plain transformers, no peft needed.")
-    if run.config.method in QUANTIZED_METHODS:
-        bits = "4-bit" if run.config.method == "qlora" else "8-bit"
-        ratio = BYTES_PER_PARAM[dtype] / QUANTIZED_BYTES_PER_PARAM[run.config.method]
+    method = get_method(run.config.method)
+    if method.quantized:
+        bits = method.bits_words
+        ratio = BYTES_PER_PARAM[dtype] / method.quant_bytes
         text += (f" This run trained on a {bits} base: the base is reloaded in {dtype} to merge (quantized weights "
                  f"cannot hold the merged values), so the merged model is about {ratio:.0f}x the size the {bits} "
                  "base took in memory.")
@@ -95,9 +95,9 @@ def merge_lora(run_dir: str | Path) -> MergeResult:
     adapter_size = folder_size(run.result_dir)
     message = (f"Merged into a standalone {dtype} model: {human_size(size)} in merged/ (the adapter alone is "
                f"{human_size(adapter_size)}). It loads with plain transformers, no peft needed.")
-    if run.config.method in QUANTIZED_METHODS:
-        bits = "4-bit" if run.config.method == "qlora" else "8-bit"
+    method = get_method(run.config.method)
+    if method.quantized:
         message += (f" The base was reloaded in {dtype} for the merge, so this is about "
-                    f"{BYTES_PER_PARAM[dtype] / QUANTIZED_BYTES_PER_PARAM[run.config.method]:.0f}x the size of the "
-                    f"{bits} base used in training.")
+                    f"{BYTES_PER_PARAM[dtype] / method.quant_bytes:.0f}x the size of the "
+                    f"{method.bits_words} base used in training.")
     return MergeResult(path=run.merged_dir, dtype=dtype, size_bytes=size, message=message)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ft_app.config import RunConfig
+from ft_app.methods import get_method
 from ft_app.paths import looks_like_path
 from ft_app.runs import CONFIG_FILE
 
@@ -40,16 +41,9 @@ def transformer_layer_classes(config: RunConfig) -> list[str]:
 
     Read from the model's own `_no_split_modules` on an empty (meta-device) copy: no weights are loaded.
     """
-    import torch
+    from ft_app.modeling import build_meta_model, load_model_config
 
-    from ft_app.modeling import load_model_config
-    from ft_app.tasks import get_task
-
-    model_config = load_model_config(config.model)
-    with torch.device("meta"):
-        model = get_task(config.task).model_class().from_config(
-            model_config, trust_remote_code=config.model.trust_remote_code
-        )
+    model = build_meta_model(load_model_config(config.model), config.task, trust_remote_code=config.model.trust_remote_code)
     declared = set(getattr(model, "_no_split_modules", None) or ())
     counts = collections.Counter(type(m).__name__ for m in model.modules())
     # The embeddings are often declared too; the layer to wrap is the one the model repeats.
@@ -174,7 +168,7 @@ Every machine needs the model, the data and the same code; only machine 0 writes
 
 
 def _quantized_note(config: RunConfig) -> str:
-    if config.method not in ("qlora", "lora8bit"):
+    if not get_method(config.method).quantized:
         return ""
     return ("\nThis run loads the base in 4-bit or 8-bit: that already fits big models on one GPU, and FSDP over "
             "quantized weights needs extra settings, so prefer DDP for it.")

@@ -9,11 +9,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ft_app.config import QUANTIZED_METHODS
 from ft_app.export.card import answer_text, base_license
 from ft_app.export.output import check_free, record_made
 from ft_app.export.prompting import load_result_tokenizer, prompt_format
 from ft_app.export.source import ExportRun, load_export_run, result_files
+from ft_app.methods import get_method
 from ft_app.tasks import GenerationSettings
 
 TEMPLATE_APP = Path(__file__).resolve().parents[2] / "assets" / "space_template" / "app.py"
@@ -46,7 +46,7 @@ def demo_settings(run: ExportRun, finetuned_ref: str) -> dict[str, Any]:
         "label_names": run.label_names,
         "seed": run.config.training.seed,
         # A quantized run's base is loaded in 16-bit here: bitsandbytes needs a GPU the Space may not have.
-        "dtype": "bfloat16" if run.config.method in QUANTIZED_METHODS else run.config.model.dtype,
+        "dtype": "bfloat16" if get_method(run.config.method).quantized else run.config.model.dtype,
         "max_length": run.config.max_length,
         # Causal LM: prompt + answer must fit this many tokens; a longer prompt loses its start, as in Compare.
         "context_limit": _context_limit(run),
@@ -108,7 +108,7 @@ def space_readme(run: ExportRun, finetuned_ref: str) -> str:
             f"- The base model is the local folder `{run.base_model}`. On a Space, upload it as a model repo and put "
             f"its id in `base_model` in `{DEMO_SETTINGS_FILE}`."
         )
-    if run.config.method in QUANTIZED_METHODS:
+    if get_method(run.config.method).quantized:
         notes.append("- The run trained on a quantized base; here the base loads in bfloat16, so answers can differ "
                      "slightly from the studio's.")
     return (

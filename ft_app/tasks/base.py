@@ -1,12 +1,18 @@
-"""What every task family provides: model class, encoding, collator, metrics and prediction."""
+"""What every task family provides: its facts (names, lengths, how LoRA and the Hub see it) and its behaviour (model
+class, encoding, collator, metrics, evaluation, prediction, the card's words and the page's parts).
+
+A task module subclasses `TaskSpec` and sets `TASK = TheTask()`. Every other module asks the task (`get_task`)
+instead of branching on its name. This module imports nothing of the app but the limits, so that the run config
+itself can ask a task for its facts.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
-from ft_app.config import RunConfig
 from ft_app.limits import check_new_tokens
 
 Encoder = Callable[[dict[str, list[Any]]], dict[str, list[Any]]]
@@ -39,33 +45,122 @@ class Prediction:
     note: str | None = None  # something the reader should know about this answer (e.g. the prompt was cut)
 
 
-class TaskSpec(Protocol):
-    """The interface each task module implements."""
+PromptMode = Literal["chat", "template", "plain", "text"]
 
-    name: str
+
+@dataclass
+class PromptFormat:
+    """How a run turns a typed input into the model's prompt, written down so exported code can do the same.
+
+    chat: the tokenizer's chat template; template: a text template with {prompt}; plain: the input is continued as
+    it is; text: the input goes in unchanged (classification, seq2seq)."""
+
+    mode: PromptMode
+    template: str | None = None
+    system_prompt: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON for demo.json."""
+        return asdict(self)
+
+    def messages(self, text: str) -> list[dict[str, str]]:
+        """The chat messages an input becomes (chat mode)."""
+        system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        return system + [{"role": "user", "content": text}]
+
+    def render(self, text: str, tokenizer: Any = None) -> str:
+        """The prompt text for an input, exactly as the run's predict() builds it."""
+        if self.mode == "chat":
+            return tokenizer.apply_chat_template(self.messages(text), tokenize=False, add_generation_prompt=True)
+        if self.mode == "template":
+            return (self.template or "{prompt}").replace("{prompt}", text).replace("{input}", "")
+        return text
+
+
+@dataclass(frozen=True)
+class CardMetric:
+    """One number of the before/after evaluation as the model card and the Hub's model-index show it."""
+
+    key: str  # in eval.json
+    name: str  # in the card
+    hub_type: str  # the Hub's metric type
+
+
+class TaskSpec:
+    """One task family. Facts are class attributes; behaviour is methods (heavy libraries imported inside them)."""
+
+    name: str = ""
+    label: str = ""  # what the page's task choice says
+    short: str = ""  # the task in a few words, in sentences ("text generation")
+    has_head: bool = False  # a new head on an encoder (a method may train the head alone)
+    labels: bool = False  # answers are labels from a fixed set (probabilities shown, accuracy measured)
+    default_max_length: int = 256  # tokens per input when the run leaves max length empty
+    max_passes: int = 5  # the most passes the automatic recipe makes over the data
+    typical_tokens: int = 128  # tokens per row the time estimate assumes before the data is measured
+    lm_logits: str | None = None  # language-model logits over the "input" or the "target" tokens (memory estimate)
+    lora_task_type: str = ""  # peft's TaskType name
+    lora_modules_to_save: tuple[str, ...] | None = None  # modules trained whole beside the adapters
+    counts_tokens: bool = True  # the Trainer counts the tokens seen (the curve can show tokens/s)
+    pipeline_tag: str = ""  # the Hub's pipeline tag, for the card and for searching models
+    hub_pipeline_tags: tuple[str, ...] = ()  # the Hub pipeline tags of models that suit the task
+    card_metrics: tuple[CardMetric, ...] = ()
+    card_example: str = "Hello."  # the input the card's usage snippet runs when the run kept none
+    mapping_parts: tuple[str, ...] = ()  # the column roles the task reads (data.ColumnMapping's fields)
+    card_limitation: str = "Generated text can be wrong or made up; check it before relying on it."
 
     def model_class(self) -> Any:
         """The `AutoModelFor...` class for this task."""
+        raise NotImplementedError
 
     def model_kwargs(self, label_names: list[str] | None) -> dict[str, Any]:
         """Extra `from_pretrained` arguments (labels for classification)."""
+        return {}
 
-    def encoder(self, config: RunConfig, tokenizer: Any, mapping: Any, label_names: list[str] | None) -> Encoder:
+    def encoder(self, config: Any, tokenizer: Any, mapping: Any, label_names: list[str] | None) -> Encoder:
         """A batched function turning raw rows into input_ids, labels and a length column."""
+        raise NotImplementedError
 
     def collator(self, tokenizer: Any, model: Any, pad_to_multiple_of: int | None) -> Any:
         """The dynamic-padding collator."""
+        raise NotImplementedError
 
     def compute_metrics(self, label_names: list[str] | None) -> Callable | None:
         """Eval metrics beyond the loss, or None."""
+        return None
 
-    def loss_function(self, config: RunConfig, train: Any, label_names: list[str] | None) -> Callable | None:
+    def loss_function(self, config: Any, train: Any, label_names: list[str] | None) -> Callable | None:
         """The Trainer's `compute_loss_func` for this run, or None for the model's own loss."""
+        return None
 
     def example(self, row: dict[str, Any], mapping: Any, label_names: list[str] | None) -> dict[str, str]:
         """A raw row as {'input', 'reference'} for one-click prompts."""
+        raise NotImplementedError
 
-    def predict(
-        self, model: Any, tokenizer: Any, text: str, config: RunConfig, settings: GenerationSettings
-    ) -> Prediction:
+    def predict(self, model: Any, tokenizer: Any, text: str, config: Any, settings: GenerationSettings) -> Prediction:
         """The model's answer to one input."""
+        raise NotImplementedError
+
+    def prompt_format(self, config: Any, tokenizer: Any) -> PromptFormat:
+        """How an input becomes the model's prompt in this run (`config` with the columns the run resolved)."""
+        return PromptFormat("text")
+
+    def card_purpose(self, label_names: list[str] | None, fmt: PromptFormat) -> str:
+        """The model card's one sentence on what the model was trained for."""
+        raise NotImplementedError
+
+    def usage_snippet(self, ref: str, adapter: bool, example: str, label_names: list[str] | None,
+                      fmt: PromptFormat) -> str:
+        """A few lines of plain transformers/peft code that load this kind of result from `ref` and run it once on
+        `example`."""
+        raise NotImplementedError
+
+
+def generation_snippet(model_import: str, ref: str, encode: str, cut_prompt: bool) -> str:
+    """The usage snippet of a generative result: load, encode the example, generate, print the answer."""
+    ref_text = json.dumps(ref)
+    answer = ("answer = model.generate(**inputs, max_new_tokens=64, do_sample=False)[0, inputs[\"input_ids\"].shape[1]:]\n"
+              "print(tokenizer.decode(answer, skip_special_tokens=True))" if cut_prompt else
+              "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=64)[0], skip_special_tokens=True))")
+    return (f"from {model_import}\nfrom transformers import AutoTokenizer\n"
+            f"model, tokenizer = Model.from_pretrained({ref_text}), AutoTokenizer.from_pretrained({ref_text})\n"
+            f"{encode}\n{answer}")

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from ft_app.config import DEFAULT_PROMPT_TEMPLATE, DEFAULT_PROMPT_TEMPLATE_WITH_INPUT, DataConfig, RunConfig
-from ft_app.tasks.base import Encoder, GenerationSettings, Prediction
+from ft_app.config import DataConfig, RunConfig
+from ft_app.tasks.base import (
+    CardMetric,
+    Encoder,
+    GenerationSettings,
+    Prediction,
+    PromptFormat,
+    TaskSpec,
+    generation_snippet,
+)
 
 IGNORE_INDEX = -100
+DEFAULT_PROMPT_TEMPLATE = "### Instruction:\n{prompt}\n\n### Response:\n"
+DEFAULT_PROMPT_TEMPLATE_WITH_INPUT = "### Instruction:\n{prompt}\n\n### Input:\n{input}\n\n### Response:\n"
 ROLE_ALIASES = {"human": "user", "gpt": "assistant", "bot": "assistant", "model": "assistant", "system": "system"}
 
 
@@ -123,18 +133,27 @@ def render_training_text(row: dict[str, Any], mapping: Any, tokenizer: Any, data
     return rendered
 
 
-class CausalLMTask:
+class CausalLMTask(TaskSpec):
     """AutoModelForCausalLM trained on answers (or full sequences) with dynamic padding."""
 
     name = "causal_lm"
+    label = "Follow instructions / chat (text generation)"
+    short = "text generation"
+    default_max_length = 512
+    max_passes = 5  # a generative model memorises its answers sooner
+    typical_tokens = 256
+    lm_logits = "input"
+    lora_task_type = "CAUSAL_LM"
+    pipeline_tag = "text-generation"
+    hub_pipeline_tags = ("text-generation",)
+    card_metrics = (CardMetric("loss", "answer loss", "loss"), CardMetric("perplexity", "perplexity", "perplexity"))
+    card_example = "Hello! Who are you?"
+    mapping_parts = ("messages", "prompt", "input", "response", "text")
 
     def model_class(self) -> Any:
         from transformers import AutoModelForCausalLM
 
         return AutoModelForCausalLM
-
-    def model_kwargs(self, label_names: list[str] | None) -> dict[str, Any]:
-        return {}
 
     def encoder(self, config: RunConfig, tokenizer: Any, mapping: Any, label_names: list[str] | None) -> Encoder:
         if not getattr(tokenizer, "is_fast", False):
@@ -175,12 +194,6 @@ class CausalLMTask:
         # Pads input_ids with the pad token and labels with -100, which is what causal LM needs too.
         return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX, pad_to_multiple_of=pad_to_multiple_of)
 
-    def compute_metrics(self, label_names: list[str] | None) -> Callable | None:
-        return None
-
-    def loss_function(self, config: RunConfig, train: Any, label_names: list[str] | None) -> Callable | None:
-        return None
-
     def example(self, row: dict[str, Any], mapping: Any, label_names: list[str] | None) -> dict[str, str]:
         if mapping.messages:
             msgs = normalize_messages(row[mapping.messages])
@@ -207,11 +220,34 @@ class CausalLMTask:
         new_tokens = generate(model, tokenizer, inputs, settings)
         return Prediction(text=tokenizer.decode(new_tokens, skip_special_tokens=True).strip(), note=note)
 
+    def prompt_format(self, config: RunConfig, tokenizer: Any) -> PromptFormat:
+        if config.data.messages_column is None and _is_plain_text(config):
+            return PromptFormat("plain")
+        if uses_chat_template(tokenizer, config.data):
+            return PromptFormat("chat", system_prompt=config.data.system_prompt or None)
+        return PromptFormat("template", template=config.data.template or DEFAULT_PROMPT_TEMPLATE)
+
+    def card_purpose(self, label_names: list[str] | None, fmt: PromptFormat) -> str:
+        if fmt.mode == "plain":
+            return "It continues a text in the style of its training texts."
+        how = "the tokenizer's chat template" if fmt.mode == "chat" else "a prompt template"
+        return f"It answers prompts the way the training answers did (prompts formatted with {how})."
+
+    def usage_snippet(self, ref: str, adapter: bool, example: str, label_names: list[str] | None,
+                      fmt: PromptFormat) -> str:
+        model = "peft import AutoPeftModelForCausalLM" if adapter else "transformers import AutoModelForCausalLM"
+        if fmt.mode == "chat":
+            encode = (f"inputs = tokenizer.apply_chat_template({json.dumps(fmt.messages(example))}, "
+                      "add_generation_prompt=True, return_tensors=\"pt\", return_dict=True)")
+        else:
+            encode = f"inputs = tokenizer({json.dumps(fmt.render(example))}, return_tensors=\"pt\")"
+        return generation_snippet(f"{model} as Model", ref, encode, cut_prompt=True)
+
 
 def fit_context(inputs: Any, model: Any, max_new_tokens: int) -> tuple[Any, str | None]:
     """Keep the prompt and the answer inside what the model can read: a longer prompt loses its start (the end
     holds the question being answered); returns the inputs and a sentence saying what was cut, if anything."""
-    from ft_app.modeling import position_limit
+    from ft_app.limits import position_limit
 
     limit = position_limit(model.config)
     if limit is None:
@@ -236,6 +272,9 @@ def _is_plain_text(config: RunConfig) -> bool:
     """Whether the run trained on plain text (no prompt/response), so inputs are continued as they are."""
     d = config.data
     return bool(d.text_column) and not (d.prompt_column or d.response_column or d.messages_column)
+
+
+TASK = CausalLMTask()
 
 
 def generate(model: Any, tokenizer: Any, inputs: Any, settings: GenerationSettings) -> Any:

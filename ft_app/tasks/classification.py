@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -9,13 +10,15 @@ from typing import Any
 import numpy as np
 
 from ft_app.config import RunConfig
-from ft_app.recipe import auto_label_weights
-from ft_app.tasks.base import Encoder, GenerationSettings, Prediction
+from ft_app.methods import get_method
+from ft_app.tasks.base import CardMetric, Encoder, GenerationSettings, Prediction, PromptFormat, TaskSpec
 
 log = logging.getLogger(__name__)
 
 # Uncapped, a label on 1 row in 1,000 would get weight 500, and its one row would jerk the model about.
 MAX_LABEL_WEIGHT = 10.0
+# Modules between the body and a classification head: trained along with a new head (peft matches name endings).
+CLASSIFIER_FEEDERS = ("pooler", "pre_classifier")
 
 
 def label_to_name(value: Any) -> str:
@@ -70,10 +73,29 @@ def weighted_cross_entropy(weights: Sequence[float]) -> Callable:
     return loss
 
 
-class ClassificationTask:
+class ClassificationTask(TaskSpec):
     """AutoModelForSequenceClassification with a fresh head sized to the labels."""
 
     name = "classification"
+    label = "Sort texts into labels (classification)"
+    short = "classification"
+    has_head = True
+    labels = True
+    default_max_length = 256
+    max_passes = 10
+    typical_tokens = 64
+    lora_task_type = "SEQ_CLS"
+    # peft trains the classifier itself; these feed it and are new (DistilBERT's pre_classifier) or were never
+    # trained for the task (BERT's pooler; untrained in sentence-embedding models): train them with it.
+    lora_modules_to_save = CLASSIFIER_FEEDERS
+    counts_tokens = False
+    pipeline_tag = "text-classification"
+    hub_pipeline_tags = ("text-classification", "fill-mask", "zero-shot-classification", "token-classification")
+    card_metrics = (CardMetric("accuracy", "accuracy", "accuracy"), CardMetric("f1", "macro-F1", "f1"),
+                    CardMetric("loss", "loss", "loss"))
+    card_example = "I really enjoyed this."
+    mapping_parts = ("text", "label")
+    card_limitation = "It only knows the labels above and always picks one of them, even for unrelated text."
 
     def model_class(self) -> Any:
         from transformers import AutoModelForSequenceClassification
@@ -123,7 +145,7 @@ class ClassificationTask:
         names = label_names or []
         wanted = config.training.label_weights
         if wanted == "auto":
-            wanted = auto_label_weights(config.method)
+            wanted = "balanced" if get_method(config.method).balanced_labels else "none"
         if wanted != "balanced" or len(names) < 2:
             return None
         counts = np.bincount(np.asarray(train["labels"][:], dtype=np.int64), minlength=len(names))[: len(names)].tolist()
@@ -154,6 +176,25 @@ class ClassificationTask:
         best = int(np.argmax(probs))
         return Prediction(text=names[best], label=names[best], probabilities=dict(zip(names, probs)))
 
+    def card_purpose(self, label_names: list[str] | None, fmt: PromptFormat) -> str:
+        labels = ", ".join(f"`{n}`" for n in label_names or [])
+        return f"It sorts a text into one of {len(label_names or [])} labels: {labels}."
+
+    def usage_snippet(self, ref: str, adapter: bool, example: str, label_names: list[str] | None,
+                      fmt: PromptFormat) -> str:
+        ref, example = json.dumps(ref), json.dumps(example)
+        if not adapter:
+            return (f"from transformers import pipeline\nclassify = pipeline(\"text-classification\", model={ref})\n"
+                    f"print(classify({example})[0][\"label\"])")
+        return (
+            "from peft import AutoPeftModelForSequenceClassification\nfrom transformers import AutoTokenizer\n"
+            f"labels = {json.dumps(label_names or [])}\n"
+            f"model = AutoPeftModelForSequenceClassification.from_pretrained({ref}, num_labels=len(labels))\n"
+            f"tokenizer = AutoTokenizer.from_pretrained({ref})\n"
+            f"logits = model(**tokenizer({example}, return_tensors=\"pt\")).logits\n"
+            "print(labels[logits.argmax(-1).item()])"
+        )
+
 
 def _class_name(value: Any, label_names: list[str] | None) -> str:
     """Map a raw label (a ClassLabel index, a number or a string) to its class name."""
@@ -165,3 +206,6 @@ def _class_name(value: Any, label_names: list[str] | None) -> str:
         if 0 <= int(value) < len(label_names):
             return label_names[int(value)]
     return label_to_name(value)
+
+
+TASK = ClassificationTask()

@@ -2,27 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
 from typing import Any
 
 from ft_app.config import RunConfig
-from ft_app.tasks.base import Encoder, GenerationSettings, Prediction
+from ft_app.tasks.base import (
+    CardMetric,
+    Encoder,
+    GenerationSettings,
+    Prediction,
+    PromptFormat,
+    TaskSpec,
+    generation_snippet,
+)
 from ft_app.tasks.causal_lm import IGNORE_INDEX, generate
 from ft_app.tasks.classification import label_to_name
 
 
-class Seq2SeqTask:
+class Seq2SeqTask(TaskSpec):
     """AutoModelForSeq2SeqLM with source and target texts."""
 
     name = "seq2seq"
+    label = "Turn one text into another (text-to-text)"
+    short = "text-to-text"
+    default_max_length = 256
+    max_passes = 8
+    typical_tokens = 128
+    lm_logits = "target"
+    lora_task_type = "SEQ_2_SEQ_LM"
+    pipeline_tag = "text2text-generation"
+    hub_pipeline_tags = ("text2text-generation", "summarization", "translation")
+    card_metrics = (CardMetric("loss", "target loss", "loss"), CardMetric("perplexity", "perplexity", "perplexity"),
+                    CardMetric("exact_match", "exact match", "exact_match"))
+    card_example = "Hello world."
+    mapping_parts = ("text", "target")
 
     def model_class(self) -> Any:
         from transformers import AutoModelForSeq2SeqLM
 
         return AutoModelForSeq2SeqLM
-
-    def model_kwargs(self, label_names: list[str] | None) -> dict[str, Any]:
-        return {}
 
     def encoder(self, config: RunConfig, tokenizer: Any, mapping: Any, label_names: list[str] | None) -> Encoder:
         max_length, max_target = config.max_length, config.data.max_target_length
@@ -44,12 +62,6 @@ class Seq2SeqTask:
             tokenizer, model=model, label_pad_token_id=IGNORE_INDEX, pad_to_multiple_of=pad_to_multiple_of
         )
 
-    def compute_metrics(self, label_names: list[str] | None) -> Callable | None:
-        return None
-
-    def loss_function(self, config: RunConfig, train: Any, label_names: list[str] | None) -> Callable | None:
-        return None
-
     def example(self, row: dict[str, Any], mapping: Any, label_names: list[str] | None) -> dict[str, str]:
         return {"input": str(row[mapping.text]), "reference": label_to_name(row[mapping.target])}
 
@@ -59,3 +71,15 @@ class Seq2SeqTask:
         inputs = tokenizer(text, truncation=True, max_length=config.max_length, return_tensors="pt").to(model.device)
         new_tokens = generate(model, tokenizer, inputs, settings)
         return Prediction(text=tokenizer.decode(new_tokens, skip_special_tokens=True).strip())
+
+    def card_purpose(self, label_names: list[str] | None, fmt: PromptFormat) -> str:
+        return "It turns an input text into a target text, the way the training pairs did."
+
+    def usage_snippet(self, ref: str, adapter: bool, example: str, label_names: list[str] | None,
+                      fmt: PromptFormat) -> str:
+        model = "peft import AutoPeftModelForSeq2SeqLM" if adapter else "transformers import AutoModelForSeq2SeqLM"
+        encode = f"inputs = tokenizer({json.dumps(example)}, return_tensors=\"pt\")"
+        return generation_snippet(f"{model} as Model", ref, encode, cut_prompt=False)
+
+
+TASK = Seq2SeqTask()
