@@ -19,34 +19,9 @@ CELL_CHARS = 180  # characters of a long text shown in a table cell
 
 @dataclass
 class CompareTab:
-    """The Compare tab's widgets."""
+    """The Compare tab's widgets that other parts of the app use."""
 
     run: gr.Dropdown
-    refresh: gr.Button
-    run_info: gr.Markdown
-    text: gr.Textbox
-    examples_state: gr.State
-    examples: gr.Dataset
-    reference: gr.Markdown
-    decoding: gr.Accordion
-    max_new_tokens: gr.Slider
-    temperature: gr.Slider
-    top_p: gr.Slider
-    seed: gr.Number
-    go: gr.Button
-    notice: gr.HTML
-    base_text: gr.Textbox
-    base_label: gr.Label
-    tuned_text: gr.Textbox
-    tuned_label: gr.Label
-    batch_n: gr.Slider
-    batch_go: gr.Button
-    batch_notice: gr.HTML
-    batch_summary: gr.Markdown
-    batch_filter: gr.Radio
-    batch_table: gr.Dataframe
-    batch_csv: gr.DownloadButton
-    batch_rows: gr.State
 
 
 def finished_runs(ctx: AppContext, who: Visitor | None = None) -> list[RunSummary]:
@@ -245,19 +220,20 @@ def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _single_section() -> dict[str, Any]:
-    """The text box, the held-out examples, the decoding settings, Compare and the two answers."""
+def _single_section(ctx: AppContext, run: gr.Dropdown, run_info: gr.Markdown) -> list[Any]:
+    """One text through both models: the text box, the held-out examples, the decoding settings (returned), Compare
+    and the two answers."""
     text = gr.Textbox(**words.COMPARE_TEXT, lines=3, elem_id="compare-text")
-    examples_state = gr.State([])
+    rows = gr.State([])
     examples = gr.Dataset(components=[gr.Textbox(visible=False)], samples=[], label=words.HELD_OUT_EXAMPLES,
                           type="index", visible=False)
     reference = gr.Markdown("")
-    with gr.Accordion(words.DECODING, open=False) as decoding:
+    with gr.Accordion(words.DECODING, open=False) as decoding_box:
         with gr.Row():
-            max_new_tokens = gr.Slider(1, MAX_NEW_TOKENS, value=64, step=1, **words.MAX_NEW_TOKENS)
-            temperature = gr.Slider(0, 2, value=0.0, step=0.05, **words.TEMPERATURE)
-            top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, **words.TOP_P)
-            seed = gr.Number(value=42, precision=0, **words.SEED)
+            decoding = [gr.Slider(1, MAX_NEW_TOKENS, value=64, step=1, **words.MAX_NEW_TOKENS),
+                        gr.Slider(0, 2, value=0.0, step=0.05, **words.TEMPERATURE),
+                        gr.Slider(0.05, 1, value=1.0, step=0.05, **words.TOP_P),
+                        gr.Number(value=42, precision=0, **words.SEED)]
     go = gr.Button(words.COMPARE, variant="primary", elem_id="compare-btn")
     notice = gr.HTML("", elem_id="compare-notice", elem_classes=["ft-note"])
     with gr.Row(elem_classes=["ft-row"]):
@@ -269,64 +245,47 @@ def _single_section() -> dict[str, Any]:
             gr.Markdown(words.TUNED_TITLE)
             tuned_text = gr.Textbox(label=words.TUNED_SAYS, lines=4, interactive=False, elem_id="tuned-out")
             tuned_label = gr.Label(label=words.TUNED_PROBABILITIES, visible=False)
-    return {"text": text, "examples_state": examples_state, "examples": examples, "reference": reference,
-            "decoding": decoding, "max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p,
-            "seed": seed, "go": go, "notice": notice, "base_text": base_text, "base_label": base_label,
-            "tuned_text": tuned_text, "tuned_label": tuned_label}
+    page_event(run.change, bind(describe_run, ctx), [run, ctx.owner],
+               [run_info, rows, examples, decoding_box, base_label, tuned_label], notice)
+    examples.click(use_example, [examples, rows], [text, reference], api_visibility="private")
+    inputs, answers = [run, text, *decoding, ctx.owner], [base_text, base_label, tuned_text, tuned_label]
+    page_event(go.click, bind(compare_text, ctx), inputs, answers, notice, api_name="compare", concurrency_limit=1)
+    page_event(text.submit, bind(compare_text, ctx), inputs, answers, notice, concurrency_limit=1,
+               concurrency_id="compare")
+    return decoding
 
 
-def _batch_section() -> dict[str, Any]:
+def _batch_section(ctx: AppContext, run: gr.Dropdown, decoding: list[Any]) -> None:
     """Many held-out rows at once: how many, the button, the summary, the filter, the table and its CSV."""
     gr.Markdown(words.BATCH_INTRO)
     with gr.Row(elem_classes=["ft-row"]):
-        batch_n = gr.Slider(1, MAX_COMPARE_ROWS, value=20, step=1, **words.BATCH_N, scale=3, elem_id="batch-n")
-        batch_go = gr.Button(words.BATCH_GO, variant="primary", scale=0, min_width=220, elem_id="batch-btn")
-    batch_notice = gr.HTML("", elem_id="batch-notice", elem_classes=["ft-note"])
-    batch_summary = gr.Markdown("", elem_classes=["ft-card"], elem_id="batch-summary", visible=False)
-    batch_filter = gr.Radio(words.BATCH_FILTERS, value="all", label=words.SHOW, elem_id="batch-filter")
+        count = gr.Slider(1, MAX_COMPARE_ROWS, value=20, step=1, **words.BATCH_N, scale=3, elem_id="batch-n")
+        go = gr.Button(words.BATCH_GO, variant="primary", scale=0, min_width=220, elem_id="batch-btn")
+    notice = gr.HTML("", elem_id="batch-notice", elem_classes=["ft-note"])
+    summary = gr.Markdown("", elem_classes=["ft-card"], elem_id="batch-summary", visible=False)
+    which = gr.Radio(words.BATCH_FILTERS, value="all", label=words.SHOW, elem_id="batch-filter")
     # A long input is cut (a click on the cell shows all of it) so that it cannot push the answers off screen.
-    batch_table = gr.Dataframe(headers=words.BATCH_HEADERS, value=[], interactive=False, wrap=True, max_height=520,
-                               label=words.BATCH_TABLE, elem_id="batch-table", max_chars=CELL_CHARS,
-                               column_widths=["28%", "12%", "17%", "17%", "8%", "8%", "10%"])
-    batch_csv = gr.DownloadButton(words.BATCH_CSV, value=None, visible=False, elem_id="batch-csv", variant="secondary")
-    return {"batch_n": batch_n, "batch_go": batch_go, "batch_notice": batch_notice, "batch_summary": batch_summary,
-            "batch_filter": batch_filter, "batch_table": batch_table, "batch_csv": batch_csv,
-            "batch_rows": gr.State([])}
+    table = gr.Dataframe(headers=words.BATCH_HEADERS, value=[], interactive=False, wrap=True, max_height=520,
+                         label=words.BATCH_TABLE, elem_id="batch-table", max_chars=CELL_CHARS,
+                         column_widths=["28%", "12%", "17%", "17%", "8%", "8%", "10%"])
+    csv = gr.DownloadButton(words.BATCH_CSV, value=None, visible=False, elem_id="batch-csv", variant="secondary")
+    records = gr.State([])
+    outputs = [summary, table, csv, records]
+    page_event(go.click, bind(compare_rows_shown, ctx), [run, count, *decoding, which, ctx.owner], outputs, notice,
+               api_name="batch_compare", api_fn=bind(compare_rows, ctx), concurrency_limit=1)
+    which.change(filter_rows, [which, records], [table], api_visibility="private")
+    run.change(clear_rows, None, outputs, api_visibility="private")
 
 
-def layout() -> CompareTab:
-    """Lay out the Compare tab."""
+def build(ctx: AppContext) -> CompareTab:
+    """Lay out the Compare tab and wire its events."""
     gr.Markdown(words.COMPARE_INTRO)
     with gr.Row(elem_classes=["ft-row"]):
         run = gr.Dropdown(label=words.COMPARE_RUN, choices=[], value=None, scale=4, elem_id="compare-run",
                           allow_custom_value=True)
         refresh = gr.Button(words.REFRESH_LIST, scale=0, min_width=150)
     run_info = gr.Markdown(words.NO_RUN_TO_COMPARE, elem_classes=["ft-card"])
-    return CompareTab(run=run, refresh=refresh, run_info=run_info, **_single_section(), **_batch_section())
-
-
-def build(ctx: AppContext) -> CompareTab:
-    """Lay out the Compare tab and wire its events."""
-    tab = layout()
-    owner = ctx.owner
-    page_event(tab.run.change, bind(describe_run, ctx), [tab.run, owner],
-               [tab.run_info, tab.examples_state, tab.examples, tab.decoding, tab.base_label, tab.tuned_label],
-               tab.notice)
-    tab.examples.click(use_example, [tab.examples, tab.examples_state], [tab.text, tab.reference],
-                       api_visibility="private")
-    tab.refresh.click(bind(refresh_runs, ctx), [tab.run, owner], [tab.run], api_name="compare_runs")
-    decoding = [tab.max_new_tokens, tab.temperature, tab.top_p, tab.seed]
-    compare_inputs = [tab.run, tab.text, *decoding, owner]
-    compare_outputs = [tab.base_text, tab.base_label, tab.tuned_text, tab.tuned_label]
-    page_event(tab.go.click, bind(compare_text, ctx), compare_inputs, compare_outputs, tab.notice, api_name="compare",
-               concurrency_limit=1)
-    page_event(tab.text.submit, bind(compare_text, ctx), compare_inputs, compare_outputs, tab.notice,
-               concurrency_limit=1, concurrency_id="compare")
-    batch_outputs = [tab.batch_summary, tab.batch_table, tab.batch_csv, tab.batch_rows]
-    page_event(tab.batch_go.click, bind(compare_rows_shown, ctx), [tab.run, tab.batch_n, *decoding, tab.batch_filter,
-               owner], batch_outputs, tab.batch_notice, api_name="batch_compare", api_fn=bind(compare_rows, ctx),
-               concurrency_limit=1)
-    tab.batch_filter.change(filter_rows, [tab.batch_filter, tab.batch_rows], [tab.batch_table],
-                            api_visibility="private")
-    tab.run.change(clear_rows, None, batch_outputs, api_visibility="private")
-    return tab
+    decoding = _single_section(ctx, run, run_info)
+    refresh.click(bind(refresh_runs, ctx), [run, ctx.owner], [run], api_name="compare_runs")
+    _batch_section(ctx, run, decoding)
+    return CompareTab(run=run)

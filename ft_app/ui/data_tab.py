@@ -38,20 +38,15 @@ REPORT_SLOTS = 4  # the report text, the label-balance plot, the length plot, th
 
 @dataclass
 class DataTab:
-    """The Data tab's widgets."""
+    """The Data tab's widgets that other parts of the app use."""
 
-    upload: gr.File
     source: gr.Textbox
-    dataset_config: gr.Dropdown
-    split: gr.Dropdown
-    load: gr.Button
-    notice: gr.HTML
-    summary: gr.Markdown
-    preview: gr.Dataframe
     mapping: dict[str, gr.Dropdown]
-    report_btn: gr.Button
-    report_outputs: list[gr.components.Component]  # the report text, label balance, token lengths, example
+    preview: gr.Dataframe
+    summary: gr.Markdown
+    notice: gr.HTML
     task_only: dict[str, list[gr.components.Component]]  # the widgets each task shows (the others hide them)
+    report_outputs: list[gr.components.Component]  # the report text, label balance, token lengths, example
 
 
 def _data() -> Any:
@@ -203,7 +198,7 @@ def report_widgets(report: Any) -> list[Any]:
     return ["\n".join(lines) or words.DATA_FINE, balance, lengths, example]
 
 
-def _source_section(ctx: AppContext) -> dict[str, Any]:
+def _source_section(ctx: AppContext) -> list[Any]:
     """The upload, the training-data box with its configuration and split pickers, and the Load button."""
     form = ctx.form
     with gr.Row():
@@ -218,7 +213,7 @@ def _source_section(ctx: AppContext) -> dict[str, Any]:
                 split = form.add(("data", "train_split"), gr.Dropdown(
                     label=words.TRAIN_SPLIT, choices=["train"], value="train", allow_custom_value=True))
             load = gr.Button(words.LOAD_DATA, variant="secondary")
-    return {"upload": upload, "source": source, "dataset_config": dataset_config, "split": split, "load": load}
+    return [upload, source, dataset_config, split, load]
 
 
 def _mapping_section(ctx: AppContext) -> dict[str, gr.Dropdown]:
@@ -249,10 +244,11 @@ def _settings_section(ctx: AppContext) -> dict[str, list[gr.components.Component
     return {"causal_lm": chat, "seq2seq": [target_len]}
 
 
-def layout(ctx: AppContext) -> DataTab:
-    """Lay out the Data tab."""
+def build(ctx: AppContext, task: gr.Radio) -> DataTab:
+    """Lay out the Data tab and wire its events."""
+    form, owner = ctx.form, ctx.owner
     gr.Markdown(words.DATA_INTRO)
-    source = _source_section(ctx)
+    upload, source, dataset_config, split, load = _source_section(ctx)
     notice = gr.HTML("", elem_id="data-notice", elem_classes=["ft-note"])
     summary = gr.Markdown(words.NO_DATA_YET, elem_classes=["ft-card"])
     preview = gr.Dataframe(label=words.PREVIEW.format(rows=PREVIEW_ROWS), interactive=False, wrap=True,
@@ -266,30 +262,22 @@ def layout(ctx: AppContext) -> DataTab:
         balance = gr.Plot(label=words.LABEL_BALANCE, visible=True, elem_id="data-balance")
         lengths = gr.Plot(label=words.TOKEN_LENGTHS, elem_id="data-lengths")
     example = gr.HighlightedText(label=words.EXAMPLE_AS_SEEN, visible=False, combine_adjacent=True, show_legend=True)
+    report_outputs = [report_md, balance, lengths, example]
+    columns = list(mapping.values())
+    report_after = bind(auto_report, ctx, notice)
+    report_inputs = {*form.components(), notice, owner}
+    page_event(upload.upload, bind(upload_data, ctx), [upload, task, owner],
+               [source, dataset_config, split, preview, summary, *columns], notice, api_name="upload_data").then(
+        report_after, report_inputs, report_outputs, api_visibility="private", show_progress="minimal"
+    )
+    for trigger, api in ((load.click, "load_data"), (source.submit, None)):
+        page_event(trigger, bind(load_data, ctx), [source, dataset_config, split, task, owner],
+                   [dataset_config, split, preview, summary, *columns], notice, api_name=api,
+                   concurrency_id="load_data").then(
+            report_after, report_inputs, report_outputs, api_visibility="private", show_progress="minimal"
+        )
+    page_event(report_btn.click, bind(data_report, ctx), {*form.components(), owner}, report_outputs, notice)
     task_only = {"classification": [balance], "causal_lm": [*task_only["causal_lm"], example],
                  "seq2seq": task_only["seq2seq"]}
-    return DataTab(**source, notice=notice, summary=summary, preview=preview, mapping=mapping, report_btn=report_btn,
-                   report_outputs=[report_md, balance, lengths, example], task_only=task_only)
-
-
-def build(ctx: AppContext, task: gr.Radio) -> DataTab:
-    """Lay out the Data tab and wire its events."""
-    tab = layout(ctx)
-    form, notice, mapping = ctx.form, tab.notice, list(tab.mapping.values())
-    report_inputs = {*form.components(), notice, ctx.owner}
-    report_after = bind(auto_report, ctx, notice)
-    upload_outputs = [tab.source, tab.dataset_config, tab.split, tab.preview, tab.summary, *mapping]
-    page_event(tab.upload.upload, bind(upload_data, ctx), [tab.upload, task, ctx.owner], upload_outputs, notice,
-               api_name="upload_data").then(
-        report_after, report_inputs, tab.report_outputs, api_visibility="private", show_progress="minimal"
-    )
-    load_inputs = [tab.source, tab.dataset_config, tab.split, task, ctx.owner]
-    load_outputs = [tab.dataset_config, tab.split, tab.preview, tab.summary, *mapping]
-    for trigger, api in ((tab.load.click, "load_data"), (tab.source.submit, None)):
-        page_event(trigger, bind(load_data, ctx), load_inputs, load_outputs, notice, api_name=api,
-                   concurrency_id="load_data").then(
-            report_after, report_inputs, tab.report_outputs, api_visibility="private", show_progress="minimal"
-        )
-    page_event(tab.report_btn.click, bind(data_report, ctx), {*form.components(), ctx.owner}, tab.report_outputs,
-               notice)
-    return tab
+    return DataTab(source=source, mapping=mapping, preview=preview, summary=summary, notice=notice,
+                   task_only=task_only, report_outputs=report_outputs)

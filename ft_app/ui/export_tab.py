@@ -21,43 +21,9 @@ from ft_app.ui.context import AppContext
 
 @dataclass
 class ExportTab:
-    """The Export tab's widgets."""
+    """The Export tab's widgets that other parts of the app use."""
 
     run: gr.Dropdown
-    refresh: gr.Button
-    info: gr.Markdown
-    notice: gr.HTML
-    zip_btn: gr.Button
-    with_merged: gr.Checkbox
-    zip_note: gr.Markdown
-    zip_file: gr.DownloadButton
-    merge_box: gr.Accordion
-    merge_plan: gr.Markdown
-    merge_btn: gr.Button
-    merge_note: gr.Markdown
-    card_btn: gr.Button
-    card_file: gr.DownloadButton
-    card_meta: gr.Code
-    card_curve: gr.Image
-    card_text: gr.Markdown
-    repo: gr.Textbox
-    private: gr.Checkbox
-    what: gr.Radio
-    publish_btn: gr.Button
-    publish_note: gr.Markdown
-    space_btn: gr.Button
-    space_file: gr.DownloadButton
-    recipe_text: gr.Markdown
-    recipe_config: gr.Code
-    recipe_btn: gr.Button
-    recipe_file: gr.DownloadButton
-
-    @property
-    def run_outputs(self) -> list[Any]:
-        """The widgets `describe_run` fills, in order."""
-        return [self.info, self.with_merged, self.merge_box, self.merge_plan, self.merge_note, self.recipe_text,
-                self.recipe_config, self.zip_file, self.card_file, self.space_file, self.recipe_file, self.zip_note,
-                self.card_text, self.publish_note]
 
 
 def run_choices(ctx: AppContext, current: str | None = None, *preferred: str | None,
@@ -112,7 +78,7 @@ def describe_run(ctx: AppContext, run_id: str | None, owner_key: str | None = No
     """Describe the picked run and show what can be done with it.
 
     Args: the run dropdown, the visitor's owner key.
-    Returns: ExportTab.run_outputs: the run card, what each export section shows, the downloads hidden.
+    Returns: the run card, what each export section shows, the downloads hidden.
     """
     hidden = gr.DownloadButton(value=None, visible=False)
     if not run_id:
@@ -261,8 +227,8 @@ def make_recipe(ctx: AppContext, run_id: str | None, owner_key: str | None = Non
     return gr.DownloadButton(words.DOWNLOAD.format(name=path.name), value=str(path), visible=True)
 
 
-def _download_sections(demo_server: bool) -> dict[str, Any]:
-    """The zip, the merge and the model card."""
+def _zip_section(ctx: AppContext, run: gr.Dropdown, notice: gr.HTML) -> list[Any]:
+    """Download everything (.zip); returns "include the merged model", the zip's note and its download button."""
     with gr.Accordion(words.ZIP_BOX, open=True):
         gr.Markdown(words.ZIP_CONTENTS)
         with gr.Row(elem_classes=["ft-row"]):
@@ -270,12 +236,28 @@ def _download_sections(demo_server: bool) -> dict[str, Any]:
             with_merged = gr.Checkbox(False, label=words.WITH_MERGED, visible=False, elem_id="export-with-merged")
         zip_note = gr.Markdown("", elem_id="export-zip-note")
         zip_file = gr.DownloadButton(words.ZIP_DOWNLOAD, value=None, visible=False, elem_id="export-zip-download")
+    page_event(zip_btn.click, bind(make_zip, ctx), [run, with_merged, ctx.owner], [zip_file, zip_note], notice,
+               api_name="export_zip", concurrency_limit=1)
+    return [with_merged, zip_note, zip_file]
+
+
+def _merge_section(ctx: AppContext, run: gr.Dropdown, token: gr.Textbox, notice: gr.HTML, info: gr.Markdown,
+                   with_merged: gr.Checkbox) -> list[Any]:
+    """Merge the LoRA adapter (shown for adapter runs); returns the box, the plan and the note."""
+    demo_server = ctx.jobs.host.demo
     with gr.Accordion(words.MERGE_BOX, open=False, visible=False) as merge_box:
         merge_plan = gr.Markdown("")
         merge_btn = gr.Button(words.MERGE, visible=not demo_server, elem_id="export-merge-btn")
         if demo_server:
             gr.Markdown(words.MERGE_OFF)
         merge_note = gr.Markdown("", elem_id="export-merge-note")
+    page_event(merge_btn.click, bind(merge_adapter, ctx), [run, token, ctx.owner], [merge_note, with_merged, info],
+               notice, api_name="merge_lora", concurrency_limit=1)
+    return [merge_box, merge_plan, merge_note]
+
+
+def _card_section(ctx: AppContext, run: gr.Dropdown, notice: gr.HTML) -> list[Any]:
+    """The model card; returns its download button and its text."""
     with gr.Accordion(words.CARD_BOX, open=False):
         gr.Markdown(words.CARD_INTRO)
         card_btn = gr.Button(words.WRITE_CARD, elem_id="export-card-btn")
@@ -284,14 +266,14 @@ def _download_sections(demo_server: bool) -> dict[str, Any]:
             card_meta = gr.Code(language="yaml", label=words.CARD_META, visible=False, interactive=False)
             card_curve = gr.Image(label=words.CARD_CURVE, visible=False, interactive=False)
         card_text = gr.Markdown("", elem_id="export-card")
-    return {"zip_btn": zip_btn, "with_merged": with_merged, "zip_note": zip_note, "zip_file": zip_file,
-            "merge_box": merge_box, "merge_plan": merge_plan, "merge_btn": merge_btn, "merge_note": merge_note,
-            "card_btn": card_btn, "card_file": card_file, "card_meta": card_meta, "card_curve": card_curve,
-            "card_text": card_text}
+    page_event(card_btn.click, bind(make_card, ctx), [run, ctx.owner], [card_file, card_meta, card_curve, card_text],
+               notice, api_name="model_card", concurrency_limit=1)
+    return [card_file, card_text]
 
 
-def _share_sections(demo_server: bool) -> dict[str, Any]:
-    """Publishing to the Hub, the demo Space and the recipe at scale."""
+def _publish_section(ctx: AppContext, run: gr.Dropdown, token: gr.Textbox, notice: gr.HTML) -> gr.Markdown:
+    """Publish to the Hub; returns the publish note."""
+    demo_server = ctx.jobs.host.demo
     with gr.Accordion(words.PUBLISH_BOX, open=False):
         if demo_server:
             gr.Markdown(words.PUBLISH_OFF)
@@ -303,6 +285,13 @@ def _share_sections(demo_server: bool) -> dict[str, Any]:
         publish_btn = gr.Button(words.PUBLISH, variant="primary", interactive=not demo_server,
                                 elem_id="export-publish-btn")
         publish_note = gr.Markdown("", elem_id="export-publish-note")
+    page_event(publish_btn.click, bind(publish, ctx), [run, repo, private, what, token, ctx.owner], [publish_note],
+               notice, api_name="publish_to_hub", concurrency_limit=1)
+    return publish_note
+
+
+def _space_and_recipe_sections(ctx: AppContext, run: gr.Dropdown, notice: gr.HTML) -> list[Any]:
+    """The demo Space and the recipe at scale; returns the Space's download, the recipe's text, config and download."""
     with gr.Accordion(words.SPACE_BOX, open=False):
         gr.Markdown(words.SPACE_INTRO)
         space_btn = gr.Button(words.MAKE_SPACE, elem_id="export-space-btn")
@@ -313,13 +302,15 @@ def _share_sections(demo_server: bool) -> dict[str, Any]:
         recipe_btn = gr.Button(words.MAKE_RECIPE, elem_id="export-recipe-btn")
         recipe_file = gr.DownloadButton(words.RECIPE_DOWNLOAD, value=None, visible=False,
                                         elem_id="export-recipe-download")
-    return {"repo": repo, "private": private, "what": what, "publish_btn": publish_btn, "publish_note": publish_note,
-            "space_btn": space_btn, "space_file": space_file, "recipe_text": recipe_text,
-            "recipe_config": recipe_config, "recipe_btn": recipe_btn, "recipe_file": recipe_file}
+    page_event(space_btn.click, bind(make_space, ctx), [run, ctx.owner], [space_file], notice, api_name="demo_space",
+               concurrency_limit=1)
+    page_event(recipe_btn.click, bind(make_recipe, ctx), [run, ctx.owner], [recipe_file], notice,
+               api_name="recipe_zip", concurrency_limit=1)
+    return [space_file, recipe_text, recipe_config, recipe_file]
 
 
-def layout(ctx: AppContext) -> ExportTab:
-    """Lay out the Export tab."""
+def build(ctx: AppContext, token: gr.Textbox) -> ExportTab:
+    """Lay out the Export tab and wire its events; `token` is the per-run token field of the Model tab."""
     gr.Markdown(words.EXPORT_INTRO)
     with gr.Row(elem_classes=["ft-row"]):
         run = gr.Dropdown(label=words.EXPORT_RUN, choices=[], value=None, scale=4, elem_id="export-run",
@@ -327,28 +318,13 @@ def layout(ctx: AppContext) -> ExportTab:
         refresh = gr.Button(words.REFRESH_LIST, scale=0, min_width=150)
     info = gr.Markdown(words.NO_RUN_TO_EXPORT, elem_classes=["ft-card"], elem_id="export-info")
     notice = gr.HTML("", elem_id="export-notice", elem_classes=["ft-note"])
-    demo_server = ctx.jobs.host.demo
-    return ExportTab(run=run, refresh=refresh, info=info, notice=notice, **_download_sections(demo_server),
-                     **_share_sections(demo_server))
-
-
-def build(ctx: AppContext, token: gr.Textbox) -> ExportTab:
-    """Lay out the Export tab and wire its events; `token` is the per-run token field of the Model tab."""
-    tab = layout(ctx)
-    run, owner, notice = tab.run, ctx.owner, tab.notice
-    page_event(run.change, bind(describe_run, ctx), [run, owner], tab.run_outputs, notice)
-    tab.refresh.click(bind(refresh_runs, ctx), [run, owner], [run], api_name="export_runs")
-    page_event(tab.zip_btn.click, bind(make_zip, ctx), [run, tab.with_merged, owner], [tab.zip_file, tab.zip_note],
-               notice, api_name="export_zip", concurrency_limit=1)
-    page_event(tab.merge_btn.click, bind(merge_adapter, ctx), [run, token, owner],
-               [tab.merge_note, tab.with_merged, tab.info], notice, api_name="merge_lora", concurrency_limit=1)
-    page_event(tab.card_btn.click, bind(make_card, ctx), [run, owner],
-               [tab.card_file, tab.card_meta, tab.card_curve, tab.card_text], notice, api_name="model_card",
-               concurrency_limit=1)
-    page_event(tab.publish_btn.click, bind(publish, ctx), [run, tab.repo, tab.private, tab.what, token, owner],
-               [tab.publish_note], notice, api_name="publish_to_hub", concurrency_limit=1)
-    page_event(tab.space_btn.click, bind(make_space, ctx), [run, owner], [tab.space_file], notice,
-               api_name="demo_space", concurrency_limit=1)
-    page_event(tab.recipe_btn.click, bind(make_recipe, ctx), [run, owner], [tab.recipe_file], notice,
-               api_name="recipe_zip", concurrency_limit=1)
-    return tab
+    with_merged, zip_note, zip_file = _zip_section(ctx, run, notice)
+    merge_box, merge_plan, merge_note = _merge_section(ctx, run, token, notice, info, with_merged)
+    card_file, card_text = _card_section(ctx, run, notice)
+    publish_note = _publish_section(ctx, run, token, notice)
+    space_file, recipe_text, recipe_config, recipe_file = _space_and_recipe_sections(ctx, run, notice)
+    page_event(run.change, bind(describe_run, ctx), [run, ctx.owner],
+               [info, with_merged, merge_box, merge_plan, merge_note, recipe_text, recipe_config, zip_file, card_file,
+                space_file, recipe_file, zip_note, card_text, publish_note], notice)
+    refresh.click(bind(refresh_runs, ctx), [run, ctx.owner], [run], api_name="export_runs")
+    return ExportTab(run=run)

@@ -17,18 +17,12 @@ RESULT_KEYS = ["model", "downloads", "likes", "parameters", "architecture", "lic
 
 @dataclass
 class ModelTab:
-    """The Model tab's widgets."""
+    """The Model tab's widgets that other parts of the app use."""
 
     model: gr.Textbox
     hub_line: gr.Markdown
-    check: gr.Button
-    notice: gr.HTML
     details: gr.Markdown
     local: gr.Dropdown
-    refresh: gr.Button
-    query: gr.Textbox
-    search: gr.Button
-    results: gr.Dataframe
     token: gr.Textbox
 
 
@@ -146,8 +140,8 @@ def _safe_describe(name: str, task: str) -> str:
         return words.MODEL_PROBLEM.format(name=name, problem=exc)
 
 
-def layout(ctx: AppContext) -> ModelTab:
-    """Lay out the Model tab."""
+def build(ctx: AppContext, task: gr.Radio) -> ModelTab:
+    """Lay out the Model tab and wire its events."""
     form = ctx.form
     gr.Markdown(words.MODEL_INTRO)
     status = gr.Markdown(words.HUB_CHECKING, elem_classes=["ft-hub-line"])
@@ -174,21 +168,11 @@ def layout(ctx: AppContext) -> ModelTab:
     with gr.Accordion(words.TOKEN_BOX, open=False):
         # Not part of the run form: sent with the Train/Resume click only, never saved in a run, a log or a config.
         token = gr.Textbox(value="", **words.TOKEN, type="password", elem_id="hf-token", max_lines=1)
-    return ModelTab(model=model, hub_line=status, check=check, notice=notice, details=details, local=local,
-                    refresh=refresh, query=query, search=search, results=results, token=token)
-
-
-def build(ctx: AppContext, task: gr.Radio) -> ModelTab:
-    """Lay out the Model tab and wire its events."""
-    tab = layout(ctx)
-    model, details, notice = tab.model, tab.details, tab.notice
-    page_event(tab.search.click, search_models, [tab.query, task], [tab.results], notice, api_name="search_models")
-    page_event(tab.query.submit, search_models, [tab.query, task], [tab.results], notice,
-               concurrency_id="search_models")
-    tab.results.select(pick_result, [task], [model, details], api_visibility="private")
-    tab.local.input(pick_local, [tab.local, model, task], [model, details], api_visibility="private")
-    tab.refresh.click(local_choices, None, [tab.local], api_visibility="private")
-    check = bind(check_model, ctx)
-    page_event(tab.check.click, check, [model, task], [details], notice, api_name="check_model")
-    page_event(model.submit, check, [model, task], [details], notice, concurrency_id="check_model")
-    return tab
+    page_event(search.click, search_models, [query, task], [results], notice, api_name="search_models")
+    page_event(query.submit, search_models, [query, task], [results], notice, concurrency_id="search_models")
+    results.select(pick_result, [task], [model, details], api_visibility="private")
+    local.input(pick_local, [local, model, task], [model, details], api_visibility="private")
+    refresh.click(local_choices, None, [local], api_visibility="private")
+    page_event(check.click, bind(check_model, ctx), [model, task], [details], notice, api_name="check_model")
+    page_event(model.submit, bind(check_model, ctx), [model, task], [details], notice, concurrency_id="check_model")
+    return ModelTab(model=model, hub_line=status, details=details, local=local, token=token)

@@ -28,39 +28,14 @@ from ft_app.ui.context import AppContext
 
 @dataclass
 class RunsTab:
-    """The Runs tab's widgets."""
+    """The Runs tab's widgets that other parts of the app use."""
 
-    refresh: gr.Button
-    table: gr.Dataframe
     pick: gr.Dropdown
-    resume: gr.Button
-    to_compare: gr.Button
-    delete: gr.Button
-    notice: gr.HTML
-    confirm_row: gr.Row
-    confirm_text: gr.Markdown
-    confirm: gr.Button
-    cancel: gr.Button
-    run_plot: gr.Plot
-    run_summary: gr.Markdown
-    run_config: gr.Code
-    run_failure: gr.HTML
-    results: results_panel.ResultsPanel
-    log_box: gr.Accordion
-    run_log: gr.Textbox
     overlay_pick: gr.CheckboxGroup
-    overlay_plot: gr.Plot
-
-    @property
-    def open_outputs(self) -> list[Any]:
-        """The widgets `open_run` fills, in order."""
-        return [self.run_plot, self.run_summary, self.run_config, self.resume, self.delete, self.run_failure,
-                self.log_box, self.run_log, *self.results.outputs]
-
-    @property
-    def refresh_outputs(self) -> list[Any]:
-        """The widgets `refresh_all` fills, in order."""
-        return [self.table, self.pick, self.overlay_pick, *self.open_outputs]
+    to_compare: gr.Button
+    resume: gr.Button
+    notice: gr.HTML
+    refresh_outputs: list[Any]  # what `refresh_all` fills, in order
 
 
 def _when(iso: str | None) -> str:
@@ -159,8 +134,7 @@ def open_run(ctx: AppContext, run_id: str | None, owner_key: str | None = None, 
     reason and log, and its results.
 
     Args: the run dropdown, the visitor's owner key.
-    Returns: RunsTab.open_outputs: the curves, the card, the config, Resume, Delete, the failure card, the log box,
-        the log, the results panel.
+    Returns: the curves, the card, the config, Resume, Delete, the failure card, the log box, the log, the results.
     """
     from ft_app import plots
     from ft_app.results import resume_blocker
@@ -278,8 +252,25 @@ def hide_confirm() -> Any:
     return gr.Row(visible=False)
 
 
-def layout(ctx: AppContext) -> RunsTab:
-    """Lay out the Runs tab."""
+def _run_view(resume: gr.Button, delete: gr.Button) -> list[Any]:
+    """The open run: its curves, card, config, failure card, results and log; returns what `open_run` fills."""
+    with gr.Row():
+        with gr.Column(scale=3):
+            run_plot = gr.Plot(label=words.RUN_CURVES, elem_id="runs-plot")
+        with gr.Column(scale=2):
+            run_summary = gr.Markdown(words.PICK_RUN_ABOVE, elem_classes=["ft-card"])
+            with gr.Accordion(words.RUN_CONFIG_BOX, open=False):
+                run_config = gr.Code(language="json", interactive=False, label="config.json")
+    run_failure = gr.HTML("", visible=False, elem_id="runs-failure")
+    results = results_panel.build("runs")
+    with gr.Accordion(words.RUN_LOG_BOX, open=False) as log_box:
+        run_log = gr.Textbox(lines=10, max_lines=25, interactive=False, show_label=False, elem_id="runs-log")
+    return [run_plot, run_summary, run_config, resume, delete, run_failure, log_box, run_log, *results.outputs]
+
+
+def build(ctx: AppContext) -> RunsTab:
+    """Lay out the Runs tab and wire its events."""
+    owner = ctx.owner
     gr.Markdown(words.RUNS_INTRO)
     refresh = gr.Button(words.REFRESH_RUNS, size="sm", scale=0, min_width=160)
     table = gr.Dataframe(headers=words.RUNS_HEADERS, value=[], label=words.RUNS_TABLE, interactive=False, wrap=True,
@@ -297,43 +288,23 @@ def layout(ctx: AppContext) -> RunsTab:
         confirm_text = gr.Markdown("")
         confirm = gr.Button(words.CONFIRM_DELETE, variant="stop", elem_id="confirm-delete")
         cancel = gr.Button(words.CANCEL)
-    with gr.Row():
-        with gr.Column(scale=3):
-            run_plot = gr.Plot(label=words.RUN_CURVES, elem_id="runs-plot")
-        with gr.Column(scale=2):
-            run_summary = gr.Markdown(words.PICK_RUN_ABOVE, elem_classes=["ft-card"])
-            with gr.Accordion(words.RUN_CONFIG_BOX, open=False):
-                run_config = gr.Code(language="json", interactive=False, label="config.json")
-    run_failure = gr.HTML("", visible=False, elem_id="runs-failure")
-    results = results_panel.build("runs")
-    with gr.Accordion(words.RUN_LOG_BOX, open=False) as log_box:
-        run_log = gr.Textbox(lines=10, max_lines=25, interactive=False, show_label=False, elem_id="runs-log")
+    open_outputs = _run_view(resume, delete)
     with gr.Accordion(words.OVERLAY_BOX, open=False):
         overlay_pick = gr.CheckboxGroup(label=words.OVERLAY_PICK, choices=[])
         overlay_plot = gr.Plot(label=words.OVERLAY_PLOT)
-    return RunsTab(refresh=refresh, table=table, pick=pick, resume=resume, to_compare=to_compare, delete=delete,
-                   notice=notice, confirm_row=confirm_row, confirm_text=confirm_text, confirm=confirm, cancel=cancel,
-                   run_plot=run_plot, run_summary=run_summary, run_config=run_config, run_failure=run_failure,
-                   results=results, log_box=log_box, run_log=run_log, overlay_pick=overlay_pick,
-                   overlay_plot=overlay_plot)
-
-
-def build(ctx: AppContext) -> RunsTab:
-    """Lay out the Runs tab and wire its events."""
-    tab = layout(ctx)
-    owner, notice = ctx.owner, tab.notice
-    tab.refresh.click(bind(refresh_all, ctx), [tab.pick, tab.overlay_pick, owner], tab.refresh_outputs,
-                      api_name="refresh_runs")
+    refresh_outputs = [table, pick, overlay_pick, *open_outputs]
+    refresh.click(bind(refresh_all, ctx), [pick, overlay_pick, owner], refresh_outputs, api_name="refresh_runs")
     gr.api(user_errors(bind(list_runs, ctx)), api_name="list_runs")
     gr.api(user_errors(bind(run_results, ctx)), api_name="run_results")
-    page_event(tab.pick.change, bind(open_run, ctx), [tab.pick, owner], tab.open_outputs, notice, api_name="open_run")
-    tab.table.select(pick_row, None, [tab.pick], api_visibility="private")
-    tab.overlay_pick.change(bind(overlay, ctx), [tab.overlay_pick, owner], [tab.overlay_plot],
-                            api_visibility="private")
-    page_event(tab.delete.click, bind(ask_delete, ctx), [tab.pick, owner], [tab.confirm_row, tab.confirm_text], notice)
-    tab.cancel.click(hide_confirm, None, [tab.confirm_row], api_visibility="private")
-    page_event(tab.confirm.click, bind(delete_run, ctx), [tab.pick, tab.overlay_pick, owner],
-               [tab.confirm_row, *tab.refresh_outputs], notice, api_name="delete_run")
+    page_event(pick.change, bind(open_run, ctx), [pick, owner], open_outputs, notice, api_name="open_run")
+    table.select(pick_row, None, [pick], api_visibility="private")
+    overlay_pick.change(bind(overlay, ctx), [overlay_pick, owner], [overlay_plot], api_visibility="private")
+    page_event(delete.click, bind(ask_delete, ctx), [pick, owner], [confirm_row, confirm_text], notice)
+    cancel.click(hide_confirm, None, [confirm_row], api_visibility="private")
+    page_event(confirm.click, bind(delete_run, ctx), [pick, overlay_pick, owner], [confirm_row, *refresh_outputs],
+               notice, api_name="delete_run")
+    tab = RunsTab(pick=pick, overlay_pick=overlay_pick, to_compare=to_compare, resume=resume, notice=notice,
+                  refresh_outputs=refresh_outputs)
     if ctx.jobs.backups is not None:
         _backups_section(ctx, tab)
     return tab
