@@ -1,4 +1,5 @@
-"""Start the real app (`python app.py`) on a free port with its own runs folder, offline, for UI tests."""
+"""Start the real app (`python app.py`) on a free port with its own runs folder, offline, for UI tests; and build the
+page without a server, for tests that call its handlers directly."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,3 +126,34 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     server = start_app(home, home / "app.log")
     yield server
     stop_app(server)
+
+
+# ---------------------------------------------------------------- the page without a server (handler tests)
+
+
+def build_studio(runs_dir: Path, host: Any = None) -> tuple[Any, Any]:
+    """The app's context and page on its own runs folder, built inside a gr.Blocks but not served: the handlers
+    (module-level functions of ft_app/ui/*_tab.py) are then called directly with this context."""
+    import gradio as gr
+
+    from ft_app.hosting import HostSettings
+    from ft_app.runs import RunStore
+    from ft_app.training.jobs import JobManager
+    from ft_app.ui.app import build_page
+    from ft_app.ui.context import AppContext
+
+    ctx = AppContext(jobs=JobManager(RunStore(runs_dir), host=host or HostSettings()))
+    with gr.Blocks() as demo:
+        page = build_page(ctx, demo)
+    return ctx, page
+
+
+def form_values(ctx: Any, **fields: Any) -> dict[Any, Any]:
+    """The form's widgets at their start values, as a handler receives them ({widget: value}), with some fields set:
+    `model="..."` sets ("model", "name_or_path"), `section__name=...` sets (section, name), others (name,)."""
+    values = {c: c.value for c in ctx.form.components()}
+    values[ctx.owner] = None
+    for key, value in fields.items():
+        path = ("model", "name_or_path") if key == "model" else tuple(key.split("__"))
+        values[ctx.form.by_path[path]] = value
+    return values

@@ -6,18 +6,12 @@ from pathlib import Path
 
 import gradio as gr
 
-from ft_app.runs import RunStore
-from ft_app.training.jobs import JobManager
-from ft_app.ui.app import build_app
+from tests.ui.conftest import build_studio, form_values
 
 
 def _form_values(tmp_path: Path) -> tuple[object, dict[object, object]]:
-    demo = build_app(JobManager(RunStore(tmp_path / "runs")))
-    form = demo.ft_context.form
-    values = {c: c.value for c in form.components()}
-    values[form.by_path[("model", "name_or_path")]] = "some/model"
-    values[form.by_path[("data", "train")]] = "reviews.csv"
-    return form, values
+    ctx, _ = build_studio(tmp_path / "runs")
+    return ctx.form, form_values(ctx, model="some/model", data__train="reviews.csv")
 
 
 def test_a_run_name_with_spaces_becomes_dashes(tmp_path: Path) -> None:

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from ft_app import catalog
-from ft_app.runs import RunStore
-from ft_app.training.jobs import JobManager
-from ft_app.ui.app import build_app
+from ft_app.ui.train_tab import pick_preset
+from tests.ui.conftest import build_studio
 
 
 @pytest.fixture
@@ -21,20 +20,15 @@ def offline_with_one_local_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     return local
 
 
-def _handler(demo: object, name: str) -> object:
-    (fn,) = [f.fn for f in demo.fns.values() if f.fn.__name__ == name]
-    return fn
-
-
 def test_a_recipe_offline_fills_in_a_local_model(tmp_path: Path, offline_with_one_local_model: str) -> None:
-    demo = build_app(JobManager(RunStore(tmp_path / "runs")))
-    form, train = demo.ft_context.form, demo.ft_train
-    updates = _handler(demo, "pick_preset")("sentiment-lora", "")
+    ctx, page = build_studio(tmp_path / "runs")
+    form, note_box = ctx.form, page.train.preset_note
+    updates = pick_preset(ctx, note_box, "sentiment-lora", "")
     assert updates[form.by_path[("model", "name_or_path")]]["value"] == offline_with_one_local_model
-    note = updates[train.preset_note]
+    note = updates[note_box]
     assert f"Suggested model: `{offline_with_one_local_model}`" in note and "distilbert" not in note
     # A model the visitor already chose is kept.
-    updates = _handler(demo, "pick_preset")("sentiment-lora", "/my/own/model")
+    updates = pick_preset(ctx, note_box, "sentiment-lora", "/my/own/model")
     assert form.by_path[("model", "name_or_path")] not in updates
 
 

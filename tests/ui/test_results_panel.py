@@ -103,34 +103,33 @@ def test_golden_prompts_are_one_per_line_both_ways(typed: str) -> None:
 def test_coach_apply_fills_the_form_with_the_fix_and_leaves_the_rest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import gradio as gr
 
-    from ft_app.runs import RunStore
-    from ft_app.training.jobs import JobManager
-    from ft_app.ui.app import build_app
+    from ft_app.ui.coach_box import apply_fix
+    from ft_app.ui.common import into_notice
+    from tests.ui.conftest import build_studio, form_values
 
     monkeypatch.setattr(gr, "Info", lambda message, *a, **k: said.append(message))
     said: list[str] = []
-    demo = build_app(JobManager(RunStore(tmp_path / "runs")))
-    form, coach = demo.ft_context.form, demo.ft_train.coach
-    values = {c: c.value for c in form.components()}
-    values[form.by_path[("model", "name_or_path")]] = "some/model"
-    values[form.by_path[("data", "train")]] = "x.csv"
-    values[form.by_path[("training", "learning_rate")]] = 0.001
+    ctx, page = build_studio(tmp_path / "runs")
+    form, coach = ctx.form, page.train.coach
+    values = form_values(ctx, model="some/model", data__train="x.csv", training__learning_rate=0.001)
     values[coach.fixes] = [
         {"training.early_stopping": True, "training.load_best_model_at_end": True},
         {"training.learning_rate": 0.0001, "training.max_grad_norm": 1.0},
     ]
-    (first, second) = [f for f in demo.fns.values() if f.fn.__name__ == "apply"][:2]
-    updates = first.fn(values)
+    # Each Apply button runs apply_fix with its finding's number; on the page a refusal goes to the coach's notice.
+    first, second = (into_notice(lambda v, i=i: apply_fix(ctx, coach, i, v), form.components(), coach.notice)
+                     for i in (0, 1))
+    updates = first(values)
     assert set(updates) == {form.by_path[("training", "early_stopping")], form.by_path[("training", "load_best_model_at_end")],
                             coach.notice}
     assert updates[coach.notice] == ""  # an applied fix clears an earlier refusal
     assert updates[form.by_path[("training", "early_stopping")]]["value"] is True
     assert updates[form.by_path[("training", "load_best_model_at_end")]]["value"] == "yes"  # the Automatic/Yes/No radio
-    updates = second.fn(values)
+    updates = second(values)
     assert updates[form.by_path[("training", "learning_rate")]]["value"] == 0.0001
     assert "learning rate 0.001 → 0.0001" in said[-1] and "Press Train" in said[-1]
     values[coach.fixes] = [{"training.epochs": 0}]  # a fix that the config refuses is a plain note, not a crash
     monkeypatch.setattr(gr, "Warning", lambda message, *a, **k: said.append(message))
-    updates = first.fn(values)
+    updates = first(values)
     assert list(updates) == [coach.notice]  # the form is left as it was
     assert "could not be applied" in updates[coach.notice]

@@ -5,19 +5,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ft_app.runs import RunStore
-from ft_app.training.jobs import JobManager
-from ft_app.ui.app import build_app
+from ft_app.ui.train_tab import on_estimate
+from tests.ui.conftest import build_studio, form_values
 
 
 def test_the_plan_speaks_of_this_data_and_this_machine(tmp_path: Path, tiny_bert_dir: Path, sentiment_csv: Path) -> None:
-    demo = build_app(JobManager(RunStore(tmp_path / "runs")))
-    form, train = demo.ft_context.form, demo.ft_train
-    values = {c: c.value for c in form.components()}
-    assert "Pick a model" in train.on_estimate(values)
+    ctx, _ = build_studio(tmp_path / "runs")
+    form, values = ctx.form, form_values(ctx)
+    assert "Pick a model" in on_estimate(ctx, values)
     values[form.by_path[("model", "name_or_path")]] = str(tiny_bert_dir)
     values[form.by_path[("data", "train")]] = str(sentiment_csv)
-    text = train.on_estimate(values)
+    text = on_estimate(ctx, values)
     # 64 rows, 7 held out (10%, rounded up): 57 to train on; the recipe picks the passes, the batch of 8 the steps.
     plan = re.search(r"Plan: 57 rows: (\d+) passes, (\d+) steps", text)
     assert plan, text
@@ -27,9 +25,9 @@ def test_the_plan_speaks_of_this_data_and_this_machine(tmp_path: Path, tiny_bert
     assert re.search(r"; (a few|about \d+) seconds here", text) and "GPU it would" not in text, text
     assert re.search(r"Trains [\d.,]+( thousand)? of its [\d.,]+( thousand| million)? weights \(100%\)", text), text
     values[form.by_path[("training", "max_steps")]] = 12
-    assert re.search(r"Plan: 57 rows: [\d.]+ passes, 12 steps", train.on_estimate(values))
+    assert re.search(r"Plan: 57 rows: [\d.]+ passes, 12 steps", on_estimate(ctx, values))
     values[form.by_path[("method",)]] = "lora"
-    assert "0.00%" not in train.on_estimate(values)
+    assert "0.00%" not in on_estimate(ctx, values)
 
 
 def test_the_gpu_is_named_only_where_it_would_be_clearly_faster() -> None:
