@@ -36,6 +36,8 @@ TASK_WORDS = {"classification": "classification", "seq2seq": "sequence-to-sequen
 # Byte-level BPE pre-tokenizers llama.cpp knows by name (`tokenizer.ggml.pre`), found from tokenizer.json's split rule.
 GPT2_SPLIT = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 PREFERRED_PRE = {"llama3": "llama-bpe", "qwen2": "qwen2", "tekken": "tekken"}
+# general.file_type: gguf.LlamaFileType's MOSTLY_F16, MOSTLY_Q8_0 and MOSTLY_Q4_0 (norms and biases stay float32).
+FILE_TYPES = {"f16": 1, "q8_0": 7, "q4_0": 2}
 
 
 @dataclass
@@ -224,14 +226,6 @@ def _gguf_arch(config: Any) -> Any:
     return gguf.MODEL_ARCH.LLAMA if ARCHITECTURES[architecture] == "llama" else gguf.MODEL_ARCH.QWEN2
 
 
-def _file_types() -> dict[str, int]:
-    # LlamaFileType values (gguf.LlamaFileType): 1 MOSTLY_F16, 7 MOSTLY_Q8_0, 2 MOSTLY_Q4_0.
-    return {"f16": 1, "q8_0": 7, "q4_0": 2}
-
-
-FILE_TYPES = _file_types()
-
-
 def _vocab_rows(config: Any) -> int:
     return int(config.vocab_size)
 
@@ -276,7 +270,7 @@ def _rope_parameters(config: Any) -> dict[str, Any]:
 
 
 def _add_rope_scaling(writer: Any, rope: dict[str, Any]) -> None:
-    """RoPE scaling llama.cpp has keys for; Llama 3's own kind goes in as a `rope_freqs` tensor (see _tensors)."""
+    """RoPE scaling llama.cpp has keys for; Llama 3's own kind goes in as a `rope_freqs` tensor (see _plan)."""
     import gguf
 
     kind = rope.get("rope_type") or "default"
