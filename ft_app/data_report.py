@@ -16,12 +16,12 @@ from ft_app.data import (
     column_values,
     detect_columns,
     is_empty_value,
-    label_column_problem,
     label_names,
+    label_to_name,
     load_table,
 )
 from ft_app.libraries import ensure_loaded
-from ft_app.tasks.classification import label_to_name
+from ft_app.tasks import get_task
 from ft_app.text import plain_list
 
 if TYPE_CHECKING:
@@ -34,12 +34,6 @@ PREVIEW_CHARS = 200  # longer cells are cut in the preview table
 EMPTY_LABEL = "(empty)"
 TRAINED = "trained"
 CUT = "cut"  # text past max_length: the model never sees it
-# Which mapping parts (DataConfig fields `<part>_column`) each task uses, for the mapping dropdowns.
-MAPPING_PARTS: dict[str, tuple[str, ...]] = {
-    "classification": ("text", "label"),
-    "causal_lm": ("messages", "prompt", "input", "response", "text"),
-    "seq2seq": ("text", "target"),
-}
 FEW_ROWS_PER_CLASS = 8
 
 
@@ -157,33 +151,10 @@ def label_balance(dataset: datasets.Dataset, column: str) -> list[tuple[str, int
     return out
 
 
-# ---- rendered example ----------------------------------------------------------------------
+# ---- a row as the model sees it ---------------------------------------------------------------
 
 
-def rendered_example(
-    row: dict[str, Any], mapping: ColumnMapping, tokenizer: Any, data: DataConfig, max_length: int | None = None
-) -> list[tuple[str, str | None]]:
-    """A causal-LM row exactly as the model sees it, as (text, 'trained' | None | 'cut') segments."""
-    from ft_app.tasks.causal_lm import render_training_text
-
-    ex = render_training_text(row, mapping, tokenizer, data)
-    cut_at = len(ex.text)
-    if max_length is not None:
-        cut_at = _cut_offset(ex.text, tokenizer, max_length, not ex.uses_special_tokens_in_text)
-    return _segments(ex.text, ex.trained_spans, cut_at)
-
-
-def seq2seq_example(row: dict[str, Any], mapping: ColumnMapping) -> list[tuple[str, str | None]]:
-    """A seq2seq row as segments: the source the encoder reads, then the target the loss is on."""
-    return [
-        ("Input: ", None),
-        (str(row[mapping.text]), None),
-        ("\nTarget: ", None),
-        (label_to_name(row[mapping.target]), TRAINED),
-    ]
-
-
-def _segments(text: str, spans: list[tuple[int, int]], cut_at: int) -> list[tuple[str, str | None]]:
+def segments(text: str, spans: list[tuple[int, int]], cut_at: int) -> list[tuple[str, str | None]]:
     """Split text at span and cut boundaries into labelled pieces, dropping empty ones."""
     merged: list[list[int]] = []
     for start, end in sorted(spans):
@@ -207,7 +178,7 @@ def _segments(text: str, spans: list[tuple[int, int]], cut_at: int) -> list[tupl
     return out
 
 
-def _cut_offset(text: str, tokenizer: Any, max_length: int, add_special_tokens: bool) -> int:
+def cut_offset(text: str, tokenizer: Any, max_length: int, add_special_tokens: bool) -> int:
     """The character offset where max_length tokens end (len(text) when nothing is cut)."""
     enc = tokenizer(text, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
     offsets = enc["offset_mapping"]
@@ -236,46 +207,15 @@ def token_length_stats(
         # A fixed seed so the histogram does not change each time the tab redraws.
         indices = sorted(random.Random(0).sample(range(total), sample))
         dataset = dataset.select(indices)
-    answer_cut = target_over = 0
-    if task == "classification":
-        lengths = _lengths(tokenizer, [str(t) for t in column_values(dataset, mapping.text)], True)
-    elif task == "seq2seq":
-        lengths = _lengths(tokenizer, [str(t) for t in column_values(dataset, mapping.text)], True)
-        targets = [label_to_name(t) for t in column_values(dataset, mapping.target)]
-        target_lengths = [len(ids) for ids in tokenizer(text_target=targets)["input_ids"]]
-        target_over = sum(n > data.max_target_length for n in target_lengths)
-    elif task == "causal_lm":
-        lengths, answer_cut = _causal_lengths(dataset, mapping, tokenizer, data, max_length)
-    else:
-        raise ValueError(f"Unknown task {task!r}. Choose classification, causal_lm or seq2seq.")
+    lengths, answer_cut, target_over = get_task(task).token_lengths(dataset, mapping, tokenizer, data, max_length)
     return _stats(lengths, max_length, total, answer_cut, target_over)
 
 
-def _lengths(tokenizer: Any, texts: list[str], add_special_tokens: bool) -> list[int]:
+def token_counts(tokenizer: Any, texts: list[str], add_special_tokens: bool) -> list[int]:
+    """How many tokens each text is."""
     if not texts:
         return []
     return [len(ids) for ids in tokenizer(texts, add_special_tokens=add_special_tokens)["input_ids"]]
-
-
-def _causal_lengths(
-    dataset: datasets.Dataset, mapping: ColumnMapping, tokenizer: Any, data: DataConfig, max_length: int
-) -> tuple[list[int], int]:
-    """Lengths of the rendered training texts, and how many lose their whole answer to the cut."""
-    from ft_app.tasks.causal_lm import render_training_text
-
-    lengths: list[int] = []
-    answer_cut = 0
-    for row in dataset:
-        ex = render_training_text(row, mapping, tokenizer, data)
-        enc = tokenizer(ex.text, add_special_tokens=not ex.uses_special_tokens_in_text, return_offsets_mapping=True)
-        offsets = enc["offset_mapping"]
-        lengths.append(len(offsets))
-        if len(offsets) > max_length:
-            kept = offsets[:max_length]
-            # Same rule as the training encoder: a kept token is trained when it starts inside a trained span.
-            if not any(end > start and any(s <= start < e for s, e in ex.trained_spans) for start, end in kept):
-                answer_cut += 1
-    return lengths, answer_cut
 
 
 def _stats(lengths: list[int], max_length: int, total: int, answer_cut: int, target_over: int) -> LengthStats:
@@ -321,24 +261,16 @@ def describe(config: RunConfig, tokenizer: Any | None = None, preview_rows: int 
         report.notes.append(str(exc))
         return report
     mapping = report.mapping
-    if config.task == "classification":
-        problem = label_column_problem(table, mapping.label)
-        if problem:
-            report.notes.append(problem.message)
-        if problem and problem.blocking:
-            return report  # a balance of hundreds of one-row "classes" says nothing more than the note
-        report.balance = label_balance(table, mapping.label)
-        report.label_names = [name for name, _ in report.balance if name != EMPTY_LABEL]
-        report.notes += _balance_notes(report.balance)
+    task = get_task(config.task)
+    if not task.report_data(report, table, mapping):
+        return report
     row = _first_complete_row(table, mapping)
-    if row is not None and config.task == "seq2seq":
-        report.example = seq2seq_example(row, mapping)
     if tokenizer is None:
+        report.example = task.example_segments(row, mapping, None, d, config.max_length) if row is not None else None
         report.notes.append("Pick a model to see token lengths and the example as the model sees it.")
         return report
     try:
-        if row is not None and config.task == "causal_lm":
-            report.example = rendered_example(row, mapping, tokenizer, d, config.max_length)
+        report.example = task.example_segments(row, mapping, tokenizer, d, config.max_length) if row is not None else None
         report.lengths = token_length_stats(table, mapping, config.task, tokenizer, d, config.max_length)
     except ValueError as exc:
         # A row the template cannot render (e.g. a malformed chat message): say so next to the preview.
@@ -371,7 +303,8 @@ def _first_complete_row(table: datasets.Dataset, mapping: ColumnMapping) -> dict
     return None
 
 
-def _balance_notes(balance: list[tuple[str, int]]) -> list[str]:
+def balance_notes(balance: list[tuple[str, int]]) -> list[str]:
+    """What the label balance says to watch: unlabelled rows, too few classes, rare classes, a strong imbalance."""
     notes = []
     classes = [(name, n) for name, n in balance if name != EMPTY_LABEL]
     empty = dict(balance).get(EMPTY_LABEL, 0)

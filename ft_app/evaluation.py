@@ -22,14 +22,15 @@ def evaluate_model(
     tokenizer: Any,
     dataset: Any,
     collator: Any,
-    task: str,
+    task_name: str,
     label_names: list[str] | None,
     batch_size: int,
 ) -> dict[str, Any]:
-    """Token-weighted loss (and classification metrics) of a model on tokenized held-out rows."""
+    """Token-weighted loss (and, for a task with labels, its metrics) of a model on tokenized held-out rows."""
     import torch
     from torch.utils.data import DataLoader
 
+    task = get_task(task_name)
     columns = [c for c in dataset.column_names if c != "length"]
     ordered = dataset.sort("length") if "length" in dataset.column_names else dataset
     loader = DataLoader(ordered.select_columns(columns), batch_size=batch_size, collate_fn=collator)
@@ -46,14 +47,14 @@ def evaluate_model(
                 labels = batch.pop("labels")
                 out = model(**batch)
                 logits = out.logits.float()
-                if task == "classification":
+                if task.labels:
                     loss = torch.nn.functional.cross_entropy(logits, labels, reduction="sum")
                     predictions += logits.argmax(-1).tolist()
                     references += labels.tolist()
                     total_loss += loss.item()
                     total_count += labels.numel()
                     continue
-                if task == "causal_lm":
+                if task.continues_prompt:  # each position predicts the next token
                     logits, labels = logits[:, :-1, :], labels[:, 1:]
                 mask = labels != IGNORE_INDEX
                 loss = torch.nn.functional.cross_entropy(
@@ -65,7 +66,7 @@ def evaluate_model(
         model.train(was_training)
     loss = total_loss / total_count if total_count else float("nan")
     result: dict[str, Any] = {"loss": loss, "rows": len(dataset)}
-    if task == "classification":
+    if task.labels:
         result.update(classification_report(np.array(predictions), np.array(references), label_names or []))
     else:
         result["perplexity"] = math.exp(loss) if loss < 50 else float("inf")
@@ -162,12 +163,13 @@ def zero_shot_baseline(
     return result
 
 
-def describe_change(task: str, before: dict[str, Any], after: dict[str, Any]) -> str:
+def describe_change(task_name: str, before: dict[str, Any], after: dict[str, Any]) -> str:
     """One plain sentence: what fine-tuning changed on the held-out rows."""
     if not before or not after:
         return ""
     rows = after.get("rows", 0)
-    if task == "classification":
+    task = get_task(task_name)
+    if task.labels:
         gain = after["accuracy"] - before["accuracy"]
         verdict = _verdict(gain > 0.005, gain < -0.005)
         return (
@@ -179,7 +181,7 @@ def describe_change(task: str, before: dict[str, Any], after: dict[str, Any]) ->
         return "The held-out loss could not be computed (no answer tokens in the held-out rows)."
     change = (a - b) / b if b else 0.0
     verdict = _verdict(change < -0.01, change > 0.01)
-    what = "answer loss" if task == "causal_lm" else "target loss"
+    what = task.card_metrics[0].name  # the task's name for its loss ("answer loss", "target loss")
     text = (
         f"Held-out {what} {b:.3f} -> {a:.3f} ({change:+.0%}), perplexity {before['perplexity']:.1f} -> "
         f"{after['perplexity']:.1f} on {rows} rows: {verdict}."

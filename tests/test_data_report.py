@@ -19,9 +19,9 @@ from ft_app.data_report import (
     describe,
     label_balance,
     preview,
-    rendered_example,
     token_length_stats,
 )
+from ft_app.tasks import get_task
 from ft_app.tasks.causal_lm import render_training_text
 from tests.fixtures.tiny_models import (
     train_bert_tokenizer,
@@ -29,6 +29,12 @@ from tests.fixtures.tiny_models import (
     train_llama_tokenizer,
     train_t5_tokenizer,
 )
+
+def rendered_example(row: dict, mapping: ColumnMapping, tokenizer: object, data: DataConfig,
+                     max_length: int = 10**9) -> list:
+    """A causal-LM row as the Data tab shows it (the causal-LM task's example segments)."""
+    return get_task("causal_lm").example_segments(row, mapping, tokenizer, data, max_length)
+
 
 LONG = "the movie was great and the acting was wonderful " * 6  # about 50 words: over a 20-token limit
 SHORT = "a great film"

@@ -14,7 +14,7 @@ from ft_app.export.output import check_free, record_made
 from ft_app.export.prompting import load_result_tokenizer, prompt_format
 from ft_app.export.source import ExportRun, load_export_run, result_files
 from ft_app.methods import get_method
-from ft_app.tasks import GenerationSettings
+from ft_app.tasks import GenerationSettings, get_task
 
 TEMPLATE_APP = Path(__file__).resolve().parents[2] / "assets" / "space_template" / "app.py"
 DEMO_SETTINGS_FILE = "demo.json"
@@ -63,7 +63,7 @@ def demo_settings(run: ExportRun, finetuned_ref: str) -> dict[str, Any]:
 
 def _context_limit(run: ExportRun) -> int | None:
     """The most tokens a causal LM reads (prompt and answer together), as the studio's predict() trims to."""
-    if run.config.task != "causal_lm":
+    if not get_task(run.config.task).continues_prompt:
         return None
     from ft_app.modeling import load_model_config, position_limit
 
@@ -75,8 +75,7 @@ def space_requirements(run: ExportRun) -> str:
     lines = ["torch>=2.4", f"transformers=={importlib.metadata.version('transformers')}"]
     if run.is_adapter:
         lines.append(f"peft=={importlib.metadata.version('peft')}")
-    if run.config.task == "seq2seq":
-        lines.append("sentencepiece>=0.2")
+    lines += get_task(run.config.task).space_requirements
     return "\n".join(lines) + "\n"
 
 

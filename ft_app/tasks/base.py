@@ -107,9 +107,43 @@ class TaskSpec:
     card_example: str = "Hello."  # the input the card's usage snippet runs when the run kept none
     mapping_parts: tuple[str, ...] = ()  # the column roles the task reads (data.ColumnMapping's fields)
     card_limitation: str = "Generated text can be wrong or made up; check it before relying on it."
+    # The model continues its prompt: labels are shifted by one token for the loss, training pads on the right, the
+    # prompt and the answer share the context window, and llama.cpp (GGUF) can run it.
+    continues_prompt: bool = False
+    checks_exact_match: bool = False  # held-out rows are also generated and checked for exact match
+    space_requirements: tuple[str, ...] = ()  # what a demo Space needs beyond torch, transformers and peft
 
     def model_class(self) -> Any:
         """The `AutoModelFor...` class for this task."""
+        raise NotImplementedError
+
+    def detect_columns(self, pick: Any, data: Any) -> Any:
+        """The ColumnMapping of a table for this task: `pick(part, given, exclude)` (data.ColumnPicker) finds one
+        part's column; a plain error names the part it cannot tell."""
+        raise NotImplementedError
+
+    def check_rows(self, train: Any, mapping: Any) -> None:
+        """Refuse (ValueError) training rows this task cannot learn from; warn in the log about doubtful ones."""
+
+    def label_names(self, train: Any, validation: Any, mapping: Any) -> list[str] | None:
+        """The class names a run trains on (None for a task without labels); a plain error when they cannot work."""
+        return None
+
+    def report_data(self, report: Any, table: Any, mapping: Any) -> bool:
+        """Add the task's own findings to the Data tab's report (label balance, ...); False when nothing more can
+        be said about this table (the rest of the report would be noise)."""
+        return True
+
+    def example_segments(self, row: dict[str, Any], mapping: Any, tokenizer: Any, data: Any,
+                         max_length: int) -> list[tuple[str, str | None]] | None:
+        """One row as the model sees it, as (text, 'trained' | None | 'cut') pieces; None when there is nothing to
+        show beyond the preview (or it needs the tokenizer and there is none)."""
+        return None
+
+    def token_lengths(self, rows: Any, mapping: Any, tokenizer: Any, data: Any,
+                      max_length: int) -> tuple[list[int], int, int]:
+        """Token lengths of what the model reads for these rows, the rows that lose their whole answer to
+        `max_length`, and the targets longer than the data's max target length."""
         raise NotImplementedError
 
     def model_kwargs(self, label_names: list[str] | None) -> dict[str, Any]:

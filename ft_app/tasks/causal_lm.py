@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ft_app.config import DataConfig, RunConfig
+from ft_app.data import ColumnMapping
 from ft_app.tasks.base import (
     CardMetric,
     Encoder,
@@ -143,6 +144,7 @@ class CausalLMTask(TaskSpec):
     max_passes = 5  # a generative model memorises its answers sooner
     typical_tokens = 256
     lm_logits = "input"
+    continues_prompt = True
     lora_task_type = "CAUSAL_LM"
     pipeline_tag = "text-generation"
     hub_pipeline_tags = ("text-generation",)
@@ -154,6 +156,58 @@ class CausalLMTask(TaskSpec):
         from transformers import AutoModelForCausalLM
 
         return AutoModelForCausalLM
+
+    def detect_columns(self, pick: Any, data: Any) -> ColumnMapping:
+        """Chat messages, or prompt + response (+ an optional extra input), or plain text to continue."""
+        messages = pick("messages", data.messages_column)
+        if messages and not (data.prompt_column or data.response_column or data.text_column):
+            return ColumnMapping(messages=messages)
+        response = pick("response", data.response_column)
+        prompt = pick("prompt", data.prompt_column, (response,))
+        if prompt and response:
+            extra = pick("input", data.input_column, (prompt, response))
+            return ColumnMapping(prompt=prompt, response=response, input=extra)
+        if data.prompt_column or data.response_column:
+            missing = "response_column" if prompt else "prompt_column"
+            raise ValueError(
+                f"Instruction data needs both a prompt and a response column; set data.{missing}. The columns are: "
+                f"{pick.listed}."
+            )
+        text = pick("text", data.text_column)
+        if text:
+            return ColumnMapping(text=text)
+        raise ValueError(
+            f"Could not find the training text. The columns are: {pick.listed}. Map a 'messages' column (chat), "
+            "a prompt and a response column (instructions), or a text column (plain text)."
+        )
+
+    def example_segments(self, row: dict[str, Any], mapping: Any, tokenizer: Any, data: Any,
+                         max_length: int) -> list[tuple[str, str | None]] | None:
+        """The row exactly as the model sees it: the trained part marked, the part past max length cut."""
+        if tokenizer is None:
+            return None
+        from ft_app.data_report import cut_offset, segments
+
+        ex = render_training_text(row, mapping, tokenizer, data)
+        cut_at = cut_offset(ex.text, tokenizer, max_length, not ex.uses_special_tokens_in_text)
+        return segments(ex.text, ex.trained_spans, cut_at)
+
+    def token_lengths(self, rows: Any, mapping: Any, tokenizer: Any, data: Any,
+                      max_length: int) -> tuple[list[int], int, int]:
+        """Lengths of the rendered training texts, and how many lose their whole answer to the cut."""
+        lengths: list[int] = []
+        answer_cut = 0
+        for row in rows:
+            ex = render_training_text(row, mapping, tokenizer, data)
+            enc = tokenizer(ex.text, add_special_tokens=not ex.uses_special_tokens_in_text, return_offsets_mapping=True)
+            offsets = enc["offset_mapping"]
+            lengths.append(len(offsets))
+            if len(offsets) > max_length:
+                kept = offsets[:max_length]
+                # Same rule as the training encoder: a kept token is trained when it starts inside a trained span.
+                if not any(end > start and any(s <= start < e for s, e in ex.trained_spans) for start, end in kept):
+                    answer_cut += 1
+        return lengths, answer_cut, 0
 
     def encoder(self, config: RunConfig, tokenizer: Any, mapping: Any, label_names: list[str] | None) -> Encoder:
         if not getattr(tokenizer, "is_fast", False):

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ft_app.config import RunConfig
+from ft_app.data import ColumnMapping, label_to_name
 from ft_app.methods import get_method
 from ft_app.tasks.base import CardMetric, Encoder, GenerationSettings, Prediction, PromptFormat, TaskSpec
 
@@ -19,13 +20,6 @@ log = logging.getLogger(__name__)
 MAX_LABEL_WEIGHT = 10.0
 # Modules between the body and a classification head: trained along with a new head (peft matches name endings).
 CLASSIFIER_FEEDERS = ("pooler", "pre_classifier")
-
-
-def label_to_name(value: Any) -> str:
-    """A raw label value as the class name used in `label_names`."""
-    if isinstance(value, (int, float, np.integer, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value).strip()
 
 
 def classification_metrics(predictions: np.ndarray, labels: np.ndarray, num_labels: int) -> dict[str, float]:
@@ -101,6 +95,69 @@ class ClassificationTask(TaskSpec):
         from transformers import AutoModelForSequenceClassification
 
         return AutoModelForSequenceClassification
+
+    def detect_columns(self, pick: Any, data: Any) -> ColumnMapping:
+        label = pick("label", data.label_column)
+        text = pick("text", data.text_column, (label,))
+        if text is None:
+            others = [c for c in pick.column_names if c != label]
+            text = others[0] if len(others) == 1 else None
+        if text is None or label is None:
+            missing = "text" if text is None else "label"
+            raise ValueError(
+                f"Could not tell which column holds the {missing}. The columns are: {pick.listed}. "
+                f"Choose the {missing} column in the column mapping (data.{missing}_column)."
+            )
+        return ColumnMapping(text=text, label=label)
+
+    def check_rows(self, train: Any, mapping: Any) -> None:
+        from ft_app.data import label_column_problem
+
+        problem = label_column_problem(train, mapping.label)
+        if problem and problem.blocking:
+            raise ValueError(problem.message)
+        if problem:
+            log.warning("%s", problem.message)
+
+    def label_names(self, train: Any, validation: Any, mapping: Any) -> list[str]:
+        from ft_app.data import label_names
+        from ft_app.text import plain_list
+
+        names = label_names(train, mapping.label)
+        if len(names) < 2:
+            raise ValueError(
+                f"The label column {mapping.label!r} has a single class ({names[0] if names else 'none'}). "
+                "Classification needs at least two different labels; check the column mapping."
+            )
+        if validation is not None:
+            unseen = sorted(set(label_names(validation, mapping.label)) - set(names))
+            if unseen:
+                raise ValueError(
+                    f"The validation data has label {unseen[0]!r} that never appears in the training data "
+                    f"(training labels: {plain_list(names)})."
+                )
+        return names
+
+    def report_data(self, report: Any, table: Any, mapping: Any) -> bool:
+        from ft_app.data import label_column_problem
+        from ft_app.data_report import EMPTY_LABEL, balance_notes, label_balance
+
+        problem = label_column_problem(table, mapping.label)
+        if problem:
+            report.notes.append(problem.message)
+        if problem and problem.blocking:
+            return False  # a balance of hundreds of one-row "classes" says nothing more than the note
+        report.balance = label_balance(table, mapping.label)
+        report.label_names = [name for name, _ in report.balance if name != EMPTY_LABEL]
+        report.notes += balance_notes(report.balance)
+        return True
+
+    def token_lengths(self, rows: Any, mapping: Any, tokenizer: Any, data: Any,
+                      max_length: int) -> tuple[list[int], int, int]:
+        from ft_app.data import column_values
+        from ft_app.data_report import token_counts
+
+        return token_counts(tokenizer, [str(t) for t in column_values(rows, mapping.text)], True), 0, 0
 
     def model_kwargs(self, label_names: list[str] | None) -> dict[str, Any]:
         names = label_names or []

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from ft_app.config import RunConfig
+from ft_app.data import ColumnMapping, label_to_name
 from ft_app.tasks.base import (
     CardMetric,
     Encoder,
@@ -16,7 +17,6 @@ from ft_app.tasks.base import (
     generation_snippet,
 )
 from ft_app.tasks.causal_lm import IGNORE_INDEX, generate
-from ft_app.tasks.classification import label_to_name
 
 
 class Seq2SeqTask(TaskSpec):
@@ -29,6 +29,8 @@ class Seq2SeqTask(TaskSpec):
     max_passes = 8
     typical_tokens = 128
     lm_logits = "target"
+    checks_exact_match = True
+    space_requirements = ("sentencepiece>=0.2",)  # T5-family tokenizers
     lora_task_type = "SEQ_2_SEQ_LM"
     pipeline_tag = "text2text-generation"
     hub_pipeline_tags = ("text2text-generation", "summarization", "translation")
@@ -41,6 +43,36 @@ class Seq2SeqTask(TaskSpec):
         from transformers import AutoModelForSeq2SeqLM
 
         return AutoModelForSeq2SeqLM
+
+    def detect_columns(self, pick: Any, data: Any) -> ColumnMapping:
+        target = pick("target", data.target_column)
+        text = pick("text", data.text_column, (target,)) or pick("prompt", None, (target,))
+        if text is None or target is None:
+            missing = "input text" if text is None else "target text"
+            field_name = "text_column" if text is None else "target_column"
+            raise ValueError(
+                f"Could not tell which column holds the {missing}. The columns are: {pick.listed}. "
+                f"Choose it in the column mapping (data.{field_name})."
+            )
+        return ColumnMapping(text=text, target=target)
+
+    def example_segments(self, row: dict[str, Any], mapping: Any, tokenizer: Any, data: Any,
+                         max_length: int) -> list[tuple[str, str | None]]:
+        """The source the encoder reads, then the target the loss is on."""
+        from ft_app.data_report import TRAINED
+
+        return [("Input: ", None), (str(row[mapping.text]), None), ("\nTarget: ", None),
+                (label_to_name(row[mapping.target]), TRAINED)]
+
+    def token_lengths(self, rows: Any, mapping: Any, tokenizer: Any, data: Any,
+                      max_length: int) -> tuple[list[int], int, int]:
+        from ft_app.data import column_values
+        from ft_app.data_report import token_counts
+
+        lengths = token_counts(tokenizer, [str(t) for t in column_values(rows, mapping.text)], True)
+        targets = [label_to_name(t) for t in column_values(rows, mapping.target)]
+        target_lengths = [len(ids) for ids in tokenizer(text_target=targets)["input_ids"]]
+        return lengths, 0, sum(n > data.max_target_length for n in target_lengths)
 
     def encoder(self, config: RunConfig, tokenizer: Any, mapping: Any, label_names: list[str] | None) -> Encoder:
         max_length, max_target = config.max_length, config.data.max_target_length

@@ -522,7 +522,7 @@ def _held_out_metrics(
         data.label_names,
         config.training.eval_batch_size or config.training.batch_size * 2,
     )
-    if config.task == "seq2seq" and config.evaluation.exact_match_rows and data.raw_validation is not None:
+    if task.checks_exact_match and config.evaluation.exact_match_rows and data.raw_validation is not None:
         n = min(config.evaluation.exact_match_rows, len(data.raw_validation))
         rows = [task.example(r, data.mapping, data.label_names) for r in data.raw_validation.select(range(n))]
         metrics.update(exact_match(model, tokenizer, rows, config))
@@ -541,9 +541,10 @@ def _write_evaluation(
 ) -> None:
     """Write eval.json (before, after, zero-shot) and compare.jsonl (golden prompts, both sides)."""
     result: dict[str, Any] = {"task": config.task, "before": before, "after": after}
-    if config.task == "classification" and config.evaluation.zero_shot_model and data.raw_validation is not None:
+    task = get_task(config.task)
+    if task.labels and config.evaluation.zero_shot_model and data.raw_validation is not None:
         rows = data.raw_validation
-        examples = [get_task("classification").example(r, data.mapping, data.label_names) for r in rows]
+        examples = [task.example(r, data.mapping, data.label_names) for r in rows]
         result["zero_shot"] = zero_shot_baseline(
             config.evaluation.zero_shot_model,
             [e["input"] for e in examples],
