@@ -1,7 +1,7 @@
 """Model and dataset pickers: Hub search and details, local folders, the local HF cache; offline-aware.
 
 Every Hub call is preceded by a quick reachability probe (cached for a minute) and runs under a
-deadline, so an offline machine gets one plain sentence at once instead of a hang.
+deadline (ft_app.hub), so an offline machine gets one plain sentence at once instead of a hang.
 """
 
 from __future__ import annotations
@@ -9,29 +9,21 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
 import re
-import struct
-import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from ft_app import hub
+from ft_app.hub import OFFLINE_DATASET_MESSAGE, OFFLINE_MESSAGE, HubError, hub_status, known_offline
 from ft_app.libraries import ensure_loaded
-from ft_app.paths import PathRule
+from ft_app.paths import PathRule, local_path, looks_like_path
+from ft_app.text import count_words, first_line
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-OFFLINE_MESSAGE = "The Hugging Face Hub cannot be reached (offline?). Pick a local folder or a cached model instead."
-OFFLINE_DATASET_MESSAGE = "The Hugging Face Hub cannot be reached (offline?). Upload a data file instead."
-# How long a probe result is trusted; the Model tab may ask on every keystroke.
-STATUS_TTL_S = 60.0
-# Upper bound for one Hub listing: huggingface_hub retries with backoff, which could otherwise take minutes.
-CALL_DEADLINE_S = 20.0
 
 # Our tasks and the Hub pipeline tags whose models make good starting points for them.
 TASK_PIPELINE_TAGS: dict[str, tuple[str, ...]] = {
@@ -45,14 +37,6 @@ TASK_WORDS = {"classification": "text classification", "causal_lm": "text genera
 # Beyond this size full fine-tuning needs more GPU memory than most people have; LoRA is the sensible default.
 FULL_FINETUNE_MAX_PARAMS = 1_000_000_000
 _EXPAND = ["downloads", "likes", "pipeline_tag", "library_name", "gated", "safetensors", "config", "tags", "cardData"]
-
-
-@dataclass
-class HubStatus:
-    """Whether the Hub answers, and a one-line message for the UI."""
-
-    reachable: bool
-    message: str
 
 
 @dataclass
@@ -78,7 +62,7 @@ class ModelCard:
             "model": self.id,
             "downloads": self.downloads,
             "likes": self.likes,
-            "parameters": format_params(self.params),
+            "parameters": count_words(self.params, short=True),
             "architecture": self.architecture or "",
             "license": self.license or "",
             "gated": {False: "no", "auto": "yes (auto-approved)", "manual": "yes (needs approval)"}.get(
@@ -102,124 +86,13 @@ class LocalModel:
     fits: dict[str, list[str]] = field(default_factory=dict)
 
 
-# ---- Hub reachability -----------------------------------------------------------------------
-
-_status_lock = threading.Lock()
-_status_cache: tuple[float, HubStatus] | None = None
-
-
-def offline_mode() -> bool:
-    """Whether the user asked for offline mode (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE), read now."""
-    from huggingface_hub import constants
-
-    flags = (os.environ.get("HF_HUB_OFFLINE"), os.environ.get("TRANSFORMERS_OFFLINE"))
-    # huggingface_hub reads the variable once at import; the app may set it later, so read both.
-    return constants.is_offline_mode() or any(str(v).upper() in {"1", "ON", "YES", "TRUE"} for v in flags if v)
-
-
-def hub_status(timeout: float = 3.0) -> HubStatus:
-    """Probe the Hub quickly; honour offline mode without trying; cache the answer for a minute."""
-    global _status_cache
-    if offline_mode():
-        return HubStatus(False, "Offline mode is on (HF_HUB_OFFLINE=1): only local folders and cached models.")
-    with _status_lock:
-        if _status_cache and time.monotonic() - _status_cache[0] < STATUS_TTL_S:
-            return _status_cache[1]
-    status = _probe(timeout)
-    with _status_lock:
-        _status_cache = (time.monotonic(), status)
-    return status
-
-
-def reset_hub_status() -> None:
-    """Forget the cached probe result (after a failed call, or for a Retry button)."""
-    global _status_cache
-    with _status_lock:
-        _status_cache = None
-
-
-def _probe(timeout: float) -> HubStatus:
-    from huggingface_hub import constants
-    from huggingface_hub.utils import get_session
-
-    url = f"{constants.ENDPOINT}/api/models"
-    try:
-        response = get_session().get(url, params={"limit": 1}, timeout=timeout)
-    except Exception as exc:  # noqa: BLE001 - any transport failure means "not reachable"; the reason is logged
-        logger.info("Hub probe to %s failed: %s", url, exc)
-        return HubStatus(False, OFFLINE_MESSAGE)
-    if response.status_code >= 500:
-        return HubStatus(False, f"The Hugging Face Hub answered with error {response.status_code}; try again later.")
-    return HubStatus(True, f"Connected to {constants.ENDPOINT}.")
-
-
-def known_offline() -> bool:
-    """Whether the Hub is known to be out of reach right now (offline mode, or the last probe failed); never probes."""
-    if offline_mode():
-        return True
-    with _status_lock:
-        return bool(_status_cache and time.monotonic() - _status_cache[0] < STATUS_TTL_S and not _status_cache[1].reachable)
+# ---- Hub models -----------------------------------------------------------------------------
 
 
 def offline_model_message(task: str | None = None) -> str:
     """The offline sentence, naming the models on this computer that fit the task when there are some."""
     hint = local_models_hint(task)
     return f"{OFFLINE_MESSAGE} {hint}" if hint else OFFLINE_MESSAGE
-
-
-def _require_hub(message: str = OFFLINE_MESSAGE) -> None:
-    """Raise the plain offline message at once when the probe says the Hub is out of reach."""
-    if not hub_status().reachable:
-        raise ValueError(message)
-
-
-def _with_deadline(fn: Callable[[], T], what: str, deadline: float = CALL_DEADLINE_S) -> T:
-    """Run a Hub call in a daemon thread and give up after `deadline` seconds with a plain message."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed back to the caller below
-            box["error"] = exc
-
-    worker = threading.Thread(target=target, name=f"hub-{what}", daemon=True)
-    worker.start()
-    worker.join(deadline)
-    if worker.is_alive():
-        reset_hub_status()
-        raise ValueError(f"The Hugging Face Hub did not answer within {deadline:.0f} s while {what}. Try again later.")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
-def _hub_error(exc: Exception, what: str) -> ValueError:
-    """Turn a huggingface_hub / network exception into one plain sentence."""
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HfHubHTTPError,
-        OfflineModeIsEnabled,
-        RepositoryNotFoundError,
-    )
-
-    logger.warning("Hub call failed while %s: %r", what, exc)
-    if isinstance(exc, OfflineModeIsEnabled):
-        return ValueError(OFFLINE_MESSAGE)
-    if isinstance(exc, GatedRepoError):
-        return ValueError(
-            f"Access denied while {what}: this repository is gated. Accept its terms on its Hub page and log in."
-        )
-    if isinstance(exc, RepositoryNotFoundError):
-        return ValueError(f"Not found on the Hub while {what}: check the spelling of the id (owner/name).")
-    if isinstance(exc, HfHubHTTPError):
-        code = exc.response.status_code if exc.response is not None else "?"
-        return ValueError(f"The Hugging Face Hub answered with error {code} while {what}. Try again later.")
-    reset_hub_status()
-    return ValueError(f"{OFFLINE_MESSAGE} ({type(exc).__name__} while {what}.)")
-
-
-# ---- Hub models -----------------------------------------------------------------------------
 
 
 def search_models(query: str, task: str | None, limit: int = 20) -> list[ModelCard]:
@@ -238,12 +111,7 @@ def search_models(query: str, task: str | None, limit: int = 20) -> list[ModelCa
         api = HfApi()
         return list(api.list_models(search=query.strip() or None, pipeline_tag=tag, sort="downloads", limit=limit, expand=_EXPAND))
 
-    try:
-        infos = _with_deadline(call, "searching models")
-    except ValueError:
-        raise
-    except Exception as exc:
-        raise _hub_error(exc, "searching models") from exc
+    infos = hub.call(call, "search models")
     return [card_from_info(info) for info in infos]
 
 
@@ -257,14 +125,9 @@ def model_details(model_id: str) -> ModelCard:
     from huggingface_hub import HfApi
 
     def call() -> Any:
-        return HfApi().model_info(model_id, timeout=CALL_DEADLINE_S / 2, expand=_EXPAND)
+        return HfApi().model_info(model_id, timeout=hub.CALL_DEADLINE_S / 2, expand=_EXPAND)
 
-    try:
-        info = _with_deadline(call, f"reading {model_id}")
-    except ValueError:
-        raise
-    except Exception as exc:
-        raise _hub_error(exc, f"reading {model_id}") from exc
+    info = hub.call(call, f"read {model_id}")
     return card_from_info(info)
 
 
@@ -477,17 +340,6 @@ def fits_text(fits: dict[str, list[str]]) -> str:
     return "; ".join(f"{task}: {', '.join(methods)}" for task, methods in fits.items()) or "no supported task"
 
 
-def format_params(params: int | None) -> str:
-    """A parameter count as people say it: 66M, 1.1B."""
-    if params is None:
-        return "unknown"
-    if params >= 1e9:
-        return f"{params / 1e9:.1f}B"
-    if params >= 1e6:
-        return f"{params / 1e6:.0f}M"
-    return f"{params / 1e3:.0f}K" if params >= 1e3 else str(params)
-
-
 # ---- local models ---------------------------------------------------------------------------
 
 
@@ -659,25 +511,18 @@ def _fill_from_config(model: LocalModel, folder: Path, strict: bool = False) -> 
 
 def safetensors_params(folder: str | Path) -> int | None:
     """Count parameters from the safetensors headers in a folder (reads headers only); None without them."""
+    from safetensors import SafetensorError, safe_open
+
     files = sorted(Path(folder).glob("*.safetensors"))
-    if not files:
-        return None
     total = 0
     for file in files:
         try:
-            with open(file, "rb") as fh:
-                (length,) = struct.unpack("<Q", fh.read(8))
-                header = json.loads(fh.read(length))
-        except (OSError, ValueError, struct.error) as exc:
+            with safe_open(file, framework="numpy") as weights:  # maps the file; reads the header only
+                total += sum(math.prod(weights.get_slice(name).get_shape()) for name in weights.keys())
+        except (OSError, SafetensorError) as exc:
             logger.info("Cannot read safetensors header of %s: %s", file, exc)
             return None
-        for name, meta in header.items():
-            if name != "__metadata__":
-                count = 1
-                for dim in meta["shape"]:
-                    count *= dim
-                total += count
-    return total
+    return total if files else None
 
 
 # ---- display names --------------------------------------------------------------------------
@@ -694,7 +539,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 def model_display_name(name_or_path: str) -> str:
     """A name a person recognises: a Hub id as it is; a local folder by the model's own name, not 'model'."""
     text = str(name_or_path or "").strip()
-    if not text or not _is_local(text):
+    if not text or not looks_like_path(text):
         return text
     path = Path(text).expanduser()
     for part in path.parts:
@@ -713,17 +558,13 @@ def _is_generic(name: str) -> bool:
     return name.lower() in GENERIC_FOLDERS or bool(_GENERIC_PATTERN.match(name))
 
 
-def _is_local(text: str) -> bool:
-    return text.startswith(("/", "./", "../", "~", "\\")) or (len(text) > 1 and text[1] == ":") or Path(text).expanduser().exists()
-
-
 def _config_name(folder: Path) -> str | None:
     """config.json's `_name_or_path` when it is a Hub id (transformers 4 wrote it; 5 no longer does)."""
     try:
         value = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("_name_or_path")
     except (OSError, ValueError, AttributeError):
         return None
-    return value if isinstance(value, str) and _HUB_ID.match(value) and not _is_local(value) else None
+    return value if isinstance(value, str) and _HUB_ID.match(value) and not looks_like_path(value) else None
 
 
 # ---- datasets -------------------------------------------------------------------------------
@@ -732,21 +573,15 @@ def _config_name(folder: Path) -> str | None:
 def dataset_configs(dataset_id: str) -> list[str]:
     """The configurations (subsets) of a Hub dataset or local dataset path."""
     dataset_id = _dataset_id(dataset_id)
-    ensure_loaded()
-    from datasets import get_dataset_config_names
-
-    return _dataset_call(lambda: list(get_dataset_config_names(dataset_id)), dataset_id, "listing its configurations")
+    return _dataset_call(lambda datasets: datasets.get_dataset_config_names(dataset_id), dataset_id,
+                         "list the configurations of", "default")
 
 
 def dataset_splits(dataset_id: str, config: str | None = None) -> list[str]:
     """The splits (train, validation, test ...) of one configuration of a dataset."""
     dataset_id = _dataset_id(dataset_id)
-    ensure_loaded()
-    from datasets import get_dataset_split_names
-
-    return _dataset_call(
-        lambda: list(get_dataset_split_names(dataset_id, config_name=config or None)), dataset_id, "listing its splits"
-    )
+    return _dataset_call(lambda datasets: datasets.get_dataset_split_names(dataset_id, config_name=config or None),
+                         dataset_id, "list the splits of", "train")
 
 
 def _dataset_id(dataset_id: str) -> str:
@@ -756,25 +591,25 @@ def _dataset_id(dataset_id: str) -> str:
     return dataset_id
 
 
-def _dataset_call(fn: Callable[[], list[str]], dataset_id: str, what: str) -> list[str]:
-    path = Path(dataset_id).expanduser()
+def _dataset_call(fn: Callable[[Any], Iterable[str]], dataset_id: str, what: str, single_file: str) -> list[str]:
+    """The answer of a listing `fn(datasets)`, one plain sentence when it fails (offline at once, before the library
+    loads); `single_file`: the answer for a data file (one table: the engine loads it as the "train" split of a
+    "default" config)."""
+    path = local_path(dataset_id)
     if path.is_file():
-        # A single data file is one table: the engine loads it as the "train" split of a "default" config.
-        return ["default"] if what.startswith("listing its configurations") else ["train"]
-    local = path.exists()
+        return [single_file]
+    local = looks_like_path(dataset_id)
+    if local and not path.exists():
+        raise ValueError(f"Dataset {dataset_id!r} does not exist. Check the path or upload the file again.")
     if not local:
-        _require_hub(OFFLINE_DATASET_MESSAGE)
+        hub.require_hub(OFFLINE_DATASET_MESSAGE)
     ensure_loaded()
-    from datasets.exceptions import DatasetNotFoundError
+    import datasets
 
     try:
-        return _with_deadline(fn, f"{what} for {dataset_id}") if not local else fn()
+        return list(fn(datasets)) if local else hub.call(lambda: list(fn(datasets)), f"{what} {dataset_id}")
+    except HubError:
+        raise
     except ValueError as exc:
         # datasets raises ValueError for bad config names; keep its message but make it one line.
-        raise ValueError(f"Dataset {dataset_id!r}: {str(exc).splitlines()[0]}") from exc
-    except DatasetNotFoundError as exc:
-        raise ValueError(
-            f"Dataset {dataset_id!r} was not found on the Hub (or needs you to log in). Check the id."
-        ) from exc
-    except Exception as exc:
-        raise _hub_error(exc, f"{what} for {dataset_id}") from exc
+        raise ValueError(f"Dataset {dataset_id!r}: {first_line(exc)}") from exc

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ft_app.config import DataConfig, RunConfig
+from ft_app.hub import HubUnreachableError, hub_error
 from ft_app.hub_token import token_kwargs
 from ft_app.libraries import ensure_loaded
 from ft_app.paths import local_path, looks_like_path
-from ft_app.text import plain_list
+from ft_app.text import first_line, plain_list
 
 if TYPE_CHECKING:
     import datasets
@@ -137,7 +138,7 @@ def _load_file(path: Path) -> datasets.Dataset:
         if "corresponds to no data" in str(exc):  # a header and no rows: the split came out empty
             raise ValueError(f"File {path.name!r} has no rows. Pick a file with at least a few examples.") from exc
         raise ValueError(
-            f"File {path.name!r} could not be read as {FILE_BUILDERS[suffix].upper()}: {_first_line(exc)}. "
+            f"File {path.name!r} could not be read as {FILE_BUILDERS[suffix].upper()}: {first_line(exc)}. "
             f"Check that it is a valid {suffix.lstrip('.').upper()} file with a header row."
         ) from exc
     if not loaded.column_names:
@@ -201,28 +202,15 @@ def check_hub_dataset(data: DataConfig) -> None:
 
 def hub_dataset_error(dataset_id: str, config: str | None, split: str, exc: Exception) -> str:
     """A plain sentence for a Hub dataset that could not be loaded."""
-    text = str(exc)
-    lowered = text.lower()
-    if any(k in lowered for k in ("offline", "connection", "resolve", "network", "timed out", "max retries",
-                                  "couldn't reach")):
-        return (
-            f"Could not load dataset {dataset_id!r}: the Hugging Face Hub cannot be reached (offline?). "
-            "Upload a file instead, or try again when online."
-        )
+    error = hub_error(exc, f"load dataset {dataset_id!r}")
+    if error is not None:
+        return f"{error} Upload a data file instead." if isinstance(error, HubUnreachableError) else str(error)
+    lowered = str(exc).lower()  # the datasets library's own words for a wrong configuration or split
     if "config" in lowered and ("missing" in lowered or "available" in lowered or "pick one" in lowered):
-        return f"Dataset {dataset_id!r} has several configurations: pick one ({_first_line(exc)})."
+        return f"Dataset {dataset_id!r} has several configurations: pick one ({first_line(exc)})."
     if "split" in lowered and "unknown" in lowered or "bad split" in lowered:
-        return f"Dataset {dataset_id!r} has no split {split!r}: {_first_line(exc)}."
-    if "doesn't exist" in lowered or "not found" in lowered or "404" in lowered:
-        return f"Dataset {dataset_id!r} was not found on the Hugging Face Hub. Check the spelling (e.g. 'imdb', 'glue')."
-    if "gated" in lowered or "401" in lowered or "403" in lowered:
-        return f"Dataset {dataset_id!r} is gated or private: accept its terms on the Hub and set HF_TOKEN."
-    return f"Could not load dataset {dataset_id!r}: {_first_line(exc)}"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
+        return f"Dataset {dataset_id!r} has no split {split!r}: {first_line(exc)}."
+    return f"Could not load dataset {dataset_id!r}: {first_line(exc)}"
 
 
 # ---- column mapping -------------------------------------------------------------------------

@@ -22,13 +22,10 @@ run would use. Memory is an estimate, within about 30% of the real peak:
 
 from __future__ import annotations
 
-import copy
 import functools
 import logging
-import os
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .config import (
@@ -40,6 +37,8 @@ from .config import (
     to_lora_config,
 )
 from .libraries import ensure_loaded
+from .modeling import build_meta_model, config_key, head_modules, load_model_config
+from .text import count_words, duration_words
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +80,8 @@ class Estimate:
     def summary(self) -> str:
         """One plain line for the Train tab."""
         return (
-            f"Trains {_count(self.trainable_params)} of {_count(self.total_params)} parameters "
-            f"({self.trainable_share:.2%}). Needs about {self.total_gpu_gb:.1f} GB of GPU memory "
+            f"Trains {count_words(self.trainable_params, short=True)} of {count_words(self.total_params, short=True)} "
+            f"parameters ({self.trainable_share:.2%}). Needs about {self.total_gpu_gb:.1f} GB of GPU memory "
             f"(weights {self.weights_gb:.1f}, optimizer {self.optimizer_gb:.1f}, gradients {self.gradients_gb:.1f}, "
             f"activations {self.activations_gb:.1f})."
         )
@@ -127,7 +126,7 @@ def estimate_run(
         data=DataConfig(train="(estimate)"),
         lora=LoraSettings(r=lora_r, alpha=2 * lora_r, target_modules=list(lora_target_modules) if lora_target_modules else None),
     )
-    config = load_config(model_name_or_path, trust_remote_code=trust_remote_code)
+    config = load_model_config(run.model)
     counts = count_parameters(
         model_name_or_path, task, method, num_labels, lora_r, lora_target_modules, trust_remote_code=trust_remote_code
     )
@@ -159,60 +158,6 @@ def estimate_run(
 # ---- config and parameter counts ------------------------------------------------------------
 
 
-def load_config(model_name_or_path: str, trust_remote_code: bool = False) -> Any:
-    """The model's AutoConfig, cached; a plain ValueError for a missing folder or unknown model."""
-    return _cached_config(*_resolve(model_name_or_path), trust_remote_code)
-
-
-def _resolve(model_name_or_path: str) -> tuple[str, float, bool]:
-    """(folder or Hub id, config.json mtime, local files only): the cache key of a model's config."""
-    name = (model_name_or_path or "").strip()
-    if not name:
-        from .catalog import no_model_message
-
-        raise ValueError(no_model_message())
-    folder = Path(name).expanduser()
-    if folder.is_dir():
-        config_file = folder / "config.json"
-        if not config_file.is_file():
-            raise ValueError(f"Folder {name!r} has no config.json, so it is not a saved transformers model.")
-        # The file's mtime is part of the cache key so a re-saved folder is read again.
-        return str(folder.resolve()), config_file.stat().st_mtime, True
-    if name.startswith(("/", ".", "~")) or name.count("/") > 1 or (os.sep != "/" and os.sep in name):
-        raise ValueError(f"Folder {name!r} does not exist. Check the path, or give a Hub id such as owner/name.")
-    from .catalog import hub_status
-
-    # Offline: go straight to the local cache instead of waiting on the network.
-    return name, 0.0, not hub_status().reachable
-
-
-@functools.lru_cache(maxsize=64)
-def _cached_config(name: str, stamp: float, local_only: bool, trust_remote_code: bool) -> Any:
-    ensure_loaded()
-    from transformers import AutoConfig
-
-    try:
-        return AutoConfig.from_pretrained(name, local_files_only=local_only, trust_remote_code=trust_remote_code)
-    except OSError as exc:
-        logger.info("AutoConfig failed for %s: %s", name, exc)
-        text = str(exc).lower()
-        if stamp:
-            raise ValueError(f"The config.json in {name!r} cannot be read: {_first_line(exc)}") from exc
-        if not local_only and any(k in text for k in ("gated", "401", "403", "restricted")):
-            raise ValueError(
-                f"Model {name!r} is gated: accept its terms on its Hub page and log in (set HF_TOKEN), then try again."
-            ) from exc
-        where = "is not in the local cache and the Hub cannot be reached" if local_only else "was not found on the Hub"
-        raise ValueError(f"Model {name!r} {where}. Check the id, or pick a local folder.") from exc
-    except ValueError as exc:
-        raise ValueError(f"The config of model {name!r} cannot be read: {_first_line(exc)}") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0][:300] if lines else type(exc).__name__
-
-
 def count_parameters(
     model_name_or_path: str,
     task: str,
@@ -225,21 +170,21 @@ def count_parameters(
 ) -> ParamCounts:
     """Total, trainable and quantizable parameter counts, from a meta-device model (cached)."""
     targets = tuple(lora_target_modules) if lora_target_modules else None
-    return _count_cached(_resolve(model_name_or_path), task, method, num_labels, lora_r, targets, trust_remote_code)
+    model = ModelConfig(name_or_path=model_name_or_path, trust_remote_code=trust_remote_code)
+    return _count_cached(config_key(model), task, method, num_labels, lora_r, targets)
 
 
 @functools.lru_cache(maxsize=128)
 def _count_cached(
-    key: tuple[str, float, bool],
+    key: tuple[str, float, bool, str | None, bool],
     task: str,
     method: str,
     num_labels: int,
     lora_r: int,
     targets: tuple[str, ...] | None,
-    trust_remote_code: bool,
 ) -> ParamCounts:
-    name = key[0]
-    config = _cached_config(*key, trust_remote_code)
+    name, trust_remote_code = key[0], key[4]
+    config = load_model_config(ModelConfig(name_or_path=name, revision=key[3], trust_remote_code=trust_remote_code))
     model = build_meta_model(config, task, num_labels, trust_remote_code=trust_remote_code)
     total = sum(p.numel() for p in model.parameters())
     quantizable = _quantizable_params(model)
@@ -252,8 +197,6 @@ def _count_cached(
                 f"Model {name!r} has no separate body and head, so method 'head' cannot train the head alone. "
                 "Use 'lora' or 'full'."
             )
-        from .modeling import head_modules
-
         # The pooler only feeds the head: head-only runs train it with the new classifier.
         head_ids = {id(p) for part in head_modules(model) for p in getattr(body, part).parameters()}
         body_ids = {id(p) for p in body.parameters()} - head_ids
@@ -261,36 +204,6 @@ def _count_cached(
     else:
         trainable = _lora_trainable(model, name, task, method, lora_r, targets)
     return ParamCounts(total=total, trainable=trainable, quantizable=quantizable)
-
-
-def build_meta_model(config: Any, task: str, num_labels: int = 2, trust_remote_code: bool = False) -> Any:
-    """The task's model built from `config` on the meta device: shapes only, no memory for weights."""
-    ensure_loaded()
-    import torch
-    import transformers
-
-    auto = {
-        "classification": transformers.AutoModelForSequenceClassification,
-        "causal_lm": transformers.AutoModelForCausalLM,
-        "seq2seq": transformers.AutoModelForSeq2SeqLM,
-    }[task]
-    config = copy.deepcopy(config)  # the cached config must not get our num_labels
-    if task == "classification":
-        config.num_labels = num_labels
-    try:
-        # torch's device context is per thread. accelerate's init_empty_weights patches nn.Module for the whole
-        # process, so a model that Compare or a run loaded in another thread meanwhile came out with empty weights.
-        with torch.device("meta"):
-            model = auto.from_config(config, trust_remote_code=trust_remote_code)
-    except ValueError as exc:
-        raise ValueError(
-            f"A {config.model_type!r} model cannot be used for task {task!r} ({str(exc).splitlines()[0]}). "
-            "Pick another task or model."
-        ) from exc
-    # Building on the meta device leaves shared weights (e.g. GPT-2's input/output embeddings) untied; tie them so
-    # each counts once, as in the real model.
-    model.tie_weights()
-    return model
 
 
 def _quantizable_params(model: Any) -> int:
@@ -417,14 +330,6 @@ def _notes(
     return notes
 
 
-def _count(n: int) -> str:
-    if n >= 1e9:
-        return f"{n / 1e9:.2f}B"
-    if n >= 1e6:
-        return f"{n / 1e6:.1f}M"
-    return f"{n / 1e3:.1f}K" if n >= 1e3 else str(n)
-
-
 # ---- time ------------------------------------------------------------------------------------
 
 # Training math a run really gets per second. CPU: calibrated on this project's 2-core machine, where MiniLM
@@ -464,21 +369,6 @@ def training_seconds(
     evaluate = 2 * eval_rows * tokens_per_row * 2 * compute / flops_per_s
     per_step = steps * (STEP_OVERHEAD_S[kind] + OPTIMIZER_S_PER_PARAM[kind] * counts.trainable)
     return FIXED_S[kind] + train + evaluate + per_step
-
-
-def duration_words(seconds: float) -> str:
-    """A duration as a person says it: 'a few seconds', 'about 40 seconds', 'about 3 minutes', 'about 2 hours'."""
-    if seconds < 15:
-        return "a few seconds"
-    if seconds < 55:
-        return f"about {int(round(seconds, -1))} seconds"
-    minutes = seconds / 60
-    if minutes < 1.5:
-        return "about a minute"
-    if minutes < 55:
-        return f"about {round(minutes)} minutes"
-    hours = minutes / 60
-    return "about an hour" if hours < 1.5 else f"about {round(hours)} hours"
 
 
 def train_rows_after_split(config: RunConfig, rows: int) -> int:

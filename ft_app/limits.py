@@ -99,3 +99,14 @@ def check_compare_rows(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_COMPARE_ROWS:
         raise ValueError(f"How many held-out rows must be a whole number from 1 to {MAX_COMPARE_ROWS}, not {value!r}.")
     return value
+
+
+def position_limit(model_config: Any) -> int | None:
+    """The most tokens the model can read, or None when it has no fixed limit (e.g. T5)."""
+    for attr in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(model_config, attr, None)
+        if isinstance(value, int) and value > 0:
+            # RoBERTa-style models reserve two positions for padding offsets.
+            return value - 2 if getattr(model_config, "model_type", "") in ("roberta", "xlm-roberta", "camembert") else value
+    text = getattr(model_config, "text_config", None)
+    return position_limit(text) if text is not None else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib.util
 import logging
@@ -11,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from ft_app.config import CLASSIFIER_FEEDERS, QUANTIZED_METHODS, ModelConfig, RunConfig, to_bnb_config, to_lora_config
+from ft_app.hub import HubUnreachableError, hub_error, hub_status
 from ft_app.hub_token import token_kwargs
 from ft_app.libraries import ensure_loaded
+from ft_app.limits import position_limit
 from ft_app.paths import looks_like_path
 from ft_app.pooling import (
     add_mean_pooling_layer,
@@ -21,6 +24,7 @@ from ft_app.pooling import (
     sentence_pooling,
     start_pooler_as_identity,
 )
+from ft_app.text import first_line
 
 log = logging.getLogger(__name__)
 
@@ -94,41 +98,86 @@ def check_method_supported(config: RunConfig, device: DeviceInfo | None = None) 
 
 
 def load_model_config(model: ModelConfig) -> Any:
-    """Load the model's config.json (cheap), turning every way it can fail into a plain sentence."""
-    ensure_loaded()
-    from transformers import AutoConfig
-
-    source = model.name_or_path.strip()
-    if looks_like_path(source):
-        path = Path(source).expanduser()
-        if not path.exists():
-            raise ValueError(f"Model folder {source!r} does not exist. Check the path, or type a Hub model id.")
-        if not path.is_dir():
-            raise ValueError(f"Model path {source!r} is a file; point to the folder that holds config.json.")
-        if not (path / "config.json").is_file():
-            raise ValueError(
-                f"Model folder {source!r} has no config.json, so it is not a saved model. Point to the folder "
-                "that save_pretrained wrote (with config.json and the weights)."
-            )
-        check_safetensors_only(path, source)
+    """The model's config.json (cheap; cached, so shared: copy it before changing it), every way it can fail a plain
+    sentence: a missing or wrong folder, pickled weights, custom code, an unknown kind, the Hub's errors."""
+    key = config_key(model)
     try:
-        return AutoConfig.from_pretrained(
-            source, revision=model.revision, trust_remote_code=model.trust_remote_code, **token_kwargs()
-        )
-    except ValueError as exc:
-        if "trust_remote_code" in str(exc):
+        # A visitor's token is never cached: no other visitor gets what it opened.
+        return (_read_config if token_kwargs() else _cached_config)(*key)
+    except (OSError, ValueError) as exc:
+        source, text = model.name_or_path.strip(), str(exc)
+        if "trust_remote_code" in text:
             raise ValueError(
                 f"Model {source!r} needs its own Python code to load (trust_remote_code). That is off by default "
                 "because the code runs on this machine. Turn 'Trust remote code' on only if you trust its authors, "
                 "or pick a model that transformers supports natively."
             ) from exc
-        if "model_type" in str(exc) or "Unrecognized" in str(exc):
+        if isinstance(exc, ValueError) and ("model_type" in text or "Unrecognized" in text):
             raise ValueError(
-                f"Model {source!r} is of a kind this version of transformers does not know: {str(exc).splitlines()[0]}"
+                f"Model {source!r} is of a kind this version of transformers does not know: {first_line(exc)}"
             ) from exc
-        raise
-    except OSError as exc:
-        raise ValueError(hub_model_error(source, exc)) from exc
+        raise ValueError(hub_model_error(source, exc, "read the config of model")) from exc
+
+
+def config_key(model: ModelConfig) -> tuple[str, float, bool, str | None, bool]:
+    """What a model's config is cached by: (folder or Hub id, config.json's mtime so that a re-saved folder is read
+    again, local files only, revision, trust remote code); a plain error for a folder that is not a saved model."""
+    source = model.name_or_path.strip()
+    if not source:
+        from ft_app.catalog import no_model_message
+
+        raise ValueError(no_model_message())
+    if not looks_like_path(source):
+        # Offline: go straight to the local cache instead of waiting on the network.
+        return source, 0.0, not hub_status().reachable, model.revision, model.trust_remote_code
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise ValueError(f"Model folder {source!r} does not exist. Check the path, or type a Hub model id.")
+    if not path.is_dir():
+        raise ValueError(f"Model path {source!r} is a file; point to the folder that holds config.json.")
+    if not (path / "config.json").is_file():
+        raise ValueError(
+            f"Model folder {source!r} has no config.json, so it is not a saved model. Point to the folder "
+            "that save_pretrained wrote (with config.json and the weights)."
+        )
+    check_safetensors_only(path, source)
+    return str(path.resolve()), (path / "config.json").stat().st_mtime, True, model.revision, model.trust_remote_code
+
+
+def _read_config(name: str, stamp: float, local_only: bool, revision: str | None, trust_remote_code: bool) -> Any:
+    ensure_loaded()
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(name, revision=revision, local_files_only=local_only,
+                                      trust_remote_code=trust_remote_code, **token_kwargs())
+
+
+_cached_config = functools.lru_cache(maxsize=64)(_read_config)
+
+
+def build_meta_model(config: Any, task: str, num_labels: int = 2, trust_remote_code: bool = False) -> Any:
+    """The task's model built from `config` on the meta device: shapes only, no memory for weights."""
+    ensure_loaded()
+    import torch
+
+    from ft_app.tasks import get_task
+
+    config = copy.deepcopy(config)  # the cached config must not get our num_labels
+    config.num_labels = num_labels  # read by a classification head only
+    try:
+        # torch's device context is per thread. accelerate's init_empty_weights patches nn.Module for the whole
+        # process, so a model that Compare or a run loaded in another thread meanwhile came out with empty weights.
+        with torch.device("meta"):
+            model = get_task(task).model_class().from_config(config, trust_remote_code=trust_remote_code)
+    except ValueError as exc:
+        raise ValueError(
+            f"A {config.model_type!r} model cannot be used for task {task!r} ({first_line(exc)}). "
+            "Pick another task or model."
+        ) from exc
+    # Building on the meta device leaves shared weights (e.g. GPT-2's input/output embeddings) untied; tie them so
+    # each counts once, as in the real model.
+    model.tie_weights()
+    return model
 
 
 def check_safetensors_only(path: Path, source: str) -> None:
@@ -144,41 +193,23 @@ def check_safetensors_only(path: Path, source: str) -> None:
         )
 
 
-def hub_model_error(source: str, exc: BaseException) -> str:
-    """A plain sentence for a model that could not be found or fetched."""
+def hub_model_error(source: str, exc: BaseException, what: str = "load model") -> str:
+    """A plain sentence for a model that could not be found or fetched ("Could not <what> 'source': ...")."""
     text = str(exc).lower()
     if "safetensors" in text and ("does not appear to have" in text or "no file named" in text):
         return (
             f"Model {source!r} has no safetensors weights on the Hub. For safety this app loads only safetensors "
             "from the Hub (pickled .bin weights can run code). Pick a model that ships model.safetensors."
         )
-    if "gated" in text or "401" in text or "403" in text or "restricted" in text:
-        return f"Model {source!r} is gated or private: accept its licence on the Hub and set HF_TOKEN, then try again."
-    if any(k in text for k in ("offline", "connection", "resolve host", "max retries", "timed out", "cannot find the requested files in the local cache", "couldn't connect")):
+    error = hub_error(exc, f"{what} {source!r}")
+    if error is None:  # not the Hub's: a local folder's file, or the library's own words
+        return f"Could not {what} {source!r}: {first_line(exc)}"
+    if isinstance(error, HubUnreachableError):
         from ft_app.catalog import local_models_hint
 
         hint = local_models_hint()  # reads the disk: once
-        return (
-            f"Model {source!r} is not on this machine and the Hugging Face Hub cannot be reached (offline?). "
-            "Connect to the internet, or pick a local model folder." + (f" {hint}" if hint else "")
-        )
-    from ft_app.catalog import unreachable_model_hint
-
-    return (
-        f"Model {source!r} was not found: it is not a local folder and not a model id on the Hugging Face Hub. "
-        "Check the spelling (e.g. 'distilbert-base-uncased') or the folder path." + unreachable_model_hint()
-    )
-
-
-def position_limit(model_config: Any) -> int | None:
-    """The most tokens the model can read, or None when it has no fixed limit (e.g. T5)."""
-    for attr in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
-        value = getattr(model_config, attr, None)
-        if isinstance(value, int) and value > 0:
-            # RoBERTa-style models reserve two positions for padding offsets.
-            return value - 2 if getattr(model_config, "model_type", "") in ("roberta", "xlm-roberta", "camembert") else value
-    text = getattr(model_config, "text_config", None)
-    return position_limit(text) if text is not None else None
+        return f"{error} Pick a local model folder instead." + (f" {hint}" if hint else "")
+    return str(error)
 
 
 def effective_max_length(config: RunConfig, model_config: Any) -> int:
@@ -314,19 +345,15 @@ def _model_file_reader(m: ModelConfig) -> Any:
 
     def read(name: str) -> str | None:
         from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import (
-            EntryNotFoundError,
-            HfHubHTTPError,
-            LocalEntryNotFoundError,
-            RepositoryNotFoundError,
-        )
 
         try:
             path = hf_hub_download(m.name_or_path, name, revision=m.revision, **token_kwargs())
-        except (EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError):
-            return None  # not a sentence-embedding model, or offline without the file cached
-        except HfHubHTTPError as exc:
-            log.warning("Could not read %s of %s (%s): the new head reads the model's own pooler.", name, m.name_or_path, exc)
+        except Exception as exc:
+            error = hub_error(exc, f"read {name} of {m.name_or_path}")
+            if error is None:
+                raise
+            # Not a sentence-embedding model, or offline without the file cached: the head reads the model's pooler.
+            log.log(logging.INFO if error.kind in ("not_found", "offline") else logging.WARNING, "%s", error)
             return None
         return Path(path).read_text(encoding="utf-8")
 

@@ -24,6 +24,7 @@ def looks_like_path(source: str) -> bool:
     s = str(source).strip()
     return (
         s.startswith(("/", "./", "../", "~", "\\"))
+        or s[1:2] == ":"  # a Windows drive (C:\models); a Hub id has no colon
         or Path(s).suffix.lower() in DATA_SUFFIXES
         or Path(s).expanduser().exists()
     )

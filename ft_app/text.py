@@ -18,14 +18,18 @@ def plain_list(items: Iterable[object], limit: int = LIST_LIMIT, *, quote: bool 
     return f"{', '.join(words[:limit])} and {len(words) - limit:,} more"
 
 
-def count_words(n: int) -> str:
-    """A count as people say it: 770, 1,536, 12 thousand, 22.7 million, 1.1 billion."""
+def count_words(n: int | None, *, short: bool = False) -> str:
+    """A count as people say it: 770, 1,536, 12 thousand, 22.7 million, 1.1 billion; `short` (a table cell or a
+    summary): 12K, 22.7M, 1.1B; None: 'unknown'."""
+    if n is None:
+        return "unknown"
     if n < 10_000:
         return f"{n:,}"
-    for word, size in (("billion", 1e9), ("million", 1e6), ("thousand", 1e3)):
+    for word, letter, size in (("billion", "B", 1e9), ("million", "M", 1e6), ("thousand", "K", 1e3)):
         if n >= size:
             value = n / size
-            return f"{value:.1f} {word}".replace(".0 ", " ") if value < 100 else f"{value:.0f} {word}"
+            number = f"{value:.1f}".removesuffix(".0") if value < 100 else f"{value:.0f}"
+            return f"{number}{letter}" if short else f"{number} {word}"
     return f"{n:,}"
 
 
@@ -39,3 +43,24 @@ def share_words(part: int, total: int) -> str:
     if share < 1:
         return f"{share:.2g}%"
     return f"{share:.1f}%".replace(".0%", "%")
+
+
+def duration_words(seconds: float) -> str:
+    """A duration as a person says it: 'a few seconds', 'about 40 seconds', 'about 3 minutes', 'about 2 hours'."""
+    if seconds < 15:
+        return "a few seconds"
+    if seconds < 55:
+        return f"about {int(round(seconds, -1))} seconds"
+    minutes = seconds / 60
+    if minutes < 1.5:
+        return "about a minute"
+    if minutes < 55:
+        return f"about {round(minutes)} minutes"
+    hours = minutes / 60
+    return "about an hour" if hours < 1.5 else f"about {round(hours)} hours"
+
+
+def first_line(error: BaseException | str, limit: int = 300) -> str:
+    """The first line of an error's message (at most `limit` characters), or its type's name when it has none."""
+    lines = str(error).strip().splitlines()
+    return lines[0][:limit] if lines else type(error).__name__

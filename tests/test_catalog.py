@@ -17,8 +17,8 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 
-from ft_app import catalog
-from ft_app.catalog import OFFLINE_MESSAGE, HubStatus
+from ft_app import catalog, hub
+from ft_app.hub import OFFLINE_MESSAGE, HubStatus
 
 
 @pytest.fixture(autouse=True)
@@ -27,9 +27,9 @@ def _fresh_status(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
-    catalog.reset_hub_status()
+    hub.reset_hub_status()
     yield
-    catalog.reset_hub_status()
+    hub.reset_hub_status()
 
 
 def _save(model: torch.nn.Module, path: Path) -> Path:
@@ -310,7 +310,7 @@ def no_local_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_offline_flag_reports_offline_without_trying(monkeypatch: pytest.MonkeyPatch, no_local_models: Path) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(catalog, "_probe", _no_network)
+    monkeypatch.setattr(hub, "_probe", _no_network)
     monkeypatch.setattr("huggingface_hub.HfApi.list_models", _no_network)
     status = catalog.hub_status()
     assert status.reachable is False
@@ -351,7 +351,11 @@ def test_offline_messages_name_the_local_models(monkeypatch: pytest.MonkeyPatch,
     assert "distilbert" not in str(info.value)
     with pytest.raises(ValueError, match="Models on this computer.*: my-bert"):
         estimate_run("", "classification", "full", batch_size=8, max_length=64)
-    unknown = hub_model_error("someone/missing-model", OSError("404 not found"))
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    offline = OSError("We couldn't connect to 'https://huggingface.co' to load the files")  # as transformers wraps it
+    offline.__cause__ = LocalEntryNotFoundError("Cannot find the requested files in the disk cache")
+    unknown = hub_model_error("someone/missing-model", offline)
     assert "Models on this computer: " in unknown and f"my-bert ({bert})" in unknown and f"20261129-chat ({gpt2})" in unknown
 
 
@@ -366,7 +370,7 @@ def test_unreachable_hub_gives_plain_message_and_caches_probe(monkeypatch: pytes
     monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
     status = catalog.hub_status(timeout=2)
     assert status == HubStatus(False, OFFLINE_MESSAGE)
-    monkeypatch.setattr(catalog, "_probe", _no_network)  # the next answer must come from the cache
+    monkeypatch.setattr(hub, "_probe", _no_network)  # the next answer must come from the cache
     assert catalog.hub_status() == status
     with pytest.raises(ValueError, match="cannot be reached"):
         catalog.search_models("gpt2", "causal_lm")
@@ -428,7 +432,7 @@ def test_search_models_maps_hub_info(monkeypatch: pytest.MonkeyPatch) -> None:
             ),
         ]
 
-    monkeypatch.setattr(catalog, "_probe", lambda timeout: HubStatus(True, "Connected."))
+    monkeypatch.setattr(hub, "_probe", lambda timeout: HubStatus(True, "Connected."))
     monkeypatch.setattr("huggingface_hub.HfApi.list_models", fake_list_models)
     cards = catalog.search_models("  chat ", "causal_lm", limit=5)
 
@@ -471,7 +475,7 @@ def test_model_details_maps_encoder_and_hub_errors(monkeypatch: pytest.MonkeyPat
             )
         )
 
-    monkeypatch.setattr(catalog, "_probe", lambda timeout: HubStatus(True, "Connected."))
+    monkeypatch.setattr(hub, "_probe", lambda timeout: HubStatus(True, "Connected."))
     monkeypatch.setattr("huggingface_hub.HfApi.model_info", fake_model_info)
     card = catalog.model_details("distilbert-base-uncased")
     assert card.suggested_task == "classification"

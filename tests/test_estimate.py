@@ -174,7 +174,7 @@ def test_plain_errors(models: dict[str, Path], tmp_path: Path) -> None:
 
 def test_unknown_hub_model_offline_fails_fast_with_a_plain_message(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ValueError, match="'nobody/no-such-model' is not in the local cache and the Hub cannot be reached"):
+    with pytest.raises(ValueError, match="'nobody/no-such-model': the Hugging Face Hub cannot be reached"):
         estimate_run("nobody/no-such-model", "causal_lm", "lora", 8, 128)
 
 
@@ -182,7 +182,7 @@ def test_meta_models_for_the_estimate_leave_models_loading_in_other_threads_real
     """The Train tab's estimate runs beside Compare and runs in the server: its meta device must stay in its thread."""
     import threading
 
-    from ft_app.estimate import build_meta_model
+    from ft_app.modeling import build_meta_model
 
     config = BertConfig(num_hidden_layers=1, hidden_size=16, num_attention_heads=2, intermediate_size=32, vocab_size=100)
     AutoModelForSequenceClassification.from_config(config).save_pretrained(tmp_path / "bert")

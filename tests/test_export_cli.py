@@ -118,7 +118,7 @@ def test_push_failures(lora_run: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     assert "needs a Hugging Face token" in capsys.readouterr().err
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     assert main(["export", str(lora_run), "--push"]) == 1  # the tests run with HF_HUB_OFFLINE=1
-    assert "nothing was uploaded" in capsys.readouterr().err
+    assert "Nothing was uploaded" in capsys.readouterr().err
     monkeypatch.setenv("FT_APP_DEMO", "1")
     assert main(["export", str(lora_run), "--push"]) == 2
     assert "demo server" in capsys.readouterr().err

@@ -99,7 +99,7 @@ def test_token_from_hf_token_env(hub: FakeHub, lora_run: Path, monkeypatch: pyte
 
 
 def test_bad_token_changes_nothing(hub: FakeHub, lora_run: Path) -> None:
-    with pytest.raises(ValueError, match=r"refused the token \(401\).*nothing was uploaded") as err:
+    with pytest.raises(ValueError, match=r"refused the token \(401\).*Nothing was uploaded") as err:
         publish_model(lora_run, token="hf_WrongTokenWrongToken123")
     assert "hf_WrongTokenWrongToken123" not in str(err.value)
     assert hub.repos == {} and [r.path for r in hub.requests] == ["/api/whoami-v2"]
@@ -112,7 +112,7 @@ def test_no_token_says_where_to_put_one(hub: FakeHub, lora_run: Path) -> None:
 
 
 def test_another_namespace_is_refused_plainly(hub: FakeHub, lora_run: Path) -> None:
-    with pytest.raises(ValueError, match=r"may not write there \(403\)"):
+    with pytest.raises(ValueError, match=r"refused this token access there \(403\).*Nothing was uploaded"):
         publish_model(lora_run, "someone-else/model", token=TOKEN)
     assert hub.repos == {}
 
@@ -127,7 +127,7 @@ def test_offline_mode_changes_nothing(hub: FakeHub, lora_run: Path, monkeypatch:
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(HubUnreachableError, match="HF_HUB_OFFLINE=1.*nothing was uploaded"):
+    with pytest.raises(HubUnreachableError, match="HF_HUB_OFFLINE=1.*Nothing was uploaded"):
         publish_model(lora_run, token=TOKEN)
     assert hub.requests == []
 
@@ -140,7 +140,7 @@ def test_unreachable_hub_says_so(lora_run: Path, monkeypatch: pytest.MonkeyPatch
         port = sock.getsockname()[1]
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    with pytest.raises(HubUnreachableError, match=f"127.0.0.1:{port} cannot be reached.*nothing was uploaded") as err:
+    with pytest.raises(HubUnreachableError, match=f"127.0.0.1:{port} cannot be reached.*Nothing was uploaded") as err:
         publish_model(lora_run, token=TOKEN)
     assert TOKEN not in str(err.value)
 

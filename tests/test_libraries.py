@@ -11,14 +11,16 @@ from tests.engine_checks import REPO_ROOT
 
 RACE = """
 import json, sys, threading
-from ft_app import data, estimate
+from ft_app import data
+from ft_app.config import ModelConfig
+from ft_app.modeling import load_model_config
 
 errors, barrier = [], threading.Barrier(2)
 
 def plan_line():  # the Train tab's plan reads the model's config: the server's first import of transformers
     barrier.wait()
     try:
-        estimate.load_config(sys.argv[2])
+        load_model_config(ModelConfig(sys.argv[2]))
     except Exception as exc:
         errors.append(repr(exc))
 

@@ -10,6 +10,7 @@ import torch
 
 from ft_app import modeling
 from ft_app.config import ModelConfig
+from ft_app.limits import position_limit
 from ft_app.modeling import (
     DeviceInfo,
     check_method_supported,
@@ -21,7 +22,6 @@ from ft_app.modeling import (
     load_model,
     load_model_config,
     load_tokenizer,
-    position_limit,
 )
 from tests.engine_checks import make_config, write_remote_code_model
 
@@ -274,8 +274,21 @@ def test_model_config_errors(tmp_path: Path) -> None:
 
 
 def test_hub_model_error_sentences() -> None:
-    """Gated, offline and unknown models each get a plain sentence naming the model."""
-    assert "gated" in hub_model_error("org/m", OSError("401 Client Error"))
-    offline = hub_model_error("org/m", OSError("We couldn't connect to 'https://huggingface.co'"))
+    """Gated, offline and unknown models each get a plain sentence naming the model, decided by the typed error
+    that transformers wraps (tests/test_hub.py checks every kind)."""
+    import httpx2
+    from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    response = httpx2.Response(401, request=httpx2.Request("GET", "https://huggingface.co/org/m"))
+
+    def wrapped(cause: BaseException) -> OSError:
+        error = OSError("transformers' own words")
+        error.__cause__ = cause
+        return error
+
+    assert "gated" in hub_model_error("org/m", wrapped(GatedRepoError("401 Client Error", response=response)))
+    offline = hub_model_error("org/m", wrapped(LocalEntryNotFoundError("not in the cache")))
     assert "'org/m'" in offline and "cannot be reached" in offline
-    assert "was not found" in hub_model_error("org/m", OSError("org/m is not a local folder and is not a valid model"))
+    missing = hub_model_error("org/m", wrapped(RepositoryNotFoundError("404", response=response)))
+    assert "'org/m'" in missing and "was not found" in missing
+    assert "'org/m'" in hub_model_error("org/m", OSError("org/m does not appear to have a file named x.json"))

@@ -45,17 +45,17 @@ def add_export_parser(sub: Any) -> argparse.ArgumentParser:
 
 def export_command(args: argparse.Namespace) -> int:
     """Run the chosen export step; plain errors on stderr, the made thing's path or URL last on stdout."""
-    from ft_app.export.hub import HubUnreachableError
+    from ft_app.hub import HubUnreachableError
 
     start = time.monotonic()
     try:
         made, note = _run(args)
+    except (HubUnreachableError, OSError) as exc:  # a HubUnreachableError is a ValueError too: the Hub's, not the input's
+        print(f"Error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except ValueError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (HubUnreachableError, OSError) as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
     if note:
         print(note, file=sys.stderr)
     print(f"Done in {time.monotonic() - start:.1f} s.", file=sys.stderr)

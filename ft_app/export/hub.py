@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ft_app import hub
 from ft_app.export.card import CARD_FILE, render_card
 from ft_app.export.curve import LOSS_CURVE_FILE, write_loss_curve
 from ft_app.export.source import ExportRun, load_export_run, result_files, slug
 from ft_app.hosting import HostSettings
-from ft_app.hub_token import redact
+from ft_app.hub import HubUnreachableError, hub_endpoint  # noqa: F401 - publishing raises HubUnreachableError
 from ft_app.runs import COMPARE_FILE, CONFIG_FILE, DATA_INFO_FILE, EVAL_FILE, LABELS_FILE, METRICS_FILE
 
 T = TypeVar("T")
@@ -36,10 +37,6 @@ MODEL_FILE_PATTERNS = ["adapter_config.json", "adapter_model.safetensors", "adap
                        "pytorch_model*.bin", f"{RUN_INFO_DIR}/*"]
 
 
-class HubUnreachableError(RuntimeError):
-    """The Hub could not be reached (offline, or a network failure): nothing was changed there."""
-
-
 @dataclass
 class PublishResult:
     """Where the upload went."""
@@ -51,13 +48,6 @@ class PublishResult:
     private: bool
     files: list[str] = field(default_factory=list)
     note: str = ""  # something the publisher should know (e.g. the Space cannot reach a local base model)
-
-
-def hub_endpoint() -> str:
-    """The Hub's address: HF_ENDPOINT when set (read now, so a test or a mirror can point it elsewhere)."""
-    from huggingface_hub import constants
-
-    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
 
 
 def resolve_token(token: str | None) -> str:
@@ -105,48 +95,7 @@ def full_repo_id(repo_id: str | None, user: str, run: ExportRun, suffix: str = "
 
 def hub_call(what: str, call: Callable[[], T], token: str) -> T:
     """Run a Hub request, turning every way it fails into one plain sentence without the token in it."""
-    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
-
-    try:
-        return call()
-    except OfflineModeIsEnabled as exc:
-        raise HubUnreachableError(
-            f"Could not {what}: the Hugging Face Hub is switched off on this machine (HF_HUB_OFFLINE=1), so nothing "
-            "was uploaded. Unset HF_HUB_OFFLINE on a machine with internet and try again."
-        ) from exc
-    except HfHubHTTPError as exc:
-        code = exc.response.status_code if exc.response is not None else None
-        if code == 401:
-            raise ValueError(
-                f"Could not {what}: the Hub refused the token (401). Check that it is a valid token with write access; "
-                "nothing was uploaded."
-            ) from exc
-        if code == 403:
-            raise ValueError(
-                f"Could not {what}: the token may not write there (403). Use a token with write access to that "
-                "namespace, or publish to your own name; nothing was uploaded."
-            ) from exc
-        detail = redact(str(exc).replace(token, "hf_***")).splitlines()[0][:300]
-        raise ValueError(f"Could not {what}: the Hub answered {code}: {detail}") from exc
-    except (OSError, *_transport_errors()) as exc:
-        detail = redact(str(exc).replace(token, "hf_***")).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise HubUnreachableError(
-            f"Could not {what}: the Hugging Face Hub at {hub_endpoint()} cannot be reached ({detail}), so nothing was "
-            "uploaded. Check the internet connection and try again."
-        ) from exc
-
-
-def _transport_errors() -> tuple[type[Exception], ...]:
-    """Network errors of the HTTP client huggingface_hub uses (httpx2 in 2.x, httpx before)."""
-    import importlib
-
-    found = []
-    for name in ("httpx2", "httpx"):
-        try:
-            found.append(importlib.import_module(name).TransportError)
-        except ImportError:
-            continue
-    return tuple(found)
+    return hub.call(call, what, deadline=None, then="Nothing was uploaded.", secret=token)
 
 
 def hub_user(token: str) -> str:
