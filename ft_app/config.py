@@ -7,6 +7,7 @@ This module is the ONE place that converts a run config into `TrainingArguments`
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
 import re
@@ -17,6 +18,7 @@ from typing import Any, Literal, get_args
 from ft_app import limits
 from ft_app.methods import METHOD_NAMES, get_method
 from ft_app.tasks import TASK_NAMES, get_task
+from ft_app.tracking import REPORT_TO_CHOICES, TRACKER_PACKAGES
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 Strategy = Literal["auto", "steps", "epoch", "no"]
@@ -24,6 +26,8 @@ ModelDtype = Literal["auto", "float32", "float16", "bfloat16"]
 ReportTo = Literal["none", "tensorboard", "trackio"]
 LabelWeights = Literal["auto", "balanced", "none"]
 
+# The page's choices: curated values of transformers' SchedulerType and OptimizerNames (the full enums hold dozens);
+# TrainingArguments checks them against the enums, and tests/test_config.py keeps them a subset, so they cannot drift.
 SCHEDULERS = (
     "linear",
     "cosine",
@@ -644,8 +648,6 @@ def to_training_arguments(
     """Build `transformers.TrainingArguments` for this run."""
     from transformers import TrainingArguments
 
-    from ft_app.tracking import report_to_argument
-
     t = config.training
     total = schedule.total_steps
     logging_steps = t.logging_steps or max(1, total // TARGET_LOG_POINTS)
@@ -656,19 +658,6 @@ def to_training_arguments(
         (eval_strategy, eval_steps) if t.save_strategy == "auto" else _strategy(t.save_strategy, t.save_steps, total)
     )
     load_best = config.load_best_model_at_end and eval_strategy != "no"
-    if load_best and save_strategy != eval_strategy:
-        raise ConfigError(
-            f"Keeping the best checkpoint needs saving and evaluating on the same schedule, but "
-            f"'{field_label('save_strategy')}' is {save_strategy!r} and '{field_label('eval_strategy')}' is "
-            f"{eval_strategy!r}. Set '{field_label('save_strategy')}' to 'auto'.",
-            "training.save_strategy",
-        )
-    if load_best and save_strategy == "steps" and save_steps % eval_steps:
-        raise ConfigError(
-            f"Keeping the best checkpoint needs '{field_label('save_steps')}' ({save_steps}) to be a multiple of "
-            f"'{field_label('eval_steps')}' ({eval_steps}).",
-            "training.save_steps",
-        )
     metric = t.metric_for_best_model
     greater = None
     if load_best:
@@ -718,7 +707,35 @@ def to_training_arguments(
     )
     if t.gradient_checkpointing:
         kwargs["activation_checkpointing_kwargs"] = {"use_reentrant": False}
-    return TrainingArguments(**kwargs)
+    try:
+        return TrainingArguments(**kwargs)
+    except ValueError as exc:  # the Trainer's own checks of keeping the best checkpoint, in the page's words
+        if "load_best_model_at_end" not in str(exc):
+            raise
+        if "multiple" in str(exc):
+            raise ConfigError(
+                f"Keeping the best checkpoint needs '{field_label('save_steps')}' ({save_steps}) to be a multiple of "
+                f"'{field_label('eval_steps')}' ({eval_steps}).",
+                "training.save_steps",
+            ) from exc
+        raise ConfigError(
+            f"Keeping the best checkpoint needs saving and evaluating on the same schedule, but "
+            f"'{field_label('save_strategy')}' is {save_strategy!r} and '{field_label('eval_strategy')}' is "
+            f"{eval_strategy!r}. Set '{field_label('save_strategy')}' to 'auto'.",
+            "training.save_strategy",
+        ) from exc
+
+
+def report_to_argument(value: str) -> str:
+    """The `report_to` value for TrainingArguments, after checking that the chosen tracker is installed."""
+    if value not in REPORT_TO_CHOICES:
+        raise ConfigError(f"training.report_to {value!r} is not one of: {', '.join(REPORT_TO_CHOICES)}.")
+    if value != "none" and not any(importlib.util.find_spec(p) for p in TRACKER_PACKAGES[value]):
+        raise ConfigError(
+            f"training.report_to {value!r} needs the {value} package, which is not installed here. Install it with "
+            f"`pip install {value}`, or set report_to to 'none'."
+        )
+    return value
 
 
 def to_lora_config(config: RunConfig, model_type: str) -> Any:

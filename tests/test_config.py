@@ -10,6 +10,9 @@ import pytest
 import torch
 
 from ft_app.config import (
+    CUDA_ONLY_OPTIMIZERS,
+    OPTIMIZERS,
+    SCHEDULERS,
     ConfigError,
     RunConfig,
     Schedule,
@@ -318,6 +321,16 @@ def test_eval_and_save_strategies() -> None:
     assert no_eval.eval_strategy.value == "no" and no_eval.save_strategy.value == "no"
 
 
+def test_scheduler_and_optimizer_choices_are_transformers_own() -> None:
+    """The page's choices are values of transformers' enums (a curated few of them), so they cannot drift."""
+    from transformers.trainer_utils import SchedulerType
+    from transformers.training_args import OptimizerNames
+
+    assert set(SCHEDULERS) <= {s.value for s in SchedulerType}
+    assert set(OPTIMIZERS) <= {o.value for o in OptimizerNames}
+    assert set(CUDA_ONLY_OPTIMIZERS) <= set(OPTIMIZERS)
+
+
 def test_early_stopping_keeps_best_model() -> None:
     """Early stopping turns on load_best_model_at_end with the metric and its direction."""
     loss = _args(_cfg(training={"early_stopping": True}))
@@ -329,8 +342,10 @@ def test_early_stopping_keeps_best_model() -> None:
     assert explicit.load_best_model_at_end and explicit.metric_for_best_model == "eval_f1"
     # Without evaluation there is no best checkpoint to keep.
     assert _args(_cfg(training={"load_best_model_at_end": True}), has_eval=False).load_best_model_at_end is False
-    with pytest.raises(ConfigError, match="same schedule"):
+    # TrainingArguments' own checks refuse these; their errors come back in the page's words.
+    with pytest.raises(ConfigError, match="same schedule") as refused:
         _args(_cfg(training={"early_stopping": True, "save_strategy": "epoch"}))
+    assert "load_best_model_at_end" in str(refused.value.__cause__)
     with pytest.raises(ConfigError, match=r"'Save every \(steps\)' \(15\) to be a multiple of 'Evaluate every \(steps\)' \(10\)"):
         _args(
             _cfg(

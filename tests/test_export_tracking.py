@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ft_app.config import ConfigError, RunConfig
-from ft_app.tracking import report_to_argument, tensorboard_dir
+from ft_app.config import ConfigError, RunConfig, report_to_argument
+from ft_app.tracking import tensorboard_dir
 from tests.engine_checks import make_config, read_metrics, train_with_manager
 
 
