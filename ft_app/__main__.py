@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 130
+from ft_app.system import EXIT_BAD_INPUT, EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

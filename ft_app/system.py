@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 # Linux's prctl option: the kernel sends this process a signal when its parent ends.
 PR_SET_PDEATHSIG = 1
+# How `python -m ft_app train` and `export` end: done, failed (e.g. the Hub unreachable), bad input, and (130, as for
+# Ctrl-C) a run that stopped on request.
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 130
 
 
 def is_windows(windows: bool | None = None) -> bool:

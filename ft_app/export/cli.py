@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+from ft_app.system import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+
 GGUF_QUANTS = ("f16", "q8_0", "q4_0")  # ft_app.export.gguf.QUANTS, not imported here to keep the CLI's start light
 
 

@@ -24,9 +24,8 @@ from ft_app.training.progress import INTERRUPTIBLE_PHASES, RunProgress
 
 log = logging.getLogger(__name__)
 
-# The exit codes of `python -m ft_app train` (130, as for Ctrl-C, for a run that stopped on request).
-EXIT_CODES = {"completed": 0, "stopped": 130}
-EXIT_FAILED = 1
+# How `python -m ft_app train` ends for a run's final status (any other: system.EXIT_FAILED).
+EXIT_CODES = {"completed": system.EXIT_OK, "stopped": system.EXIT_STOPPED}
 # How often a training process looks for a stop request in its run folder outside the training steps (loading,
 # evaluating); during training the stop callback also looks after every step.
 STOP_POLL_S = 0.5
@@ -34,7 +33,7 @@ STOP_POLL_S = 0.5
 
 def exit_code(status: str) -> int:
     """The process exit code for a run's final status."""
-    return EXIT_CODES.get(status, EXIT_FAILED)
+    return EXIT_CODES.get(status, system.EXIT_FAILED)
 
 
 def train_run_folder(
