@@ -12,6 +12,7 @@ import numpy as np
 from ft_app.config import RunConfig
 from ft_app.tasks import GenerationSettings, get_task
 from ft_app.tasks.causal_lm import IGNORE_INDEX
+from ft_app.text import first_line
 
 log = logging.getLogger(__name__)
 ZERO_SHOT_TEMPLATE = "This text is about {}."
@@ -148,7 +149,7 @@ def zero_shot_baseline(
     try:
         classifier = pipeline("zero-shot-classification", model=model_id, device=-1)
     except Exception as exc:  # offline, unknown id or not an NLI model: the baseline is optional
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc, 200)
         log.warning("Zero-shot baseline skipped: %s", reason)
         return {"skipped": f"The zero-shot model {model_id!r} could not be loaded ({reason}), so the baseline was skipped."}
     predictions = []

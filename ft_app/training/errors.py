@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from ft_app.text import first_line
+
 
 def explain_error(exc: BaseException) -> str:
     """A plain-language message for a failed run."""
-    name = type(exc).__name__
-    text = str(exc).strip()
-    first = text.splitlines()[0][:400] if text else name
+    name, text, first = type(exc).__name__, str(exc).strip(), first_line(exc, 400)
     if name == "OutOfMemoryError" or "out of memory" in text.lower():
         return (
             "The GPU ran out of memory. Lower the batch size (and raise gradient accumulation to keep the "
