@@ -417,12 +417,6 @@ def no_model_message(task: str | None = None) -> str:
     return "No model chosen: pick one in the Model tab (a Hub id such as distilbert-base-uncased, or a local folder)."
 
 
-def unreachable_model_hint(task: str | None = None) -> str:
-    """' Models on this computer: ...' when the Hub is known to be out of reach and some are found; else empty."""
-    hint = local_models_hint(task) if known_offline() else ""
-    return f" {hint}" if hint else ""
-
-
 def local_models_hint(task: str | None = None, limit: int = 3) -> str:
     """'On this computer: <name> (<path>), ...' for the models that fit a task; empty when there are none."""
     paths = local_model_suggestions(task, limit=limit)
