@@ -228,8 +228,8 @@ def _mapping_section(ctx: AppContext) -> dict[str, gr.Dropdown]:
     return mapping
 
 
-def _settings_section(ctx: AppContext) -> dict[str, list[gr.components.Component]]:
-    """The data settings; returns the task-only ones by task."""
+def _settings_section(ctx: AppContext) -> tuple[gr.Number, list[gr.components.Component]]:
+    """The data settings; returns the task-only ones: the target length and the chat settings."""
     form = ctx.form
     with gr.Accordion(words.DATA_SETTINGS, open=False):
         with gr.Row():
@@ -241,7 +241,7 @@ def _settings_section(ctx: AppContext) -> dict[str, list[gr.components.Component
             target_len = form.field("data", "max_target_length", visible=False)
         with gr.Row():
             chat = [form.field("data", name, visible=False) for name in ("template", "system_prompt", "loss_on_prompt")]
-    return {"causal_lm": chat, "seq2seq": [target_len]}
+    return target_len, chat
 
 
 def build(ctx: AppContext, task: gr.Radio) -> DataTab:
@@ -254,7 +254,7 @@ def build(ctx: AppContext, task: gr.Radio) -> DataTab:
     preview = gr.Dataframe(label=words.PREVIEW.format(rows=PREVIEW_ROWS), interactive=False, wrap=True,
                            max_height=320)
     mapping = _mapping_section(ctx)
-    task_only = _settings_section(ctx)
+    target_len, chat = _settings_section(ctx)
     gr.Markdown(words.REPORT_TITLE)
     report_btn = gr.Button(words.REPORT_BUTTON)
     report_md = gr.Markdown(words.REPORT_START)
@@ -277,7 +277,6 @@ def build(ctx: AppContext, task: gr.Radio) -> DataTab:
             report_after, report_inputs, report_outputs, api_visibility="private", show_progress="minimal"
         )
     page_event(report_btn.click, bind(data_report, ctx), {*form.components(), owner}, report_outputs, notice)
-    task_only = {"classification": [balance], "causal_lm": [*task_only["causal_lm"], example],
-                 "seq2seq": task_only["seq2seq"]}
+    task_only = {"classification": [balance], "causal_lm": [*chat, example], "seq2seq": [target_len]}
     return DataTab(source=source, mapping=mapping, preview=preview, summary=summary, notice=notice,
                    task_only=task_only, report_outputs=report_outputs)

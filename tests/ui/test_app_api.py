@@ -26,8 +26,10 @@ def client(app_server: AppServer) -> Client:
 
 
 def run_folders(server: AppServer) -> list[str]:
-    """The run folders on disk."""
-    return sorted(p.name for p in server.runs_dir.iterdir()) if server.runs_dir.is_dir() else []
+    """The run folders on disk (not the store's own hidden folders, such as its locks)."""
+    if not server.runs_dir.is_dir():
+        return []
+    return sorted(p.name for p in server.runs_dir.iterdir() if not p.name.startswith("."))
 
 
 def uploads(server: AppServer) -> list[str]:
@@ -326,7 +328,7 @@ def test_runs_left_running_by_a_dead_app_show_as_interrupted_and_failures_explai
         assert "Traceback" in log_tail and reason not in summary  # the reason is said once, in the card
         # The interrupted one says what happened and why it cannot simply continue.
         _plot, _summary, _config, failure, *_ = client.predict(run_dir.name, api_name="/open_run")
-        assert "Training was interrupted" in failure["value"] and "saved no checkpoint" in failure["value"]
+        assert "Training was interrupted" in failure["value"] and "saved no complete checkpoint" in failure["value"]
         # The Train tab (a reloaded page shows the last run) shows the failure card too.
         values = client.predict(api_name="/poll")
         (card,) = [v for v in values if isinstance(v, dict) and "ft-failure" in str(v.get("value", ""))]
