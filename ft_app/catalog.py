@@ -326,13 +326,10 @@ def _tasks_for(model_type: str | None, architecture: str | None, pipeline_tag: s
 def fits_for(tasks: list[str], params: int | None, primary: str | None = None) -> dict[str, list[str]]:
     """Methods that suit each task for a model of this size, the recommended one first."""
     small = params is None or params <= FULL_FINETUNE_MAX_PARAMS
-    out: dict[str, list[str]] = {}
-    for task in sorted(tasks, key=lambda t: t != primary):
-        if task == "classification":
-            out[task] = ["full", "head", "lora"] if small else ["lora", "head", "qlora"]
-        else:
-            out[task] = ["full", "lora", "qlora", "lora8bit"] if small else ["lora", "qlora", "lora8bit"]
-    return out
+    from ft_app.methods import suggested_methods
+    from ft_app.tasks import get_task
+
+    return {task: suggested_methods(small, get_task(task).has_head) for task in sorted(tasks, key=lambda t: t != primary)}
 
 
 def fits_text(fits: dict[str, list[str]]) -> str:

@@ -217,66 +217,44 @@ def hub_dataset_error(dataset_id: str, config: str | None, split: str, exc: Exce
 
 
 def detect_columns(column_names: list[str], task: str, data: DataConfig | None = None) -> ColumnMapping:
-    """Map columns to parts for a task: the user's choices first, then the obvious names."""
-    data = data or DataConfig()
-    lower = {c.lower(): c for c in column_names}
+    """Map columns to parts for a task: the user's choices first, then the obvious names (the task says which parts
+    it reads and how they combine)."""
+    from ft_app.tasks import get_task
 
-    def pick(part: str, given: str | None, exclude: tuple[str | None, ...] = ()) -> str | None:
+    return get_task(task).detect_columns(ColumnPicker(column_names), data or DataConfig())
+
+
+class ColumnPicker:
+    """Picks the column for one part of a mapping: the one the user named (which must exist), else the first of the
+    part's usual names (CANDIDATES) that the data has."""
+
+    def __init__(self, column_names: list[str]) -> None:
+        self.column_names = list(column_names)
+        self.lower = {c.lower(): c for c in column_names}
+
+    @property
+    def listed(self) -> str:
+        """The data's columns, as a message lists them."""
+        return plain_list(self.column_names, COLUMN_LIMIT)
+
+    def __call__(self, part: str, given: str | None, exclude: tuple[str | None, ...] = ()) -> str | None:
         if given:
-            if given not in column_names:
-                raise ValueError(
-                    f"Column {given!r} (for {part}) is not in the data. The columns are: {plain_list(column_names, COLUMN_LIMIT)}."
-                )
+            if given not in self.column_names:
+                raise ValueError(f"Column {given!r} (for {part}) is not in the data. The columns are: {self.listed}.")
             return given
         for name in CANDIDATES[part]:
-            if name in lower and lower[name] not in exclude:
-                return lower[name]
+            if name in self.lower and self.lower[name] not in exclude:
+                return self.lower[name]
         return None
 
-    cols = plain_list(column_names, COLUMN_LIMIT)
-    if task == "classification":
-        label = pick("label", data.label_column)
-        text = pick("text", data.text_column, (label,))
-        if text is None:
-            others = [c for c in column_names if c != label]
-            text = others[0] if len(others) == 1 else None
-        if text is None or label is None:
-            missing = "text" if text is None else "label"
-            raise ValueError(
-                f"Could not tell which column holds the {missing}. The columns are: {cols}. "
-                f"Choose the {missing} column in the column mapping (data.{missing}_column)."
-            )
-        return ColumnMapping(text=text, label=label)
-    if task == "seq2seq":
-        target = pick("target", data.target_column)
-        text = pick("text", data.text_column, (target,)) or pick("prompt", None, (target,))
-        if text is None or target is None:
-            missing = "input text" if text is None else "target text"
-            field_name = "text_column" if text is None else "target_column"
-            raise ValueError(
-                f"Could not tell which column holds the {missing}. The columns are: {cols}. "
-                f"Choose it in the column mapping (data.{field_name})."
-            )
-        return ColumnMapping(text=text, target=target)
-    # causal LM: chat messages, or prompt + response, or plain text to continue
-    messages = pick("messages", data.messages_column)
-    if messages and not (data.prompt_column or data.response_column or data.text_column):
-        return ColumnMapping(messages=messages)
-    response = pick("response", data.response_column)
-    prompt = pick("prompt", data.prompt_column, (response,))
-    if prompt and response:
-        extra = pick("input", data.input_column, (prompt, response))
-        return ColumnMapping(prompt=prompt, response=response, input=extra)
-    if data.prompt_column or data.response_column:
-        missing = "response_column" if prompt else "prompt_column"
-        raise ValueError(f"Instruction data needs both a prompt and a response column; set data.{missing}. The columns are: {cols}.")
-    text = pick("text", data.text_column)
-    if text:
-        return ColumnMapping(text=text)
-    raise ValueError(
-        f"Could not find the training text. The columns are: {cols}. Map a 'messages' column (chat), "
-        "a prompt and a response column (instructions), or a text column (plain text)."
-    )
+
+def label_to_name(value: Any) -> str:
+    """A raw label value as the class name used in `label_names`."""
+    import numpy as np
+
+    if isinstance(value, (int, float, np.integer, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
 
 
 def label_names(dataset: datasets.Dataset, column: str) -> list[str]:
@@ -387,6 +365,9 @@ def load_splits(config: RunConfig) -> RawSplits:
             if name in VALIDATION_SPLITS and name != d.train_split:
                 validation = load_table(d.train, dataset_config=d.dataset_config, split=name)
                 break
+    from ft_app.tasks import get_task
+
+    task = get_task(config.task)
     mapping = detect_columns(train.column_names, config.task, d)
     if validation is not None:
         missing = [c for c in mapping.used() if c not in validation.column_names]
@@ -396,13 +377,7 @@ def load_splits(config: RunConfig) -> RawSplits:
                 f"Its columns are: {plain_list(validation.column_names, COLUMN_LIMIT)}."
             )
     train = _drop_empty(train, mapping)
-    if config.task == "classification":
-        # Judged on the whole file, as the Data tab shows it, before any rows are held out or capped.
-        problem = label_column_problem(train, mapping.label)
-        if problem and problem.blocking:
-            raise ValueError(problem.message)
-        if problem:
-            log.warning("%s", problem.message)
+    task.check_rows(train, mapping)  # judged on the whole file, as the Data tab shows it, before rows are held out
     if validation is None and d.validation_size > 0:
         held = d.validation_size if d.validation_size < 1 else int(d.validation_size)
         if (held if isinstance(held, int) else round(len(train) * held)) < 1 or len(train) < 4:
@@ -428,21 +403,7 @@ def load_splits(config: RunConfig) -> RawSplits:
         train = train.shuffle(seed=seed).select(range(d.max_rows))
     if validation is not None and d.max_eval_rows and len(validation) > d.max_eval_rows:
         validation = validation.shuffle(seed=seed).select(range(d.max_eval_rows))
-    names = None
-    if config.task == "classification":
-        names = label_names(train, mapping.label)
-        if len(names) < 2:
-            raise ValueError(
-                f"The label column {mapping.label!r} has a single class ({names[0] if names else 'none'}). "
-                "Classification needs at least two different labels; check the column mapping."
-            )
-        if validation is not None:
-            unseen = sorted(set(label_names(validation, mapping.label)) - set(names))
-            if unseen:
-                raise ValueError(
-                    f"The validation data has label {unseen[0]!r} that never appears in the training data "
-                    f"(training labels: {plain_list(names)})."
-                )
+    names = task.label_names(train, validation, mapping)
     return RawSplits(train=train, validation=validation, mapping=mapping, label_names=names)
 
 

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import (
-    QUANTIZED_METHODS,
     DataConfig,
     LoraSettings,
     ModelConfig,
@@ -37,7 +36,9 @@ from .config import (
     to_lora_config,
 )
 from .libraries import ensure_loaded
+from .methods import get_method
 from .modeling import build_meta_model, config_key, head_modules, load_model_config
+from .tasks import get_task
 from .text import count_words, duration_words
 
 logger = logging.getLogger(__name__)
@@ -49,8 +50,6 @@ GPUS: dict[str, float] = {"T4 (16 GB)": 16, "A10G / L4 (24 GB)": 24, "A100 (40 G
 USABLE_SHARE = 0.95
 CUDA_CONTEXT_GB = 0.6
 FRAGMENTATION = 0.05
-NF4_BYTES = 0.516  # 4 bits + 8-bit absmax per 64 weights + fp32 scale per 256 absmax (double quantisation)
-INT8_BYTES = 1.0
 OPTIMIZER_BYTES = {"adamw_8bit": 2.0, "paged_adamw_8bit": 2.0, "sgd": 0.0, "adafactor": 0.5}
 DEFAULT_OPTIMIZER_BYTES = 8.0
 LOGIT_BYTES = 8  # bf16 logits + fp32 copy for the loss + bf16 gradient
@@ -116,7 +115,7 @@ def estimate_run(
         raise ValueError(f"batch_size must be a whole number of 1 or more, got {batch_size!r}.")
     if not isinstance(max_length, int) or max_length < 1:
         raise ValueError(f"max_length must be a whole number of 1 or more, got {max_length!r}. Try 256.")
-    if task == "classification" and (not isinstance(num_labels, int) or num_labels < 1):
+    if get_task(task).labels and (not isinstance(num_labels, int) or num_labels < 1):
         raise ValueError(f"num_labels must be 1 or more, got {num_labels!r}. Use 2 for positive/negative.")
     # The run config validates task, method and LoRA knobs with the same messages the Train button gives.
     run = RunConfig(
@@ -130,7 +129,7 @@ def estimate_run(
     counts = count_parameters(
         model_name_or_path, task, method, num_labels, lora_r, lora_target_modules, trust_remote_code=trust_remote_code
     )
-    weights = _weights_bytes(counts, method)
+    weights = get_method(method).weights_bytes(counts.total, counts.trainable, counts.quantizable)
     trainable = counts.trainable
     gradients = 4.0 * trainable
     optimizer_bytes = OPTIMIZER_BYTES.get(optimizer, DEFAULT_OPTIMIZER_BYTES) * trainable
@@ -188,13 +187,14 @@ def _count_cached(
     model = build_meta_model(config, task, num_labels, trust_remote_code=trust_remote_code)
     total = sum(p.numel() for p in model.parameters())
     quantizable = _quantizable_params(model)
-    if method == "full":
+    record = get_method(method)
+    if record.trains_whole_model:
         trainable = total
-    elif method == "head":
+    elif record.head_only:
         body = getattr(model, model.base_model_prefix, None)
         if body is None or body is model:
             raise ValueError(
-                f"Model {name!r} has no separate body and head, so method 'head' cannot train the head alone. "
+                f"Model {name!r} has no separate body and head, so method {method!r} cannot train the head alone. "
                 "Use 'lora' or 'full'."
             )
         # The pooler only feeds the head: head-only runs train it with the new classifier.
@@ -247,19 +247,6 @@ def _lora_trainable(model: Any, name: str, task: str, method: str, r: int, targe
 # ---- memory ---------------------------------------------------------------------------------
 
 
-def _weights_bytes(counts: ParamCounts, method: str) -> float:
-    if method == "full":
-        return 6.0 * counts.total  # fp32 weights + bf16 autocast copies
-    if method == "head":
-        return 4.0 * counts.total
-    adapters = 4.0 * counts.trainable
-    if method in QUANTIZED_METHODS:
-        per = NF4_BYTES if method == "qlora" else INT8_BYTES
-        # prepare_model_for_kbit_training casts what stays unquantised (embeddings, norms, head) to fp32.
-        return per * counts.quantizable + 4.0 * (counts.total - counts.quantizable) + adapters
-    return 2.0 * counts.total + adapters
-
-
 def _dims(config: Any) -> dict[str, Any]:
     """Layer count, widths and vocabulary of a (text) config, whatever the family calls them."""
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
@@ -292,17 +279,14 @@ def _activation_bytes(
         layers = [(enc_layer, seq)] * d["layers"]
     full = sum(per_token * tokens for per_token, tokens in layers) * batch
     largest = max(per_token * tokens for per_token, tokens in layers) * batch
-    if method == "head":
+    if get_method(method).head_only:  # the frozen body keeps no activations: one layer's worth is live at a time
         body = largest
     elif checkpointing:
         body = sum(ACT_BYTES * h * tokens for _, tokens in layers) * batch + largest
     else:
         body = full
-    logits = 0.0
-    if task == "causal_lm":
-        logits = LOGIT_BYTES * batch * seq * d["vocab"]
-    elif task == "seq2seq":
-        logits = LOGIT_BYTES * batch * target_len * d["vocab"]
+    over = get_task(task).lm_logits
+    logits = LOGIT_BYTES * batch * {"input": seq, "target": target_len}[over] * d["vocab"] if over else 0.0
     return float(body + logits)
 
 
@@ -315,13 +299,14 @@ def _notes(
             f"{seq} tokens long; real batches are usually shorter."
         )
     ]
-    if run.method in QUANTIZED_METHODS:
+    method = get_method(run.method)
+    if method.quantized:
         notes.append(f"Method {run.method!r} loads the model with bitsandbytes and needs an NVIDIA GPU.")
-    if run.method == "full" and est.total_params > 1_000_000_000:
-        notes.append("Full fine-tuning of a model over 1B parameters needs a large GPU; LoRA or QLoRA need far less.")
+    if method.big_model_note and est.total_params > 1_000_000_000:
+        notes.append(method.big_model_note)
     if not any(est.fits.values()):
         notes.append("Even an 80 GB GPU is too small: use QLoRA, a smaller batch or a shorter max length.")
-    if not checkpointing and run.method != "head" and est.activations_gb > 0.4 * est.total_gpu_gb:
+    if not checkpointing and not method.head_only and est.activations_gb > 0.4 * est.total_gpu_gb:
         saved = _activation_bytes(config, run.task, run.method, batch, seq, target_len, True) / GIB
         notes.append(
             f"Activations take most of the memory: gradient checkpointing would cut them to about {saved:.1f} GB "
@@ -343,11 +328,6 @@ STEP_OVERHEAD_S = {"cpu": 0.01, "gpu": 0.02}
 OPTIMIZER_S_PER_PARAM = {"cpu": 7e-10, "gpu": 2e-12}
 # Loading the model and data, saving the result.
 FIXED_S = {"cpu": 10.0, "gpu": 15.0}
-# Operations per weight and token: forward (2) + backward through the activations (2) + weight gradients (2);
-# adapters skip the frozen weights' gradients; head-only runs the frozen body forward only.
-FLOPS_PER_PARAM_TOKEN = {"full": 6, "lora": 4, "qlora": 4, "lora8bit": 4, "head": 2}
-# Tokens per row when the data has not been measured yet.
-DEFAULT_TOKENS = {"classification": 64, "causal_lm": 256, "seq2seq": 128}
 
 
 def training_seconds(
@@ -365,7 +345,7 @@ def training_seconds(
     kind = "cpu" if device == "cpu" else "gpu"
     flops_per_s = CPU_FLOPS_PER_THREAD * max(1, threads) if kind == "cpu" else GPU_FLOPS
     compute = max(1, counts.quantizable)  # the linear layers do the math; embeddings are look-ups
-    train = examples * tokens_per_row * FLOPS_PER_PARAM_TOKEN.get(method, 6) * compute / flops_per_s
+    train = examples * tokens_per_row * get_method(method).flops_per_param_token * compute / flops_per_s
     evaluate = 2 * eval_rows * tokens_per_row * 2 * compute / flops_per_s
     per_step = steps * (STEP_OVERHEAD_S[kind] + OPTIMIZER_S_PER_PARAM[kind] * counts.trainable)
     return FIXED_S[kind] + train + evaluate + per_step
@@ -449,7 +429,7 @@ def plan_run(
             import torch
 
             threads = torch.get_num_threads()
-    tokens = tokens_per_row or min(config.max_length, DEFAULT_TOKENS[config.task])
+    tokens = tokens_per_row or min(config.max_length, get_task(config.task).typical_tokens)
     held = max(0, rows - train_rows) if not rows_are_training_rows else 0
     eval_rows = min(held, config.data.max_eval_rows or held) if config.evaluation.before_after else 0
     common = dict(examples=recipe.total_steps * recipe.examples_per_step, steps=recipe.total_steps,

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ft_app.config import CLASSIFIER_FEEDERS, QUANTIZED_METHODS, ModelConfig, RunConfig, to_bnb_config, to_lora_config
+from ft_app.config import ModelConfig, RunConfig, to_bnb_config, to_lora_config
 from ft_app.hub import HubUnreachableError, hub_error, hub_status
 from ft_app.hub_token import token_kwargs
 from ft_app.libraries import ensure_loaded
 from ft_app.limits import position_limit
+from ft_app.methods import get_method
 from ft_app.paths import looks_like_path
 from ft_app.pooling import (
     add_mean_pooling_layer,
@@ -24,6 +25,7 @@ from ft_app.pooling import (
     sentence_pooling,
     start_pooler_as_identity,
 )
+from ft_app.tasks import get_task
 from ft_app.text import first_line
 
 log = logging.getLogger(__name__)
@@ -80,10 +82,11 @@ def is_bitsandbytes_available() -> bool:
 
 def check_method_supported(config: RunConfig, device: DeviceInfo | None = None) -> None:
     """Refuse QLoRA/8-bit where they cannot run, saying why and what to choose instead."""
-    if config.method not in QUANTIZED_METHODS:
+    method = get_method(config.method)
+    if not method.quantized:
         return
     device = device or device_info()
-    label = "QLoRA (4-bit)" if config.method == "qlora" else "8-bit LoRA"
+    label = method.label
     if not device.cuda:
         raise ValueError(
             f"method {config.method!r} ({label}) needs an NVIDIA GPU with CUDA, and this machine has "
@@ -239,7 +242,7 @@ def load_tokenizer(config: RunConfig) -> Any:
         raise ValueError(hub_model_error(m.name_or_path, exc)) from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-    if config.task == "causal_lm":
+    if get_task(config.task).continues_prompt:
         tokenizer.padding_side = "right"  # training pads on the right; generation handles one row at a time
     return tokenizer
 
@@ -296,7 +299,7 @@ def load_base_model(config: RunConfig, tokenizer: Any, label_names: list[str] | 
         **weights_kwargs(m.name_or_path),
         **task.model_kwargs(label_names),
     )
-    if config.method in QUANTIZED_METHODS:
+    if get_method(config.method).quantized:
         compute = torch.bfloat16 if device.bf16 else torch.float16
         kwargs["quantization_config"] = to_bnb_config(config, compute)
         kwargs["device_map"] = {"": _local_rank()}
@@ -306,20 +309,13 @@ def load_base_model(config: RunConfig, tokenizer: Any, label_names: list[str] | 
         raise ValueError(hub_model_error(m.name_or_path, exc)) from exc
     if getattr(model.config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
-    if config.method in MEAN_POOLING_METHODS and config.task == "classification":
-        _pool_like_the_embedding_model(model, m, config.method)
+    # Only a whole-model result may carry the added pooling layer (an adapter must fit the unchanged base model).
+    if get_method(config.method).mean_pooling and task.has_head:
+        _pool_like_the_embedding_model(model, m, get_method(config.method).identity_pooler)
     return model
 
 
-# Methods whose saved result is the whole model, so it may carry the added pooling layer (an adapter must fit the
-# unchanged base model).
-MEAN_POOLING_METHODS = ("head", "full")
-# Methods whose new head starts from an identity pooler on that mean: head-only (MiniLM, 400 SST-2 rows, 3 seeds:
-# full fine-tuning 0.796 -> 0.792 with it, so full keeps the pooler as loaded; figures in bench/README.md).
-IDENTITY_POOLER_METHODS = ("head",)
-
-
-def _pool_like_the_embedding_model(model: Any, m: ModelConfig, method: str) -> None:
+def _pool_like_the_embedding_model(model: Any, m: ModelConfig, identity_pooler: bool) -> None:
     """A mean-pooling sentence-embedding model: let the new head read the mean of the tokens, not the [CLS] token."""
     if has_mean_pooling_layer(model):
         return
@@ -331,7 +327,7 @@ def _pool_like_the_embedding_model(model: Any, m: ModelConfig, method: str) -> N
                  m.name_or_path)
         return
     add_mean_pooling_layer(model)
-    if method in IDENTITY_POOLER_METHODS:
+    if identity_pooler:  # head-only: the new head starts as a linear probe on the mean
         start_pooler_as_identity(model)
     log.info("%s is a sentence-embedding model trained with mean pooling: the new head reads the mean of the "
              "token vectors (one fixed pooling layer added on top).", m.name_or_path)
@@ -364,15 +360,16 @@ def load_model(config: RunConfig, tokenizer: Any, label_names: list[str] | None 
     """Load the base model, then wrap it for the method."""
     m = config.model
     model = load_base_model(config, tokenizer, label_names)
-    if config.method == "head":
+    method = get_method(config.method)
+    if method.head_only:
         body = getattr(model, model.base_model_prefix, None)
         if body is None or body is model:
             raise ValueError(f"Cannot tell the body from the head of {m.name_or_path!r}; use method 'full' or 'lora'.")
         freeze_body(model)
-    elif config.uses_adapter:
+    elif method.adapter:
         from peft import get_peft_model, prepare_model_for_kbit_training
 
-        if config.method in QUANTIZED_METHODS:
+        if method.quantized:
             model = prepare_model_for_kbit_training(
                 model, use_gradient_checkpointing=config.training.gradient_checkpointing
             )
@@ -391,6 +388,8 @@ def head_modules(model: Any) -> list[str]:
     bert-base and never trained at all in sentence-embedding models, so the new head learns it too.
     """
     body = getattr(model, model.base_model_prefix, None)
+    from ft_app.tasks.classification import CLASSIFIER_FEEDERS
+
     return [name for name in CLASSIFIER_FEEDERS if hasattr(getattr(body, name, None), "parameters")]
 
 

@@ -1,4 +1,4 @@
-"""What a finished run left to show: before/after numbers (eval.json), golden prompts (compare.jsonl), resumability.
+"""What a finished run left to show: before/after numbers (eval.json) and golden prompts (compare.jsonl).
 
 Read-only helpers over the run folder for the app and API clients; the runner writes these files.
 """
@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from ft_app.runs import COMPARE_FILE, EVAL_FILE, RunStore, read_jsonl
-from ft_app.training.jobs import RESUMABLE_STATUSES
 
 
 @dataclass
@@ -47,39 +46,31 @@ def read_results(run_dir: Path) -> RunResults:
     run_dir = Path(run_dir)
     results = RunResults()
     path = run_dir / EVAL_FILE
+    raw: Any = {}
     if path.is_file():
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             raw = {}
-        if isinstance(raw, dict):
-            results.task = str(raw.get("task", ""))
-            results.before = raw.get("before") or {}
-            results.after = raw.get("after") or {}
-            results.zero_shot = raw.get("zero_shot")
-            results.summary = str(raw.get("summary") or "")
-            if not results.summary and results.before and results.after:
-                from ft_app.evaluation import describe_change
-
-                results.summary = describe_change(results.task, results.before, results.after)
-    results.golden = [r for r in read_jsonl(run_dir / COMPARE_FILE) if isinstance(r, dict)]
-    if not results.task:
+    raw = raw if isinstance(raw, dict) else {}
+    results.task = str(raw.get("task") or "")
+    if not results.task:  # an eval.json from before it named its task, or none at all
         try:
             results.task = RunStore.read_config(run_dir).task
         except (OSError, ValueError):
             pass
+    results.before = raw.get("before") or {}
+    results.after = raw.get("after") or {}
+    results.zero_shot = raw.get("zero_shot")
+    results.summary = str(raw.get("summary") or "")
+    if not results.summary and results.before and results.after and results.task:
+        from ft_app.evaluation import describe_change
+
+        results.summary = describe_change(results.task, results.before, results.after)
+    results.golden = [r for r in read_jsonl(run_dir / COMPARE_FILE) if isinstance(r, dict)]
     return results
 
 
 def resume_blocker(store: RunStore, run_id: str) -> str | None:
-    """Why a run cannot be resumed (plain words), or None when Resume will work."""
-    run_dir = store.path(run_id)
-    status = store.read_status(run_dir).get("status", "unknown")
-    if status not in RESUMABLE_STATUSES:
-        return f"Only interrupted, stopped or failed runs can be resumed; this one is {status}."
-    if store.last_complete_checkpoint(run_dir) is None:
-        return (
-            "It saved no checkpoint before it ended, so it cannot continue: start it again from the Train tab "
-            "(the settings are in its config file below)."
-        )
-    return None
+    """Why a run cannot be resumed (plain words), or None when Resume will work: the run store's one check."""
+    return store.resume_blocker(store.path(run_id))

@@ -36,8 +36,10 @@ class _Report:
 
 
 def readable_log(text: str) -> str:
-    """The log without colour codes or progress-bar redraws, each model load report told in plain lines."""
-    lines = [_last_redraw(ANSI.sub("", line)) for line in text.split("\n")]  # splitlines would split at "\r" too
+    """The log without colour codes or progress-bar redraws, each model load report told in plain lines, and a
+    native crash report kept to what a person reads (the error and the crashed thread's stack)."""
+    lines = _crash_report_in_short([_last_redraw(ANSI.sub("", line)) for line in text.split("\n")])  # not splitlines:
+    # it would split at "\r" too
     out: list[str] = []
     i = 0
     while i < len(lines):
@@ -50,6 +52,35 @@ def readable_log(text: str) -> str:
         i = _read_table(lines, i + 1, report)
         out += _explain(report)
     return "\n".join(out)
+
+
+CRASH_START = re.compile(r"^Fatal Python error: ")
+OTHER_THREAD = re.compile(r"^Thread 0x[0-9a-f]+ \(most recent call first\):$")
+STACK_LINE = re.compile(r"^\s+(File |<no Python frame>|\.\.\.|Garbage-collecting)")
+
+
+def _crash_report_in_short(lines: list[str]) -> list[str]:
+    """Drop, from faulthandler's report of a native crash, the stacks of the threads that did not crash (the app's
+    own helper threads, waiting) and its list of loaded extension modules: the error line and the crashed
+    thread's stack stay, and fit the page's log tail."""
+    out: list[str] = []
+    in_report = skipping = False
+    for line in lines:
+        if CRASH_START.match(line):
+            in_report, skipping = True, False
+        elif in_report and OTHER_THREAD.match(line):
+            skipping = True
+            continue
+        elif in_report and line.startswith("Current thread "):
+            skipping = False
+        elif in_report and line.startswith("Extension modules:"):
+            in_report = skipping = False
+            continue
+        elif in_report and line.strip() and not STACK_LINE.match(line):
+            in_report = skipping = False  # the report has ended
+        if not skipping:
+            out.append(line)
+    return out
 
 
 def _last_redraw(line: str) -> str:

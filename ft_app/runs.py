@@ -8,6 +8,8 @@ import re
 import shutil
 import socket
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,10 +39,89 @@ STOP_REQUEST_FILE = "stop_request.json"
 # Written after a checkpoint is fully on disk; a checkpoint without it was cut short and is never resumed from.
 CHECKPOINT_MARKER = "ft_app_complete.json"
 
+# status.json is written under this lock (the training process and the server may both write it).
+STATUS_LOCK_FILE = ".status.lock"
+
 # A run id is a folder name inside the runs root; nothing that could climb out of it.
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+# ---- the status vocabulary: a run's status, and the phases of an active run as the page shows them -------------
 ACTIVE_STATUSES = ("queued", "running", "stopping")
 FINAL_STATUSES = ("completed", "stopped", "failed", "interrupted")
+RESUMABLE_STATUSES = ("interrupted", "stopped", "failed")
+CHECKING = "checking the model and data"
+LOADING_DATA = "loading data"
+TOKENIZING = "tokenizing data"
+LOADING_MODEL = "loading model"
+TRAINING = "training"
+SAVING = "saving the model"
+EVALUATING_RESULT = "evaluating the fine-tuned model"
+EVALUATING_BASE = "evaluating the base model"
+RECORDING = "recording the results"
+STOPPING = "stopping after this step"
+# Phases a Stop may cut short at once: they read and compute, and write nothing that could be left half-done.
+INTERRUPTIBLE_PHASES = frozenset({CHECKING, LOADING_DATA, TOKENIZING, LOADING_MODEL, EVALUATING_RESULT, EVALUATING_BASE})
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """A consistent, read-only copy of a run's progress at one moment, as its folder tells it."""
+
+    run_id: str
+    run_dir: Path
+    status: str
+    phase: str
+    step: int
+    total_steps: int
+    epoch: float
+    elapsed_s: float
+    eta_s: float | None
+    records: tuple[dict[str, Any], ...]
+    message: str = ""
+    trainable_params: int | None = None
+    total_params: int | None = None
+
+    @property
+    def fraction(self) -> float:
+        """Share of the steps done, 0 to 1."""
+        return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
+
+    @property
+    def active(self) -> bool:
+        """Whether the run is still queued, running or stopping."""
+        return self.status in ACTIVE_STATUSES
+
+
+class MetricsTail:
+    """The records appended to a metrics.jsonl since the last read; notices when a resume rewrote the file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.inode: int | None = None
+        self.offset = 0
+        self.partial = b""
+        self.records: list[dict[str, Any]] = []
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every complete record of the file, reading only what was appended since the last call."""
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            self.inode, self.offset, self.partial, self.records = None, 0, b"", []
+            return []
+        if self.inode is None or stat.st_ino != self.inode or stat.st_size < self.offset:  # new, or rewritten
+            self.inode, self.offset, self.partial, self.records = stat.st_ino, 0, b"", []
+        with self.path.open("rb") as fh:
+            fh.seek(self.offset)
+            data = fh.read()
+        self.offset += len(data)
+        *lines, self.partial = (self.partial + data).split(b"\n")  # the last piece waits for its newline
+        for line in lines:
+            try:
+                self.records.append(json.loads(line))
+            except ValueError:
+                continue  # not a record (only a line torn by a crash can be)
+        return self.records
 
 
 def default_runs_root() -> Path:
@@ -114,6 +195,8 @@ class RunStore:
 
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root).expanduser().resolve() if root else default_runs_root()
+        self._tails: dict[Path, MetricsTail] = {}
+        self._tails_lock = threading.Lock()
 
     @property
     def uploads_dir(self) -> Path:
@@ -145,13 +228,67 @@ class RunStore:
             return run_dir
         raise ValueError(f"Could not create a run folder for {base!r}: 1000 runs share that name. Pick another name.")
 
-    def write_status(self, run_dir: Path, **changes: Any) -> dict[str, Any]:
-        """Merge changes into status.json, atomically."""
-        status = self.read_status(run_dir)
-        status.update(changes)
-        status["updated"] = now_iso()
-        write_json_atomic(run_dir / STATUS_FILE, status)
+    @staticmethod
+    def write_status(run_dir: Path, **changes: Any) -> dict[str, Any]:
+        """Merge changes into status.json, atomically, under the run's status lock (the training process and the
+        server may both write it); `written_at` says when, so a reader can tell how old the figures are."""
+        from filelock import FileLock
+
+        with FileLock(run_dir / STATUS_LOCK_FILE, timeout=30):  # a deleted run's folder is not made again
+            status = RunStore.read_status(run_dir)
+            status.update(changes)
+            status["updated"] = now_iso()
+            status["written_at"] = time.time()
+            write_json_atomic(run_dir / STATUS_FILE, status)
         return status
+
+    def read_progress(self, run_dir: Path) -> JobSnapshot:
+        """THE reader of a run's progress, for the page and the API: status.json and metrics.jsonl as the training
+        process wrote them (only new metrics lines are read on each call). The clock of an active run goes on from
+        when its status was written; a run asked to stop shows as stopping until the process says how it ended."""
+        status = self.read_status(run_dir)
+        with self._tails_lock:
+            tail = self._tails.setdefault(run_dir, MetricsTail(run_dir / METRICS_FILE))
+            records = tuple(dict(r) for r in tail.read())
+        state, phase = status.get("status", "unknown"), status.get("phase", "")
+        active = state in ACTIVE_STATUSES
+        since = max(0.0, time.time() - float(status.get("written_at") or time.time())) if active else 0.0
+        if state == "running" and self.stop_requested(run_dir):
+            state, phase = "stopping", STOPPING  # asked: the process says how it ended once it has
+        eta = status.get("eta_s")
+        return JobSnapshot(
+            run_id=run_dir.name,
+            run_dir=run_dir,
+            status=state,
+            phase=phase,
+            step=last_step(status, list(records)),
+            total_steps=int(status.get("total_steps") or 0),
+            epoch=float(status.get("epoch") or 0.0),
+            elapsed_s=float(status.get("elapsed_s") or 0.0) + since,
+            eta_s=max(0.0, float(eta) - since) if isinstance(eta, (int, float)) and state in ("running", "stopping")
+            else None,
+            records=records,
+            message=status.get("message", ""),
+            trainable_params=status.get("trainable_params"),
+            total_params=status.get("total_params"),
+        )
+
+    def resume_blocker(self, run_dir: Path) -> str | None:
+        """THE resume check: why this run cannot be resumed (plain words), or None when Resume will work."""
+        status = self.read_status(run_dir).get("status", "unknown")
+        if status not in RESUMABLE_STATUSES:
+            return f"Run {run_dir.name!r} is {status}; only interrupted, stopped or failed runs can be resumed."
+        return self.checkpoint_blocker(run_dir)
+
+    def checkpoint_blocker(self, run_dir: Path) -> str | None:
+        """Why a run has nothing to resume from (no complete checkpoint), or None (the training process checks only
+        this: the server checked the status before it handed the run over)."""
+        if self.last_complete_checkpoint(run_dir) is None:
+            return (
+                f"Run {run_dir.name!r} saved no complete checkpoint before it ended, so it cannot continue: start it "
+                "again with the same settings instead (they are in its config file)."
+            )
+        return None
 
     @staticmethod
     def read_status(run_dir: Path) -> dict[str, Any]:
@@ -337,7 +474,7 @@ def owner_alive(status: dict[str, Any]) -> bool:
     The process is recognised by its pid AND its start time, so a pid the system gave to another process
     since is never mistaken for the run. A status from an older version has no start time: then the pid alone.
     """
-    from ft_app.training.pids import ProcessId
+    from ft_app.pids import ProcessId
 
     identity = ProcessId.from_status(status)
     if identity is not None:

@@ -60,6 +60,15 @@ def duration_words(seconds: float) -> str:
     return "about an hour" if hours < 1.5 else f"about {round(hours)} hours"
 
 
+def limit_words(seconds: float) -> str:
+    """A limit as a rule states it, exactly: '60 minutes', '1 minute', '12 seconds' (duration_words rounds)."""
+    if seconds < 60:
+        n, unit = round(seconds), "second"
+    else:
+        n, unit = round(seconds / 60), "minute"
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
 def first_line(error: BaseException | str, limit: int = 300) -> str:
     """The first line of an error's message (at most `limit` characters), or its type's name when it has none."""
     lines = str(error).strip().splitlines()

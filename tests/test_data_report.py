@@ -30,6 +30,7 @@ from tests.fixtures.tiny_models import (
     train_t5_tokenizer,
 )
 
+
 def rendered_example(row: dict, mapping: ColumnMapping, tokenizer: object, data: DataConfig,
                      max_length: int = 10**9) -> list:
     """A causal-LM row as the Data tab shows it (the causal-LM task's example segments)."""

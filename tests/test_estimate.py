@@ -17,8 +17,8 @@ from transformers import (
     T5Config,
 )
 
-from ft_app.config import CLASSIFIER_FEEDERS
 from ft_app.estimate import GPUS, estimate_run
+from ft_app.tasks.classification import CLASSIFIER_FEEDERS
 
 
 def _n(model: torch.nn.Module, trainable_only: bool = False) -> int:

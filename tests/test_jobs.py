@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ft_app.runs import RunStore
-from ft_app.training.jobs import JobBusyError, JobManager, NothingRunningError, snapshot_from_disk
+from ft_app.training.jobs import JobBusyError, JobManager, NothingRunningError
 from ft_app.training.progress import RunProgress
 from tests.engine_checks import assert_run_folder_complete, make_config
 
@@ -107,8 +107,9 @@ def test_bad_config_fails_at_start_without_a_run_folder(tiny_bert_dir: Path, tmp
     assert store.list_runs() == [] and not manager.busy and manager.current() is None
 
 
-def test_live_snapshot_and_disk_snapshot_agree(tiny_bert_dir: Path, sentiment_csv: Path, tmp_path: Path) -> None:
-    """The in-memory snapshot has the metric records; a snapshot rebuilt from disk (after a restart) matches."""
+def test_the_run_folder_is_the_one_progress_channel(tiny_bert_dir: Path, sentiment_csv: Path, tmp_path: Path) -> None:
+    """The job manager's snapshot is the run folder read by the one reader; another server (after a restart) and
+    another store reading the same folder see the same thing."""
     store = RunStore(tmp_path / "runs")
     manager = JobManager(store)
     config = make_config("classification", tiny_bert_dir, "head", sentiment_csv, training={"max_steps": 4})
@@ -120,15 +121,15 @@ def test_live_snapshot_and_disk_snapshot_agree(tiny_bert_dir: Path, sentiment_cs
     kinds = [r["kind"] for r in live.records]
     assert kinds.count("train") == 4 and "eval" in kinds and kinds[-1] == "summary"
 
-    disk = snapshot_from_disk(store, run_id)
-    assert manager.snapshot(run_id) == manager.current()
+    disk = RunStore(tmp_path / "runs").read_progress(store.path(run_id))  # a fresh reader of the same folder
+    assert manager.snapshot(run_id) == manager.current() == live
     assert disk.status == "completed" and disk.step == 4 and disk.total_steps == 4
     assert [r["step"] for r in disk.records] == [r["step"] for r in live.records]
     assert disk.trainable_params == live.trainable_params
     fresh = JobManager(store)  # another process after a restart
     assert fresh.snapshot(run_id).records == disk.records
     with pytest.raises(ValueError, match="does not exist"):
-        snapshot_from_disk(store, "no-such-run")
+        manager.snapshot("no-such-run")
 
 
 def test_progress_eta_and_thread_safe_copies(tmp_path: Path) -> None:

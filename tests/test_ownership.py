@@ -14,7 +14,7 @@ import pytest
 from ft_app.hosting import HostSettings
 from ft_app.ownership import OWNER_FILE, Visitor
 from ft_app.runs import RunStore
-from ft_app.training.jobs import JobBusyError, JobManager, snapshot_from_disk, time_left_words
+from ft_app.training.jobs import JobBusyError, JobManager, time_left_words
 from ft_app.training.progress import JobSnapshot
 from tests.engine_checks import make_config
 
@@ -163,7 +163,7 @@ def test_an_interrupted_run_shows_the_last_step_it_logged(tmp_path: Path) -> Non
         for step in range(1, 66):
             fh.write(json.dumps({"kind": "train", "step": step, "loss": 1.0}) + "\n")
         fh.write(json.dumps({"kind": "eval", "step": 70, "eval_loss": 1.0}) + "\n")  # not a training step
-    assert snapshot_from_disk(store, run_dir.name).step == 65
+    assert store.read_progress(run_dir).step == 65
     assert store.mark_interrupted() == [run_dir.name]
     assert store.read_status(run_dir)["step"] == 65
-    assert snapshot_from_disk(store, run_dir.name).step == 65
+    assert store.read_progress(run_dir).step == 65

@@ -103,3 +103,22 @@ def test_read_log_tail_shows_the_readable_log(tiny_bert_dir: Path, tmp_path: Pat
     assert "\x1b" not in tail and "| MISSING" not in tail
     assert tail.splitlines() == readable_log((run_dir / LOG_FILE).read_text(encoding="utf-8")).splitlines()[-lines:]
     assert NEW_HEAD_LINE in tail
+
+
+def test_a_native_crash_report_keeps_the_error_and_the_crashed_threads_stack() -> None:
+    """faulthandler lists every thread's stack and every loaded extension module: the page's log tail keeps the
+    error line and the stack of the thread that crashed, so the cause is on screen."""
+    from ft_app.run_log import readable_log
+
+    raw = "\n".join([
+        "step 3", "Fatal Python error: Aborted", "",
+        "Thread 0x00007f1 (most recent call first):", '  File "/x/threading.py", line 320 in wait',
+        '  File "/x/child.py", line 99 in watch', "",
+        "Current thread 0x00007f2 (most recent call first):", '  File "/x/model.py", line 5 in forward',
+        '  File "/x/trainer.py", line 9 in train', "",
+        "Extension modules: " + ", ".join(f"mod{i}" for i in range(140)) + " (total: 140)", "after the crash",
+    ])
+    shown = readable_log(raw)
+    assert "Fatal Python error: Aborted" in shown and 'File "/x/model.py", line 5 in forward' in shown
+    assert "threading.py" not in shown and "Extension modules" not in shown and "mod139" not in shown
+    assert shown.splitlines()[-1] == "after the crash" and shown.startswith("step 3")

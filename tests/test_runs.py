@@ -51,8 +51,35 @@ def test_write_status_merges_atomically(tmp_path: Path) -> None:
     store.write_status(run, step=4, message="ok")
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "running" and status["step"] == 4 and status["message"] == "ok"
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "status.json"]
+    assert sorted(p.name for p in run.iterdir()) == [".status.lock", "config.json", "status.json"]
     assert (run / "status.json").stat().st_mode & 0o777 == 0o644
+
+
+WRITES = 200
+
+
+def _write_keys(run: str, prefix: str, start: object) -> None:
+    start.wait()  # type: ignore[attr-defined]  # both writers at once
+    for i in range(WRITES):
+        RunStore.write_status(Path(run), **{f"{prefix}{i}": i})
+
+
+def test_two_writers_never_lose_each_others_changes(tmp_path: Path) -> None:
+    """The training process and the server may write status.json at the same moment: under the run's status lock
+    every change of both survives (without it, a read-change-write loses the other's key now and then)."""
+    import multiprocessing
+
+    store = RunStore(tmp_path)
+    run = store.create(_config())
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(2)
+    writers = [ctx.Process(target=_write_keys, args=(str(run), prefix, start)) for prefix in ("a", "b")]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join(120)
+    status = store.read_status(run)
+    assert {f"{p}{i}" for p in "ab" for i in range(WRITES)} <= set(status)
 
 
 def test_write_json_atomic_keeps_old_file_on_failure(tmp_path: Path) -> None:
@@ -142,3 +169,31 @@ def test_runs_root_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("SPACE_ID", raising=False)
     monkeypatch.chdir(tmp_path)
     assert default_runs_root() == tmp_path.resolve() / "runs"
+
+
+def test_the_one_reader_of_progress_reads_what_the_process_wrote(tmp_path: Path) -> None:
+    """The page reads a run only through RunStore.read_progress: the clock and the ETA go on from when the status
+    was written, a requested stop shows at once, and only the new lines of metrics.jsonl are read each time."""
+    import json
+    import time
+
+    store = RunStore(tmp_path / "runs")
+    run_dir = store.create(RunConfig.from_dict({"task": "classification", "model": "m", "data": {"train": "x.csv"}}))
+    store.write_status(run_dir, status="running", phase="training", step=3, total_steps=10, elapsed_s=30.0, eta_s=70.0)
+    written = store.read_status(run_dir)["written_at"]
+    (run_dir / "metrics.jsonl").write_text(json.dumps({"kind": "train", "step": 4, "loss": 1.0}) + "\n")
+    time.sleep(0.3)
+    snap = store.read_progress(run_dir)
+    since = time.time() - written
+    assert snap.step == 4 and snap.active and snap.status == "running"  # the metrics are ahead of the status
+    assert snap.elapsed_s == pytest.approx(30.0 + since, abs=0.2) and snap.eta_s == pytest.approx(70.0 - since, abs=0.2)
+    with (run_dir / "metrics.jsonl").open("a") as fh:
+        fh.write(json.dumps({"kind": "train", "step": 5, "loss": 0.9}) + "\n" + '{"kind": "tr')  # a line half-written
+    assert [r["step"] for r in store.read_progress(run_dir).records] == [4, 5]
+    store.request_stop(run_dir)
+    assert (store.read_progress(run_dir).status, store.read_progress(run_dir).phase) == ("stopping", "stopping after this step")
+    (run_dir / "metrics.jsonl").write_text(json.dumps({"kind": "train", "step": 1, "loss": 2.0}) + "\n")  # a resume
+    store.write_status(run_dir, status="stopped", step=1, elapsed_s=31.0)
+    done = store.read_progress(run_dir)
+    assert [r["step"] for r in done.records] == [1] and done.elapsed_s == 31.0 and done.eta_s is None
+    assert store.resume_blocker(run_dir) and "no complete checkpoint" in store.resume_blocker(run_dir)

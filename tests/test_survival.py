@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from ft_app.hosting import HostSettings
+from ft_app.pids import ProcessId
 from ft_app.runs import CHECKPOINT_MARKER, RunStore
 from ft_app.training.child import HOOK_ENV
 from ft_app.training.jobs import JobManager
-from ft_app.training.pids import ProcessId
 from tests.engine_checks import REPO_ROOT, cli_env, make_config, read_metrics, train_in_process
 from tests.fixtures.train_hooks import TOKEN_DIGEST_FILE
 
@@ -243,7 +243,7 @@ def _identity(pid: int) -> dict:
     """The identity fields a training process records for itself, here for another process."""
     import socket
 
-    from ft_app.training.pids import start_time
+    from ft_app.pids import start_time
 
     return {"pid": pid, "pid_started": start_time(pid), "host": socket.gethostname(), "pgid": pid}
 

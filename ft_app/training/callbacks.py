@@ -47,9 +47,9 @@ class MetricsCallback(TrainerCallback):
         now = time.monotonic()
         if state.is_world_process_zero and now - self.last_status_write > STATUS_WRITE_INTERVAL_S:
             self.last_status_write = now
-            self.store.write_status(
-                self.run_dir, step=state.global_step, epoch=state.epoch, elapsed_s=self.progress.snapshot().elapsed_s
-            )
+            snap = self.progress.snapshot()  # everything the page shows comes from here, through status.json
+            self.store.write_status(self.run_dir, step=state.global_step, epoch=state.epoch, elapsed_s=snap.elapsed_s,
+                                    eta_s=snap.eta_s)
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         """Mark the checkpoint just written as complete, so a resume never picks a half-written one."""

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ft_app import system
-from ft_app.runs import RunStore, now_iso
+from ft_app.runs import INTERRUPTIBLE_PHASES, RunStore, now_iso
 from ft_app.training.launch import HOOK_ENV, OWNER_ENV
-from ft_app.training.progress import INTERRUPTIBLE_PHASES, RunProgress
+from ft_app.training.progress import RunProgress
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def train_run_folder(
     progress = RunProgress(run_id=run_dir.name, run_dir=run_dir)
     resume_from = store.last_complete_checkpoint(run_dir) if resume else None
     if resume and resume_from is None:
-        message = f"Run {run_dir.name} has no complete checkpoint to resume from. Start it again instead."
+        message = store.checkpoint_blocker(run_dir) or ""
         if int(os.environ.get("RANK", "0")) == 0:
             store.write_status(run_dir, status="failed", phase="failed", message=message, finished=now_iso())
         progress.update(status="failed", phase="failed", message=message)
@@ -83,7 +83,7 @@ def note_process(run_dir: Path, store: RunStore, rank: int) -> None:
     A worker of a multi-process launch also dies with its launcher: torch puts each worker in a session of its own,
     so without this a launcher that is killed outright would leave its workers training on their own.
     """
-    from ft_app.training.pids import ProcessId
+    from ft_app.pids import ProcessId
 
     if os.environ.get("LOCAL_RANK") is not None and os.environ.get("TORCHELASTIC_RUN_ID") is not None:
         system.die_with_parent()

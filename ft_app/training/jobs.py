@@ -2,7 +2,7 @@
 
 Start: the warm worker checks the config (bad input fails here, before a run folder exists), the run folder is
 made, and the worker trains it (or, for several processes or chosen GPUs, `accelerate launch` / a fresh
-`python -m ft_app train`). A watcher thread follows the run folder into the live snapshot the page polls.
+`python -m ft_app train`). A watcher thread supervises the process; the page reads the run folder itself.
 The server never holds training weights: a crash or an OOM kill of the training takes only that process down,
 and its memory comes back when the run ends. After each run, the next warm worker starts.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +18,16 @@ from ft_app.config import RunConfig
 from ft_app.hosting import HostSettings
 from ft_app.limits import Machine, check_processes
 from ft_app.ownership import Access, Visitor, record_owner
-from ft_app.runs import ACTIVE_STATUSES, LOG_FILE, RunStore, RunSummary, last_step
+from ft_app.pids import ProcessId
+from ft_app.runs import ACTIVE_STATUSES, LOG_FILE, JobSnapshot, RunStore, RunSummary
+from ft_app.text import limit_words
 from ft_app.training.launch import LaunchPlan, child_env, train_command
-from ft_app.training.pids import ProcessId
 from ft_app.training.process import TrainingProcess, WarmWorker, WorkerPool, shared_pool
-from ft_app.training.progress import JobSnapshot, RunProgress
-from ft_app.training.watch import STOP_GRACE_S, RunWatcher, duration_words
+from ft_app.training.watch import STOP_GRACE_S, RunWatcher
 
 log = logging.getLogger(__name__)
 
 
-RESUMABLE_STATUSES = ("interrupted", "stopped", "failed")
 LONGEST_ETA_S = 24 * 3600  # a busy message says "more than a day" beyond this, never an absurd number of minutes
 # A server that shuts down stops its run as Stop does (a checkpoint, resumable); past this its processes are ended.
 # Short enough for a platform's grace between SIGTERM and SIGKILL (a Space gives about 30 s).
@@ -102,16 +100,9 @@ class JobManager:
         """Continue an interrupted, stopped or failed run from its last complete checkpoint, in the same folder."""
         run_dir = self.run_dir(run_id, visitor)
         self._check_manage(run_dir, visitor, "resume")
-        status = self.store.read_status(run_dir).get("status", "unknown")
-        if status not in RESUMABLE_STATUSES:
-            raise ValueError(
-                f"Run {run_id!r} is {status}; only interrupted, stopped or failed runs can be resumed."
-            )
-        if self.store.last_complete_checkpoint(run_dir) is None:
-            raise ValueError(
-                f"Run {run_id!r} has no complete checkpoint to resume from (none was saved before it ended). "
-                "Start it again with the same settings instead."
-            )
+        blocker = self.store.resume_blocker(run_dir)
+        if blocker:
+            raise ValueError(blocker)
         left, _ = self._time_left(run_dir)
         if left is not None and left <= 0:
             raise ValueError(
@@ -138,7 +129,6 @@ class JobManager:
 
     def _launch(self, run_dir: Path, worker: WarmWorker, plan: LaunchPlan, token: str | None, resume: bool) -> str:
         """Hand the run to its training process and start watching it."""
-        progress = RunProgress(run_id=run_dir.name, run_dir=run_dir)
         self.store.clear_stop_request(run_dir)  # an earlier attempt's Stop must not stop this one
         self.store.clear_processes(run_dir)
         if plan.warm:
@@ -149,12 +139,12 @@ class JobManager:
             process = TrainingProcess.start(train_command(run_dir, plan, resume), child_env(extra), run_dir,
                                             run_dir / LOG_FILE)
         log.info("Run %s trains in process %d (%d process(es)).", run_dir.name, process.pid, plan.processes)
-        self._watch(progress, process)
+        self._watch(run_dir, process)
         return run_dir.name
 
     def _life_words(self) -> str:
         life = self.host.run_life_limit
-        return duration_words(life * 60.0) if life else "no limit"
+        return limit_words(life * 60.0) if life else "no limit"
 
     def _time_left(self, run_dir: Path) -> tuple[float | None, str]:
         """Seconds the run may still train here (None: no limit) and the sentence said when they run out: the limit
@@ -163,19 +153,18 @@ class JobManager:
         limits = []
         per_run, life = self.host.run_minutes_limit, self.host.run_life_limit
         if per_run:
-            limits.append((per_run * 60.0, f"This server stops a run after {duration_words(per_run * 60.0)}."))
+            limits.append((per_run * 60.0, f"This server stops a run after {limit_words(per_run * 60.0)}."))
         if life:
             limits.append((life * 60.0 - used,
-                           f"This server gives a run {duration_words(life * 60.0)} of training in all, resumes included."))
+                           f"This server gives a run {limit_words(life * 60.0)} of training in all, resumes included."))
         return min(limits, key=lambda limit: limit[0]) if limits else (None, "")  # the per-run one when equal
 
-    def _watch(self, progress: RunProgress, process: TrainingProcess) -> None:
-        left, reason = self._time_left(progress.run_dir)
-        used = float(self.store.read_status(progress.run_dir).get("life_s") or 0.0)
-        watcher = RunWatcher(self.store, progress, process, self.stop_grace_s,
-                             on_end=lambda: self._run_ended(progress.run_dir),
+    def _watch(self, run_dir: Path, process: TrainingProcess, elapsed_s: float = 0.0) -> None:
+        left, reason = self._time_left(run_dir)
+        used = float(self.store.read_status(run_dir).get("life_s") or 0.0)
+        watcher = RunWatcher(self.store, run_dir, process, self.stop_grace_s, on_end=lambda: self._run_ended(run_dir),
                              max_run_s=max(0.0, left) if left is not None else None, life_before_s=used,
-                             limit_reason=reason)
+                             limit_reason=reason, elapsed_s=elapsed_s)
         with self._lock:
             self._watcher = watcher
         watcher.start()
@@ -199,12 +188,11 @@ class JobManager:
             identity = ProcessId.from_status(status)
             if status.get("owner") != "app" or identity is None or not identity.alive():
                 continue
-            progress = RunProgress(run_id=summary.run_id, run_dir=summary.path)
-            progress.started = time.monotonic() - float(status.get("elapsed_s") or 0.0)
             with self._launching:
                 if self.busy:
                     return None
-                self._watch(progress, TrainingProcess(identity=identity, run_dir=summary.path))
+                self._watch(summary.path, TrainingProcess(identity=identity, run_dir=summary.path),
+                            elapsed_s=float(status.get("elapsed_s") or 0.0))
             log.info("Re-attached to run %s (training process %d).", summary.run_id, identity.pid)
             return summary.run_id
         return None
@@ -218,7 +206,7 @@ class JobManager:
                 raise NothingRunningError("Nothing is training right now, so there is nothing to stop.")
             self._check_manage(watcher.run_dir, visitor, "stop")
             watcher.stop()
-            return watcher.progress.run_id
+            return watcher.run_id
 
     def delete(self, run_id: str, visitor: Visitor | None = None) -> None:
         """Delete a run for good: its folder, its backup on the Hub, and (while it trains) every process it started.
@@ -243,7 +231,7 @@ class JobManager:
             watcher = self._watcher
         stopped = None
         if watcher is not None and watcher.alive:
-            stopped = watcher.progress.run_id
+            stopped = watcher.run_id
             log.info("Server shutting down: stopping run %s.", stopped)
             watcher.stop("The server shut down while this run trained.", by="shutdown")
             watcher.join(grace_s)
@@ -256,17 +244,13 @@ class JobManager:
         """The active run's snapshot, or the last run this server started or watched (if the visitor may see it)."""
         with self._lock:
             watcher = self._watcher
-        if watcher is None or not self._visible(watcher.run_dir, visitor):
+        if watcher is None or not self._visible(watcher.run_dir, visitor) or not watcher.run_dir.is_dir():
             return None
-        return watcher.progress.snapshot()
+        return self.store.read_progress(watcher.run_dir)
 
     def snapshot(self, run_id: str, visitor: Visitor | None = None) -> JobSnapshot:
-        """Live progress for the current run, or progress rebuilt from disk for any other run."""
-        self.run_dir(run_id, visitor)
-        with self._lock:
-            if self._watcher is not None and self._watcher.progress.run_id == run_id:
-                return self._watcher.progress.snapshot()
-        return snapshot_from_disk(self.store, run_id)
+        """A run's progress, read from its folder (the one channel from the training process to the page)."""
+        return self.store.read_progress(self.run_dir(run_id, visitor))
 
     # ---- runs as one visitor sees them ------------------------------------------------------------
     def runs(self, visitor: Visitor | None = None) -> list[RunSummary]:
@@ -327,7 +311,7 @@ class JobManager:
 
     def _busy_message(self, visitor: Visitor | None = None) -> str:
         watcher = self._watcher
-        snap = watcher.progress.snapshot() if watcher else None
+        snap = self.store.read_progress(watcher.run_dir) if watcher else None
         if watcher is None or snap is None:
             return "A training run is already in progress. Wait for it to finish or stop it first."
         which = f"run {snap.run_id}" if self._visible(watcher.run_dir, visitor) else "another visitor's run"
@@ -351,30 +335,6 @@ def time_left_words(snap: JobSnapshot, limit_minutes: float | None = None) -> st
         return ", more than a day left"
     minutes = max(1, round(left / 60))
     return f", about {minutes} min left" if minutes < 120 else f", about {minutes / 60:.0f} h left"
-
-
-def snapshot_from_disk(store: RunStore, run_id: str) -> JobSnapshot:
-    """Rebuild a snapshot for a run from its files (after a restart, or for a finished run)."""
-    run_dir: Path = store.path(run_id)
-    if not run_dir.is_dir():
-        raise ValueError(f"Run {run_id!r} does not exist in {store.root}.")
-    status = store.read_status(run_dir)
-    records = store.read_metrics(run_dir)
-    return JobSnapshot(
-        run_id=run_id,
-        run_dir=run_dir,
-        status=status.get("status", "unknown"),
-        phase=status.get("phase", ""),
-        step=last_step(status, records),
-        total_steps=int(status.get("total_steps", 0)),
-        epoch=float(status.get("epoch", 0.0)),
-        elapsed_s=float(status.get("elapsed_s", 0.0)),
-        eta_s=None,
-        records=tuple(records),
-        message=status.get("message", ""),
-        trainable_params=status.get("trainable_params"),
-        total_params=status.get("total_params"),
-    )
 
 
 def backup_for(host: HostSettings) -> Any:

@@ -15,9 +15,9 @@ from typing import IO, Any
 
 from ft_app import system
 from ft_app.config import RunConfig
+from ft_app.pids import ProcessId
 from ft_app.runs import RunStore
 from ft_app.training.launch import HOOK_ENV, LaunchPlan, child_env
-from ft_app.training.pids import ProcessId
 
 log = logging.getLogger(__name__)
 # Importing torch, transformers and datasets took 15 s on a busy 2-core machine; a loaded one can take longer.

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ft_app import runs as phases
 from ft_app.config import CUDA_ONLY_OPTIMIZERS, RunConfig, resolve_precision, resolve_schedule, to_training_arguments
 from ft_app.data import PreparedData, RawSplits, check_hub_dataset, load_splits, prepare_data
 from ft_app.evaluation import answer_prompts, describe_change, evaluate_model, exact_match, zero_shot_baseline
 from ft_app.hub_token import RedactingFilter, redact
 from ft_app.modeling import DeviceInfo, check_method_supported, device_info, effective_max_length, load_model_config
 from ft_app.paths import looks_like_path
+from ft_app.pids import ProcessId
 from ft_app.runs import (
     ADAPTER_DIR,
     BASE_RESULTS_FILE,
@@ -42,10 +44,8 @@ from ft_app.runs import (
     write_json_atomic,
 )
 from ft_app.tasks import get_task
-from ft_app.training import progress as phases
 from ft_app.training.errors import StopRequested, explain_error
 from ft_app.training.launch import OWNER_ENV, LaunchPlan, plan_launch
-from ft_app.training.pids import ProcessId
 from ft_app.training.progress import RunProgress
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ class TrainingRun:
             raise StopRequested()
         self.progress.update(phase=name)
         if self.is_main:
-            self.store.write_status(self.run_dir, phase=name)
+            self.store.write_status(self.run_dir, phase=name, elapsed_s=self.progress.snapshot().elapsed_s)
 
     # ---- phases ------------------------------------------------------------------------------------
     def begin(self) -> None:

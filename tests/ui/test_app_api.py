@@ -130,9 +130,7 @@ def test_tiny_training_end_to_end(
         client.predict(cfg, 0.0, api_name="/train")
     with pytest.raises(AppError, match="no saved model yet"):
         client.predict(run_id, "great film", 16, 0.0, 1.0, 42, api_name="/compare")
-    with pytest.raises(AppError, match="still running: stop it before deleting it"):
-        client.predict(run_id, [], api_name="/delete_run")
-    assert run_folders(app_server) == [run_id]
+    assert run_folders(app_server) == [run_id]  # (Delete of a training run ends it first: test_app_processes)
 
     status = wait_done(client)
     assert status["run_id"] == run_id
