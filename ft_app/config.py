@@ -48,9 +48,6 @@ OPTIMIZERS = (
 )
 CUDA_ONLY_OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit")
 
-# The ui/ still reads these two names from here while it is being restructured (issue 16); the homes are tasks/ and
-# methods.py.
-TASKS, METHODS = TASK_NAMES, METHOD_NAMES
 MIN_MAX_LENGTH = 8  # fewer tokens leave no room for text beside the markers a model adds (BERT: 2)
 # Values no run could reach on any machine: a typo or a probe, refused everywhere (hosts set their own limits).
 MAX_EPOCHS = 1e6

@@ -182,7 +182,7 @@ def describe_change(task_name: str, before: dict[str, Any], after: dict[str, Any
         return "The held-out loss could not be computed (no answer tokens in the held-out rows)."
     change = (a - b) / b if b else 0.0
     verdict = _verdict(change < -0.01, change > 0.01)
-    what = task.card_metrics[0].name  # the task's name for its loss ("answer loss", "target loss")
+    what = next(m.name for m in task.metrics if m.key == "loss")  # the task's word for it ("answer loss", ...)
     text = (
         f"Held-out {what} {b:.3f} -> {a:.3f} ({change:+.0%}), perplexity {before['perplexity']:.1f} -> "
         f"{after['perplexity']:.1f} on {rows} rows: {verdict}."

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ft_app.config import TASKS
+from ft_app.tasks import TASK_NAMES
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
 
@@ -232,5 +232,5 @@ def example_config(task: str, *, online: bool, local_model: str | None = None) -
 
 def _example(task: str) -> Example:
     if task not in EXAMPLES:
-        raise ValueError(f"Unknown task {task!r}. Choose one of: {', '.join(TASKS)}.")
+        raise ValueError(f"Unknown task {task!r}. Choose one of: {', '.join(TASK_NAMES)}.")
     return EXAMPLES[task]

@@ -69,8 +69,3 @@ def read_results(run_dir: Path) -> RunResults:
         results.summary = describe_change(results.task, results.before, results.after)
     results.golden = [r for r in read_jsonl(run_dir / COMPARE_FILE) if isinstance(r, dict)]
     return results
-
-
-def resume_blocker(store: RunStore, run_id: str) -> str | None:
-    """Why a run cannot be resumed (plain words), or None when Resume will work: the run store's one check."""
-    return store.resume_blocker(store.path(run_id))

@@ -49,6 +49,9 @@ RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 ACTIVE_STATUSES = ("queued", "running", "stopping")
 FINAL_STATUSES = ("completed", "stopped", "failed", "interrupted")
 RESUMABLE_STATUSES = ("interrupted", "stopped", "failed")
+TRAINING_STATUSES = ("running", "stopping")  # a training process is at work (an ETA makes sense)
+BROKEN_STATUSES = ("failed", "interrupted")  # ended without saving what it learned: the page explains why
+SAVED_STATUSES = ("completed", "stopped")  # ended with what it learned saved
 CHECKING = "checking the model and data"
 LOADING_DATA = "loading data"
 TOKENIZING = "tokenizing data"
@@ -265,7 +268,7 @@ class RunStore:
             total_steps=int(status.get("total_steps") or 0),
             epoch=float(status.get("epoch") or 0.0),
             elapsed_s=float(status.get("elapsed_s") or 0.0) + since,
-            eta_s=max(0.0, float(eta) - since) if isinstance(eta, (int, float)) and state in ("running", "stopping")
+            eta_s=max(0.0, float(eta) - since) if isinstance(eta, (int, float)) and state in TRAINING_STATUSES
             else None,
             records=records,
             message=status.get("message", ""),

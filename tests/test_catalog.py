@@ -333,7 +333,7 @@ def test_offline_messages_name_the_local_models(monkeypatch: pytest.MonkeyPatch,
     gpt2 = tiny_gpt2(no_local_models / "runs" / "20261129-chat" / "model")
     with pytest.raises(ValueError) as info:
         catalog.search_models("bert", "classification")
-    assert str(info.value) == f"{OFFLINE_MESSAGE} Models on this computer for text classification: my-bert ({bert}), 20261129-chat ({gpt2})."
+    assert str(info.value) == f"{OFFLINE_MESSAGE} Models on this computer for classification: my-bert ({bert}), 20261129-chat ({gpt2})."
     with pytest.raises(ValueError) as info:
         catalog.search_models("gpt", "causal_lm")
     assert str(info.value) == f"{OFFLINE_MESSAGE} Models on this computer for text generation: 20261129-chat ({gpt2})."
@@ -346,7 +346,7 @@ def test_offline_messages_name_the_local_models(monkeypatch: pytest.MonkeyPatch,
     from ft_app.estimate import estimate_run
     from ft_app.modeling import hub_model_error
 
-    with pytest.raises(ConfigError, match=r"Models on this computer for text classification: my-bert") as info:
+    with pytest.raises(ConfigError, match=r"Models on this computer for classification: my-bert") as info:
         RunConfig.from_dict({"task": "classification", "model": "", "data": {"train": "d.csv"}})
     assert "distilbert" not in str(info.value)
     with pytest.raises(ValueError, match="Models on this computer.*: my-bert"):

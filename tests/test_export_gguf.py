@@ -393,7 +393,7 @@ def test_never_overwrites_a_persons_files_but_replaces_its_own(lora_run: Path, t
 
 
 @pytest.mark.parametrize("key, words", [("classification-lora", "classification run"),
-                                        ("seq2seq-lora", "sequence-to-sequence run")])
+                                        ("seq2seq-lora", "text-to-text run")])
 def test_classification_and_seq2seq_runs_are_refused_in_one_sentence(
     key: str, words: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

@@ -30,7 +30,7 @@ def card_metadata(run: ExportRun, *, merged: bool = False, model_name: str | Non
         tags.append("lora")
     results = []
     name = model_name or f"{run.base_name}-{run.run_id}"
-    for key, label, metric in ((m.key, m.name, m.hub_type) for m in task.card_metrics):
+    for key, label, metric in ((m.key, m.name, m.hub_type) for m in task.metrics):
         value = run.results.after.get(key)
         if isinstance(value, (int, float)):
             results.append(EvalResult(
@@ -206,7 +206,7 @@ def _results_section(run: ExportRun) -> str:
         "| metric | before (base model) | after (fine-tuned) | change |",
         "|---|---|---|---|",
     ]
-    for key, label in ((m.key, m.name) for m in get_task(run.config.task).card_metrics):
+    for key, label in ((m.key, m.name) for m in get_task(run.config.task).metrics):
         before, after = r.before.get(key), r.after.get(key)
         if before is None and after is None:
             continue
@@ -253,7 +253,7 @@ def _gguf_section(run: ExportRun) -> str:
     """For a causal LM that GGUF export covers: the commands that run it on a laptop with Ollama or llama.cpp."""
     from ft_app.export.gguf import gguf_blocker, gguf_file_name, ollama_name
 
-    if run.config.task != "causal_lm" or gguf_blocker(run):
+    if gguf_blocker(run):  # says why when the task is not one llama.cpp runs
         return ""
     name, run_path = ollama_name(run), f"runs/{run.run_id}"
     return (

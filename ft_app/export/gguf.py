@@ -18,6 +18,7 @@ from typing import Any
 
 from ft_app.export.prompting import load_result_tokenizer, prompt_format
 from ft_app.export.source import ExportRun, human_size, load_export_run, slug
+from ft_app.tasks import get_task
 
 GGUF_DIR = "gguf"
 MODELFILE = "Modelfile"
@@ -32,7 +33,6 @@ QUANT_WORDS = {
 # "llama"); its sliding window is not used there, which only matters past the window (4,096 tokens for Mistral 7B).
 ARCHITECTURES = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2"}
 COVERED = "Llama-family models: LlamaForCausalLM (Llama, SmolLM2, ...), MistralForCausalLM and Qwen2ForCausalLM"
-TASK_WORDS = {"classification": "classification", "seq2seq": "sequence-to-sequence"}
 # Byte-level BPE pre-tokenizers llama.cpp knows by name (`tokenizer.ggml.pre`), found from tokenizer.json's split rule.
 GPT2_SPLIT = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 PREFERRED_PRE = {"llama3": "llama-bpe", "qwen2": "qwen2", "tekken": "tekken"}
@@ -62,10 +62,10 @@ def gguf_blocker(run: ExportRun | str | Path) -> str | None:
             run = load_export_run(run)
         except ValueError as exc:
             return str(exc)
-    task = run.config.task
-    if task != "causal_lm":
+    task = get_task(run.config.task)
+    if not task.continues_prompt:
         return (f"GGUF files are for llama.cpp, Ollama and LM Studio, which run text-generation models, and this is "
-                f"a {TASK_WORDS.get(task, task)} run: share it as the zip or the merged model instead.")
+                f"a {task.short} run: share it as the zip or the merged model instead.")
     architecture = _known_architecture(run)
     if architecture is not None and architecture not in ARCHITECTURES:
         return unsupported_architecture(architecture)

@@ -78,12 +78,16 @@ class PromptFormat:
 
 
 @dataclass(frozen=True)
-class CardMetric:
-    """One number of the before/after evaluation as the model card and the Hub's model-index show it."""
+class Metric:
+    """One number of the before/after evaluation, as the model card, the Hub's model-index and the page show it."""
 
     key: str  # in eval.json
-    name: str  # in the card
+    name: str  # in the card and in sentences ("answer loss")
     hub_type: str  # the Hub's metric type
+    label: str  # the page's before/after card
+    explanation: str  # what it measures, beside it on the page
+    kind: str  # how it is written: "pct", "num", "loss" or "ppl"
+    higher_is_better: bool
 
 
 class TaskSpec:
@@ -103,7 +107,7 @@ class TaskSpec:
     counts_tokens: bool = True  # the Trainer counts the tokens seen (the curve can show tokens/s)
     pipeline_tag: str = ""  # the Hub's pipeline tag, for the card and for searching models
     hub_pipeline_tags: tuple[str, ...] = ()  # the Hub pipeline tags of models that suit the task
-    card_metrics: tuple[CardMetric, ...] = ()
+    metrics: tuple[Metric, ...] = ()  # the before/after numbers, in the order the card and the page list them
     card_example: str = "Hello."  # the input the card's usage snippet runs when the run kept none
     mapping_parts: tuple[str, ...] = ()  # the column roles the task reads (data.ColumnMapping's fields)
     card_limitation: str = "Generated text can be wrong or made up; check it before relying on it."

@@ -9,9 +9,9 @@ from typing import Any
 from ft_app.config import DataConfig, RunConfig
 from ft_app.data import ColumnMapping
 from ft_app.tasks.base import (
-    CardMetric,
     Encoder,
     GenerationSettings,
+    Metric,
     Prediction,
     PromptFormat,
     TaskSpec,
@@ -148,7 +148,12 @@ class CausalLMTask(TaskSpec):
     lora_task_type = "CAUSAL_LM"
     pipeline_tag = "text-generation"
     hub_pipeline_tags = ("text-generation",)
-    card_metrics = (CardMetric("loss", "answer loss", "loss"), CardMetric("perplexity", "perplexity", "perplexity"))
+    metrics = (
+        Metric("loss", "answer loss", "loss", "Loss", "how hard it finds the reference answers; lower is better",
+               "loss", False),
+        Metric("perplexity", "perplexity", "perplexity", "Perplexity",
+               "roughly how many words it hesitates between at each step; lower is better", "ppl", False),
+    )
     card_example = "Hello! Who are you?"
     mapping_parts = ("messages", "prompt", "input", "response", "text")
 

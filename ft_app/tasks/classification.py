@@ -12,7 +12,7 @@ import numpy as np
 from ft_app.config import RunConfig
 from ft_app.data import ColumnMapping, label_to_name
 from ft_app.methods import get_method
-from ft_app.tasks.base import CardMetric, Encoder, GenerationSettings, Prediction, PromptFormat, TaskSpec
+from ft_app.tasks.base import Encoder, GenerationSettings, Metric, Prediction, PromptFormat, TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,13 @@ class ClassificationTask(TaskSpec):
     counts_tokens = False
     pipeline_tag = "text-classification"
     hub_pipeline_tags = ("text-classification", "fill-mask", "zero-shot-classification", "token-classification")
-    card_metrics = (CardMetric("accuracy", "accuracy", "accuracy"), CardMetric("f1", "macro-F1", "f1"),
-                    CardMetric("loss", "loss", "loss"))
+    metrics = (
+        Metric("accuracy", "accuracy", "accuracy", "Accuracy", "share of test rows given the right label", "pct", True),
+        Metric("f1", "macro-F1", "f1", "Macro-F1", "how well every label is found, averaged over labels (1 = perfect)",
+               "num", True),
+        Metric("loss", "loss", "loss", "Loss", "how unsure the model is about the right label; lower is better", "loss",
+               False),
+    )
     card_example = "I really enjoyed this."
     mapping_parts = ("text", "label")
     card_limitation = "It only knows the labels above and always picks one of them, even for unrelated text."

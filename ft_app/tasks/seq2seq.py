@@ -8,9 +8,9 @@ from typing import Any
 from ft_app.config import RunConfig
 from ft_app.data import ColumnMapping, label_to_name
 from ft_app.tasks.base import (
-    CardMetric,
     Encoder,
     GenerationSettings,
+    Metric,
     Prediction,
     PromptFormat,
     TaskSpec,
@@ -34,8 +34,14 @@ class Seq2SeqTask(TaskSpec):
     lora_task_type = "SEQ_2_SEQ_LM"
     pipeline_tag = "text2text-generation"
     hub_pipeline_tags = ("text2text-generation", "summarization", "translation")
-    card_metrics = (CardMetric("loss", "target loss", "loss"), CardMetric("perplexity", "perplexity", "perplexity"),
-                    CardMetric("exact_match", "exact match", "exact_match"))
+    metrics = (
+        Metric("loss", "target loss", "loss", "Loss", "how hard it finds the reference target texts; lower is better",
+               "loss", False),
+        Metric("perplexity", "perplexity", "perplexity", "Perplexity",
+               "roughly how many words it hesitates between at each step; lower is better", "ppl", False),
+        Metric("exact_match", "exact match", "exact_match", "Exact match",
+               "share of generated texts equal to the reference", "pct", True),
+    )
     card_example = "Hello world."
     mapping_parts = ("text", "target")
 

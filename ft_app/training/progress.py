@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ft_app.runs import FINAL_STATUSES, TRAINING, JobSnapshot
+from ft_app.runs import FINAL_STATUSES, TRAINING, TRAINING_STATUSES, JobSnapshot
 
 
 @dataclass
@@ -61,7 +61,7 @@ class RunProgress:
             end = self.finished or time.monotonic()
             eta = None
             done = self.step - self.first_step
-            if self.train_started is not None and done > 0 and self.status in ("running", "stopping"):
+            if self.train_started is not None and done > 0 and self.status in TRAINING_STATUSES:
                 per_step = (end - self.train_started) / done
                 eta = max(0.0, per_step * (self.total_steps - self.step))
             return JobSnapshot(

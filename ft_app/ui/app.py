@@ -12,14 +12,16 @@ from typing import Any
 import gradio as gr
 
 from ft_app import presets
-from ft_app.config import TASKS, DataConfig
+from ft_app.config import DataConfig
 from ft_app.hosting import HostSettings
+from ft_app.methods import LORA, get_method
 from ft_app.ownership import browser_secret, new_owner_key, valid_owner_key
 from ft_app.paths import PUBLIC_ENV
 from ft_app.runs import RunStore
+from ft_app.tasks import all_tasks, get_task
 from ft_app.training.jobs import JobManager
 from ft_app.ui import compare_tab, data_tab, export_tab, model_tab, runs_tab, train_tab, words
-from ft_app.ui.common import TASK_LABELS, bind, field_label, local_model_for, page_event, visitor
+from ft_app.ui.common import bind, field_label, local_model_for, page_event, visitor
 from ft_app.ui.context import AppContext
 from ft_app.ui.queueing import enable_queue
 
@@ -142,16 +144,17 @@ def on_task(data: data_tab.DataTab, task_value: str, method_value: str) -> list[
     Args: the task, the method.
     Returns: the mapping dropdowns, the task-only widgets (DataTab.task_only, in order), the recipes, the method.
     """
-    shown = data_tab.TASK_MAPPING.get(task_value, ())
+    task, method = get_task(task_value), get_method(method_value)
+    shown = data_tab.shown_mapping(task_value)
     out: list[Any] = [gr.Dropdown(visible=name in shown) for name in data.mapping]
-    out += [gr.update(visible=c in data.task_only.get(task_value, [])) for c in _task_only(data)]
+    out += [gr.update(visible=shows(task)) for _, shows in data.task_only]
     out.append(gr.Dropdown(choices=train_tab.preset_choices(task_value), value=None))
-    out.append("lora" if method_value == "head" and task_value != "classification" else gr.skip())
+    out.append(LORA.name if not method.fits(task.has_head) else gr.skip())  # a head-only method needs a head
     return out
 
 
 def _task_only(data: data_tab.DataTab) -> list[Any]:
-    return [c for comps in data.task_only.values() for c in comps]
+    return [component for component, _ in data.task_only]
 
 
 def try_example(ctx: AppContext, preset: gr.Dropdown, example_note: gr.Markdown, task_value: str,
@@ -288,7 +291,7 @@ def layout(ctx: AppContext) -> Page:
     """Lay out the page and each tab (each tab wires its own events)."""
     _header(ctx)
     with gr.Row(elem_classes=["ft-row"]):
-        task = ctx.form.add(("task",), gr.Radio([(TASK_LABELS[t], t) for t in TASKS], value="classification",
+        task = ctx.form.add(("task",), gr.Radio([(t.label, t.name) for t in all_tasks()], value="classification",
                                                 label=words.TASK_QUESTION, scale=4, elem_id="task"))
         example_btn = gr.Button(words.TRY_EXAMPLE, variant="primary", scale=0, min_width=200, size="lg",
                                 elem_id="example-btn")

@@ -13,32 +13,32 @@ import gradio as gr
 
 from ft_app import config as config_labels
 from ft_app.hub_token import redact
+from ft_app.methods import get_method
 from ft_app.ownership import Visitor, valid_owner_key
-from ft_app.training.progress import JobSnapshot
+from ft_app.runs import BROKEN_STATUSES, JobSnapshot
+from ft_app.tasks import get_task
 from ft_app.ui import words
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-TASK_LABELS: dict[str, str] = {
-    "classification": "Sort texts into labels (classification)",
-    "causal_lm": "Follow instructions / chat (text generation)",
-    "seq2seq": "Turn one text into another (text-to-text)",
-}
-TASK_SHORT: dict[str, str] = {"classification": "classification", "causal_lm": "text generation", "seq2seq": "text-to-text"}
-METHOD_LABELS: dict[str, str] = {
-    "full": "Full fine-tuning",
-    "head": "New head only",
-    "lora": "LoRA",
-    "qlora": "QLoRA (4-bit)",
-    "lora8bit": "LoRA on 8-bit",
-}
-METHOD_HELP: dict[str, str] = {
-    "full": "trains every weight: best results for small models, needs the most memory.",
-    "head": "freezes the model and trains only a new output layer: very fast, a bit less accurate (labels only).",
-    "lora": "trains small adapter layers: about 1% of the weights, little memory, small files.",
-    "qlora": "LoRA on a model loaded in 4-bit: fine-tunes 7-8B models on one GPU (needs an NVIDIA GPU).",
-    "lora8bit": "LoRA on a model loaded in 8-bit: between LoRA and QLoRA in memory (needs an NVIDIA GPU).",
-}
+
+
+def task_words(name: str) -> str:
+    """A task in a few words ("text generation"); a name this app does not know (an old run's) as it is."""
+    try:
+        return get_task(name).short
+    except ValueError:
+        return name
+
+
+def method_label(name: str) -> str:
+    """A method's name on the page ("QLoRA (4-bit)"); a name this app does not know as it is."""
+    try:
+        return get_method(name).label
+    except ValueError:
+        return name
+
+
 # The page's labels live with the config, so the engine's messages use the same words as the widgets.
 FIELD_LABELS = config_labels.FIELD_LABELS
 
@@ -208,16 +208,6 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def fmt_count(n: int | None) -> str:
-    """A parameter or row count as people say it: 66.4M, 1.1B."""
-    if n is None:
-        return "?"
-    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f}{unit}"
-    return str(n)
-
-
 def progress_html(snap: JobSnapshot | None) -> str:
     """A progress bar with status, step/total, elapsed time and ETA for one run."""
     if snap is None:
@@ -240,7 +230,7 @@ def progress_html(snap: JobSnapshot | None) -> str:
             trained=count_words(snap.trainable_params), total=count_words(snap.total_params),
             share=share_words(snap.trainable_params, snap.total_params)))
     # A failed or interrupted run's message is shown in its own card (with the log), not twice.
-    show_message = snap.message and snap.status not in ("failed", "interrupted")
+    show_message = snap.message and snap.status not in BROKEN_STATUSES
     message = f'<div class="ft-progress-msg">{html.escape(snap.message)}</div>' if show_message else ""
     run = words.PROGRESS_RUN.format(run_id=html.escape(snap.run_id))
     return (

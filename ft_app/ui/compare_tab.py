@@ -11,7 +11,7 @@ from ft_app.limits import MAX_COMPARE_ROWS, MAX_NEW_TOKENS, check_compare_rows
 from ft_app.ownership import Visitor
 from ft_app.runs import RunSummary
 from ft_app.ui import words
-from ft_app.ui.common import METHOD_LABELS, TASK_SHORT, bind, made_for, page_event, visitor
+from ft_app.ui.common import bind, made_for, method_label, page_event, task_words, visitor
 from ft_app.ui.context import AppContext
 
 CELL_CHARS = 180  # characters of a long text shown in a table cell
@@ -63,11 +63,11 @@ def describe_run(ctx: AppContext, run_id: str | None, owner_key: str | None = No
     ctx.jobs.run_dir(run_id, visitor(owner_key, request, profile))  # a run this visitor may see
     summary = ctx.store.summary(run_id)
     rows = held_out_examples(summary.path, n=5)
-    classify = summary.task == "classification"
+    classify = _labels(summary.task)  # label probabilities instead of decoding settings
     best = ", ".join(f"{k.removeprefix('eval_')} {v:.3f}" for k, v in summary.best_metric.items())
     info = words.RUN_CARD.format(
-        run_id=summary.run_id, task=TASK_SHORT.get(summary.task, summary.task), model=summary.model,
-        method=METHOD_LABELS.get(summary.method, summary.method),
+        run_id=summary.run_id, task=task_words(summary.task), model=summary.model,
+        method=method_label(summary.method),
         status=words.STATUS_WORDS.get(summary.status, summary.status),
     ) + (words.BEST_METRIC.format(best=best) if best else "")
     samples = [[_short(r.get("input", ""))] for r in rows]
@@ -289,3 +289,13 @@ def build(ctx: AppContext) -> CompareTab:
     refresh.click(bind(refresh_runs, ctx), [run, ctx.owner], [run], api_name="compare_runs")
     _batch_section(ctx, run, decoding)
     return CompareTab(run=run)
+
+
+def _labels(task: str) -> bool:
+    """Whether a run's answers are labels (an unknown task from an old run: not)."""
+    from ft_app.tasks import get_task
+
+    try:
+        return get_task(task).labels
+    except ValueError:
+        return False

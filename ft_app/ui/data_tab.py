@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +10,7 @@ import gradio as gr
 
 from ft_app.config import DataConfig
 from ft_app.ownership import Visitor
+from ft_app.tasks import TASK_NAMES, TaskSpec, get_task
 from ft_app.text import plain_list
 from ft_app.ui import words
 from ft_app.ui.common import bind, dropdown_value, field_label, page_event, shorten, visitor
@@ -26,12 +28,13 @@ MAPPING_FIELDS: tuple[str, ...] = (
     "messages_column",
     "target_column",
 )
-# Which mapping dropdowns each task shows.
-TASK_MAPPING: dict[str, tuple[str, ...]] = {
-    "classification": ("text_column", "label_column"),
-    "causal_lm": ("prompt_column", "input_column", "response_column", "messages_column", "text_column"),
-    "seq2seq": ("text_column", "target_column"),
-}
+
+
+def shown_mapping(task: str) -> set[str]:
+    """The mapping dropdowns (DataConfig fields) a task shows: the column roles it reads."""
+    return {f"{part}_column" for part in get_task(task).mapping_parts}
+
+
 AUTO = (words.AUTO_COLUMN, "")
 REPORT_SLOTS = 4  # the report text, the label-balance plot, the length plot, the rendered example
 
@@ -45,7 +48,8 @@ class DataTab:
     preview: gr.Dataframe
     summary: gr.Markdown
     notice: gr.HTML
-    task_only: dict[str, list[gr.components.Component]]  # the widgets each task shows (the others hide them)
+    # Widgets only some tasks show, each with the fact of the task that shows it.
+    task_only: list[tuple[gr.components.Component, Callable[[TaskSpec], bool]]]
     report_outputs: list[gr.components.Component]  # the report text, label balance, token lengths, example
 
 
@@ -224,7 +228,7 @@ def _mapping_section(ctx: AppContext) -> dict[str, gr.Dropdown]:
         for name in MAPPING_FIELDS:
             mapping[name] = ctx.form.add(("data", name), gr.Dropdown(
                 label=field_label(name), info=config_field("data", name).metadata.get("help"), choices=[AUTO],
-                value="", allow_custom_value=True, visible=name in TASK_MAPPING["classification"], min_width=200))
+                value="", allow_custom_value=True, visible=name in shown_mapping(TASK_NAMES[0]), min_width=200))
     return mapping
 
 
@@ -277,6 +281,7 @@ def build(ctx: AppContext, task: gr.Radio) -> DataTab:
             report_after, report_inputs, report_outputs, api_visibility="private", show_progress="minimal"
         )
     page_event(report_btn.click, bind(data_report, ctx), {*form.components(), owner}, report_outputs, notice)
-    task_only = {"classification": [balance], "causal_lm": [*chat, example], "seq2seq": [target_len]}
+    task_only = [(balance, lambda t: t.labels), *[(c, lambda t: t.continues_prompt) for c in (*chat, example)],
+                 (target_len, lambda t: "target" in t.mapping_parts)]
     return DataTab(source=source, mapping=mapping, preview=preview, summary=summary, notice=notice,
                    task_only=task_only, report_outputs=report_outputs)

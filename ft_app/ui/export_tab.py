@@ -15,7 +15,7 @@ import gradio as gr
 
 from ft_app.ownership import Visitor
 from ft_app.ui import words
-from ft_app.ui.common import METHOD_LABELS, TASK_SHORT, bind, made_for, page_event, visitor
+from ft_app.ui.common import bind, made_for, method_label, page_event, task_words, visitor
 from ft_app.ui.context import AppContext
 
 
@@ -91,8 +91,8 @@ def describe_run(ctx: AppContext, run_id: str | None, owner_key: str | None = No
     run = load_export_run(_run_dir(ctx, run_id, visitor(owner_key, request, profile)))
     summary = ctx.store.summary(run_id)
     lines = [
-        words.RUN_CARD.format(run_id=run.run_id, task=TASK_SHORT.get(run.config.task, run.config.task),
-                              model=run.base_model, method=METHOD_LABELS.get(run.config.method, run.config.method),
+        words.RUN_CARD.format(run_id=run.run_id, task=task_words(run.config.task),
+                              model=run.base_model, method=method_label(run.config.method),
                               status=words.STATUS_WORDS.get(summary.status, summary.status)),
         words.EXPORT_RESULT.format(name=run.result_dir.name, size=human_size(folder_size(run.result_dir)))
         + (words.ADAPTER_NOTE if run.is_adapter else ""),
@@ -178,19 +178,17 @@ def publish(ctx: AppContext, run_id: str | None, repo_name: str, is_private: boo
     Args: the run dropdown, the repo name, "private repo", what to publish, the token box, the visitor's owner key.
     Returns: the publish note (the link).
     """
-    from ft_app.export.hub import HubUnreachableError, publish_model, publish_space
+    from ft_app.export.hub import publish_model, publish_space
 
     who = visitor(owner_key, request, profile)
     folder = _run_dir(ctx, run_id, who)
     ctx.jobs.access.check_publish(folder, who, token_given=bool((hub_token or "").strip()))
     options = {"token": hub_token, "private": bool(is_private), "host": ctx.jobs.host}
-    try:
-        if choice == "space":
-            result = publish_space(folder, repo_name or None, **options)
-        else:
-            result = publish_model(folder, repo_name or None, merged=choice == "merged", **options)
-    except HubUnreachableError as exc:
-        raise ValueError(str(exc)) from exc  # shown like any refusal: nothing was changed on the Hub
+    # A Hub that cannot be reached is a HubError (a ValueError): shown like any refusal, nothing changed there.
+    if choice == "space":
+        result = publish_space(folder, repo_name or None, **options)
+    else:
+        result = publish_model(folder, repo_name or None, merged=choice == "merged", **options)
     return words.PUBLISHED.format(
         visibility=words.PRIVATE if result.private else words.PUBLIC,
         kind=words.SPACE_REPO if result.repo_type == "space" else words.MODEL_REPO, repo_id=result.repo_id,

@@ -8,8 +8,9 @@ from typing import Any
 
 import gradio as gr
 
+from ft_app.text import count_words
 from ft_app.ui import words
-from ft_app.ui.common import TASK_SHORT, bind, field_label, fmt_count, page_event
+from ft_app.ui.common import bind, field_label, page_event, task_words
 from ft_app.ui.context import AppContext
 
 RESULT_KEYS = ["model", "downloads", "likes", "parameters", "architecture", "license", "gated", "fits"]
@@ -48,7 +49,7 @@ def local_choices() -> gr.Dropdown:
     Returns: the local-models dropdown.
     """
     models = _catalog().cached_model_names()
-    choices = [(words.LOCAL_MODEL_CHOICE.format(id=m.id, count=fmt_count(m.params)) if m.params else m.id, name)
+    choices = [(words.LOCAL_MODEL_CHOICE.format(id=m.id, count=count_words(m.params, short=True)) if m.params else m.id, name)
                for m, name in models]
     info = words.LOCAL_MODELS_FOUND.format(n=len(models)) if models else words.LOCAL_MODELS_NONE
     return gr.Dropdown(choices=choices, value=None, info=info)
@@ -65,7 +66,7 @@ def describe_model(name: str, task: str) -> str:
         rows = [
             words.MODEL_LOCAL_TITLE.format(id=m.id, path=m.path),
             words.MODEL_ARCHITECTURE.format(architecture=m.architecture or m.model_type or words.UNKNOWN),
-            words.MODEL_WEIGHTS.format(count=fmt_count(m.params)),
+            words.MODEL_WEIGHTS.format(count=count_words(m.params, short=True)),
             words.MODEL_FITS.format(fits=catalog.fits_text(m.fits)),
         ]
         suggested = m.suggested_task
@@ -82,8 +83,8 @@ def describe_model(name: str, task: str) -> str:
         ]
         suggested = card.suggested_task
     if suggested and suggested != task:
-        rows.append(words.MODEL_TASK_MISMATCH.format(suggested=TASK_SHORT.get(suggested, suggested),
-                                                     task=TASK_SHORT.get(task, task)))
+        rows.append(words.MODEL_TASK_MISMATCH.format(suggested=task_words(suggested),
+                                                     task=task_words(task)))
     return "\n".join(rows)
 
 

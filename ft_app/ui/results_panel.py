@@ -109,7 +109,7 @@ def confusion_pair(results: Any) -> tuple[Any, Any] | None:
     from ft_app import plots
 
     before, after = results.before, results.after
-    if results.task != "classification" or not (before.get("confusion_matrix") or after.get("confusion_matrix")):
+    if not _task(results.task).labels or not (before.get("confusion_matrix") or after.get("confusion_matrix")):
         return None
     return (
         plots.confusion_matrix_figure(
@@ -161,22 +161,18 @@ def _change(before: Any, after: Any, kind: str, higher_is_better: bool) -> tuple
 
 def _metric_rows(task: str, before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, str, str, str, bool]]:
     """(key, name, explanation, kind, higher_is_better) for the metrics of a task that the results hold."""
-    if task == "classification":
-        rows = [
-            ("accuracy", "Accuracy", "share of test rows given the right label", "pct", True),
-            ("f1", "Macro-F1", "how well every label is found, averaged over labels (1 = perfect)", "num", True),
-            ("loss", "Loss", "how unsure the model is about the right label; lower is better", "loss", False),
-        ]
-    else:
-        what = "answers" if task == "causal_lm" else "target texts"
-        rows = [
-            ("loss", "Loss", f"how hard it finds the reference {what}; lower is better", "loss", False),
-            ("perplexity", "Perplexity", "roughly how many words it hesitates between at each step; lower is better",
-             "ppl", False),
-        ]
-        if "exact_match" in before or "exact_match" in after:
-            rows.append(("exact_match", "Exact match", "share of generated texts equal to the reference", "pct", True))
-    return [r for r in rows if r[0] in before or r[0] in after]
+    return [(m.key, m.label, m.explanation, m.kind, m.higher_is_better) for m in _task(task).metrics
+            if m.key in before or m.key in after]
+
+
+def _task(name: str) -> Any:
+    """The run's task (an unknown one, from an old run: a task with no metrics and no labels)."""
+    from ft_app.tasks import TaskSpec, get_task
+
+    try:
+        return get_task(name)
+    except ValueError:
+        return TaskSpec()
 
 
 def card_html(results: Any) -> str:
@@ -202,7 +198,7 @@ def card_html(results: Any) -> str:
         if zero_ok:
             cells.append(f"<td>{_fmt(zero.get(key), kind) if key in zero else '–'}</td>")
         body.append(f'<tr data-metric="{key}">{"".join(cells)}</tr>')
-    if results.task == "classification":
+    if _task(results.task).labels:
         per_b, per_a = before.get("per_class") or {}, after.get("per_class") or {}
         for label in list(per_a) or list(per_b):
             b, a = per_b.get(label, {}), per_a.get(label, {})

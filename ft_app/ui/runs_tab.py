@@ -10,16 +10,15 @@ import gradio as gr
 from ft_app.catalog import model_display_name
 from ft_app.hub_token import redact
 from ft_app.ownership import Visitor
-from ft_app.runs import RunSummary
-from ft_app.training.progress import JobSnapshot
+from ft_app.runs import BROKEN_STATUSES, RESUMABLE_STATUSES, JobSnapshot, RunSummary
 from ft_app.ui import results_panel, words
 from ft_app.ui.common import (
-    METHOD_LABELS,
-    TASK_SHORT,
     bind,
     failure_html,
     fmt_duration,
+    method_label,
     page_event,
+    task_words,
     user_errors,
     visitor,
 )
@@ -48,8 +47,8 @@ def run_rows(ctx: AppContext, who: Visitor | None = None) -> list[list[Any]]:
     rows = []
     for s in ctx.jobs.runs(who):
         best = ", ".join(f"{k.removeprefix('eval_')} {v:.3f}" for k, v in (s.best_metric or {}).items())
-        rows.append([s.run_id, words.STATUS_WORDS.get(s.status, s.status), TASK_SHORT.get(s.task, s.task),
-                     model_display_name(s.model), METHOD_LABELS.get(s.method, s.method), _when(s.created), best])
+        rows.append([s.run_id, words.STATUS_WORDS.get(s.status, s.status), task_words(s.task),
+                     model_display_name(s.model), method_label(s.method), _when(s.created), best])
     return rows
 
 
@@ -59,8 +58,6 @@ def list_runs(ctx: AppContext, request: gr.Request = None) -> list[dict[str, Any
     Returns: one record per run: its id, status, task, model, method, times, best metric, message, and whether it
         has a model, can be resumed and is the client's.
     """
-    from ft_app.results import resume_blocker
-
     who = visitor(None, request)
     return [
         {
@@ -74,7 +71,7 @@ def list_runs(ctx: AppContext, request: gr.Request = None) -> list[dict[str, Any
             "best_metric": s.best_metric,
             "message": s.message,
             "has_model": s.result_dir is not None,
-            "can_resume": s.status in ("failed", "interrupted", "stopped") and resume_blocker(ctx.store, s.run_id) is None
+            "can_resume": ctx.store.resume_blocker(s.path) is None
             and ctx.jobs.may_manage(s.run_id, who),
             "yours": ctx.jobs.may_manage(s.run_id, who),
         }
@@ -99,7 +96,7 @@ def _run_lines(ctx: AppContext, s: RunSummary, snap: JobSnapshot, manage: bool) 
         f"**{s.run_id}**",
         words.RUN_STATUS.format(status=words.STATUS_WORDS.get(s.status, s.status),
                                 message=s.message if s.status != "failed" else ""),
-        words.RUN_TASK.format(task=TASK_SHORT.get(s.task, s.task), method=METHOD_LABELS.get(s.method, s.method)),
+        words.RUN_TASK.format(task=task_words(s.task), method=method_label(s.method)),
         words.RUN_MODEL.format(model=s.model),
         words.RUN_TIMES.format(started=_when(s.created), finished=_when(s.finished) or "-",
                                took=fmt_duration(snap.elapsed_s)),
@@ -137,8 +134,6 @@ def open_run(ctx: AppContext, run_id: str | None, owner_key: str | None = None, 
     Returns: the curves, the card, the config, Resume, Delete, the failure card, the log box, the log, the results.
     """
     from ft_app import plots
-    from ft_app.results import resume_blocker
-
     if not run_id:
         return (plots.empty_figure(words.PICK_RUN_FOR_CURVES), words.PICK_RUN_ABOVE, "", gr.Button(visible=False),
                 gr.Button(visible=False), gr.HTML(visible=False), gr.Accordion(open=False), "",
@@ -151,11 +146,11 @@ def open_run(ctx: AppContext, run_id: str | None, owner_key: str | None = None, 
     config_text = redact((s.path / "config.json").read_text(encoding="utf-8")) if (s.path / "config.json").is_file() else ""
     fig = plots.training_figure(snap.records, title=words.CURVE_TITLE.format(run_id=run_id),
                                 empty_message=words.RUN_NO_STEPS)
-    blocker = resume_blocker(ctx.store, run_id) if s.status in ("failed", "interrupted", "stopped") else "n/a"
+    blocker = ctx.store.resume_blocker(s.path) if s.status in RESUMABLE_STATUSES else "n/a"
     failure = (
         gr.HTML(failure_html(s.status, s.message, ctx.store.read_log_tail(s.path, 12) if s.status == "failed" else "",
                              blocker), visible=True)
-        if s.status in ("failed", "interrupted") else gr.HTML("", visible=False)
+        if s.status in BROKEN_STATUSES else gr.HTML("", visible=False)
     )
     panel = results_panel.hidden() if snap.active else results_panel.render(s.path, s.status)
     demo = ctx.jobs.host.demo
@@ -330,7 +325,7 @@ def show_backups(ctx: AppContext, owner_key: str | None = None, request: gr.Requ
     Returns: the backups table, the backed-up run dropdown.
     """
     entries = list_backups(ctx, owner_key, request, profile)
-    rows = [[e["run_id"], words.STATUS_WORDS.get(e["status"], e["status"]), TASK_SHORT.get(e["task"], e["task"]),
+    rows = [[e["run_id"], words.STATUS_WORDS.get(e["status"], e["status"]), task_words(e["task"]),
              model_display_name(e["model"]), _when(e["backed_up"]), words.HERE if e["on_this_server"] else words.NOT_HERE]
             for e in entries]
     missing = [e["run_id"] for e in entries if not e["on_this_server"]]

@@ -9,18 +9,18 @@ from typing import Any
 import gradio as gr
 
 from ft_app import catalog, presets
-from ft_app.config import METHODS, RunConfig, TrainingSettings
+from ft_app.config import RunConfig, TrainingSettings
+from ft_app.methods import METHODS, get_method
 from ft_app.ownership import Visitor
+from ft_app.runs import RESUMABLE_STATUSES, JobSnapshot
 from ft_app.text import count_words, share_words
-from ft_app.training.progress import JobSnapshot
 from ft_app.ui import coach_box, results_panel, words
 from ft_app.ui.common import (
-    METHOD_HELP,
-    METHOD_LABELS,
     bind,
     failure_html,
     field_label,
     local_model_for,
+    method_label,
     page_event,
     progress_html,
     shorten,
@@ -80,7 +80,7 @@ def preset_choices(task: str) -> list[tuple[str, str]]:
 
 def method_info(method: str) -> str:
     """One line explaining a training method."""
-    return words.METHOD_INFO.format(label=METHOD_LABELS.get(method, method), help=METHOD_HELP.get(method, ""))
+    return words.METHOD_INFO.format(label=method_label(method), help=get_method(method).help)
 
 
 def snapshot_for(ctx: AppContext, run_id: str | None, who: Visitor | None = None) -> JobSnapshot | None:
@@ -290,7 +290,7 @@ def on_method(method_value: str) -> tuple[Any, Any]:
     Args: the method radio.
     Returns: the method radio (its info line), the LoRA settings box.
     """
-    return gr.Radio(info=method_info(method_value)), gr.Accordion(visible=method_value in ("lora", "qlora", "lora8bit"))
+    return gr.Radio(info=method_info(method_value)), gr.Accordion(visible=get_method(method_value).adapter)
 
 
 def on_estimate(ctx: AppContext, values: dict[Any, Any], request: gr.Request = None,
@@ -306,11 +306,9 @@ def on_estimate(ctx: AppContext, values: dict[Any, Any], request: gr.Request = N
 def _failure_view(ctx: AppContext, snap: JobSnapshot | None, who: Visitor | None = None) -> list[Any]:
     """The failure card (message and log tail) and the Resume button (for who may resume it), for a run that did
     not finish."""
-    if snap is None or snap.status not in ("failed", "interrupted", "stopped"):
+    if snap is None or snap.status not in RESUMABLE_STATUSES:
         return [gr.HTML("", visible=False), gr.Button(visible=False)]
-    from ft_app.results import resume_blocker
-
-    blocker = resume_blocker(ctx.store, snap.run_id)
+    blocker = ctx.store.resume_blocker(ctx.store.path(snap.run_id))
     if blocker is None and not ctx.jobs.may_manage(snap.run_id, who):
         blocker = words.NOT_YOURS_TO_RESUME
     if snap.status == "stopped":
@@ -349,7 +347,7 @@ def estimate_text(ctx: AppContext, values: dict[Any, Any], who: Visitor | None =
     weights = words.ESTIMATE_WEIGHTS.format(trained=count_words(est.trainable_params),
                                             total=count_words(est.total_params),
                                             share=share_words(est.trainable_params, est.total_params))
-    lines = [words.ESTIMATE_HEAD.format(method=METHOD_LABELS.get(config.method, config.method),
+    lines = [words.ESTIMATE_HEAD.format(method=method_label(config.method),
                                         plan=_plan_line(config), weights=weights)]
     fit = [gpu for gpu, ok in est.fits.items() if ok]
     fits = words.ESTIMATE_FITS.format(gpus=", ".join(fit)) if fit else words.ESTIMATE_TOO_BIG
@@ -383,7 +381,7 @@ def _method_section(ctx: AppContext) -> dict[str, Any]:
     form = ctx.form
     preset = gr.Dropdown(**words.RECIPE, choices=preset_choices("classification"), value=None, elem_id="preset")
     preset_note = gr.Markdown("")
-    method = form.add(("method",), gr.Radio([(METHOD_LABELS[m], m) for m in METHODS], value="full",
+    method = form.add(("method",), gr.Radio([(m.label, m.name) for m in METHODS.values()], value="full",
                                             label=field_label("method"), info=method_info("full"), elem_id="method"))
     estimate = gr.Markdown("", elem_classes=["ft-card"])
     with gr.Row():

@@ -7,7 +7,8 @@ import math
 import pytest
 
 from ft_app import plots, presets
-from ft_app.config import TASKS, RunConfig
+from ft_app.config import RunConfig
+from ft_app.tasks import TASK_NAMES
 
 
 @pytest.mark.parametrize("key", sorted(presets.PRESETS))
@@ -17,7 +18,7 @@ def test_every_preset_is_a_valid_run_config(key: str) -> None:
     assert (config.task, config.method, config.model.name_or_path) == (preset.task, preset.method, preset.model)
 
 
-@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("task", TASK_NAMES)
 @pytest.mark.parametrize("online", [True, False])
 def test_every_example_is_a_valid_run_config(task: str, online: bool) -> None:
     raw = presets.example_config(task, online=online, local_model="/some/model")
