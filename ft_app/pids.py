@@ -7,6 +7,8 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+from ft_app import system
+
 # Start times come from the kernel's tick count plus the boot time, which the clock can nudge by a fraction
 # of a second; a pid is reused only after the whole pid space went round, never within a second.
 START_TOLERANCE_S = 1.0
@@ -27,7 +29,7 @@ class ProcessId:
     def own(cls) -> ProcessId:
         """This process."""
         pid = os.getpid()
-        return cls(pid=pid, started=start_time(pid) or 0.0, host=socket.gethostname(), group=os.getpgid(0))
+        return cls(pid=pid, started=start_time(pid) or 0.0, host=socket.gethostname(), group=system.process_group())
 
     @classmethod
     def from_status(cls, status: dict[str, Any]) -> ProcessId | None:

@@ -139,8 +139,8 @@ def export_gguf(run_dir: str | Path, *, quant: str = DEFAULT_QUANT, out_dir: str
     record_made(out, (name, MODELFILE))
     size = path.stat().st_size
     message = (f"Wrote {path.name}: {human_size(size)}, {QUANT_WORDS[quant]}. {merged_note}"
-               f"Run it with Ollama (ollama create {ollama_name(run)} -f {modelfile}) or llama.cpp "
-               f"(llama-cli -m {path} -cnv).")
+               f"Run it, in the folder that holds both files, with Ollama (ollama create {ollama_name(run)} -f "
+               f"{modelfile.name}) or llama.cpp (llama-cli -m {path.name} -cnv).")
     return GgufResult(path=path, modelfile=modelfile, quant=quant, size_bytes=size, message=message)
 
 

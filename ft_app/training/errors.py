@@ -31,7 +31,7 @@ class StopRequested(BaseException):
 
 def explain_exit(returncode: int | None, log_tail: str = "") -> str:
     """A plain sentence for a training process that ended without recording how its run ended."""
-    import signal
+    from ft_app import system
 
     if returncode is None:
         return (
@@ -39,11 +39,8 @@ def explain_exit(returncode: int | None, log_tail: str = "") -> str:
             "the machine ran out of memory)."
         )
     if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        if -returncode == signal.SIGKILL:
+        name = system.signal_name(returncode)
+        if system.killed_outright(returncode):
             return (
                 f"The training process was killed ({name}), most often because the machine ran out of memory: "
                 "lower the batch size or the max length, or use LoRA."

@@ -225,6 +225,51 @@ def make_recipe(ctx: AppContext, run_id: str | None, owner_key: str | None = Non
     return gr.DownloadButton(words.DOWNLOAD.format(name=path.name), value=str(path), visible=True)
 
 
+def make_gguf(ctx: AppContext, run_id: str | None, quant: str, owner_key: str | None = None,
+              request: gr.Request = None, profile: gr.OAuthProfile | None = None) -> tuple[Any, Any, str]:
+    """Write the run as one .gguf file and an Ollama Modelfile (a LoRA run is merged first); offer both.
+
+    Args: the run dropdown, the quantization, the visitor's owner key.
+    Returns: the .gguf's download button, the Modelfile's download button, the note.
+    """
+    from ft_app.export.gguf import export_gguf
+
+    if ctx.jobs.host.demo:
+        raise ValueError(words.GGUF_DEMO_OFF)
+    who = visitor(owner_key, request, profile)
+    folder = _exportable(ctx, run_id, who)
+    made: list[Any] = []
+    made_for(ctx, who, lambda out: made.append(export_gguf(folder, quant=quant, out_dir=out)) or out)
+    result = made[0]
+    return (gr.DownloadButton(words.DOWNLOAD.format(name=result.path.name), value=str(result.path), visible=True),
+            gr.DownloadButton(words.MODELFILE_DOWNLOAD, value=str(result.modelfile), visible=True), result.message)
+
+
+def gguf_note(ctx: AppContext, run_id: str | None) -> str:
+    """Why GGUF is not for this run (a classifier, an architecture llama.cpp does not run), else its intro."""
+    from ft_app.export.gguf import gguf_blocker
+
+    return gguf_blocker(ctx.store.path(run_id)) or words.GGUF_INTRO if run_id else words.GGUF_INTRO
+
+
+def _gguf_section(ctx: AppContext, run: gr.Dropdown, notice: gr.HTML) -> list[Any]:
+    """GGUF for llama.cpp and Ollama; returns its note, its two downloads."""
+    from ft_app.export.gguf import DEFAULT_QUANT, QUANT_WORDS
+
+    with gr.Accordion(words.GGUF_BOX, open=False):
+        note = gr.Markdown(words.GGUF_INTRO, elem_id="export-gguf-note")
+        quant = gr.Radio([(f"{q}: {w}", q) for q, w in QUANT_WORDS.items()], value=DEFAULT_QUANT,
+                         label=words.GGUF_QUANT, elem_id="export-gguf-quant")
+        gguf_btn = gr.Button(words.MAKE_GGUF, elem_id="export-gguf-btn", interactive=not ctx.jobs.host.demo)
+        with gr.Row():
+            gguf_file = gr.DownloadButton(words.GGUF_DOWNLOAD, value=None, visible=False, elem_id="export-gguf-download")
+            modelfile = gr.DownloadButton(words.MODELFILE_DOWNLOAD, value=None, visible=False,
+                                          elem_id="export-modelfile-download")
+    page_event(gguf_btn.click, bind(make_gguf, ctx), [run, quant, ctx.owner], [gguf_file, modelfile, note], notice,
+               api_name="export_gguf", concurrency_limit=1)
+    return [note, gguf_file, modelfile]
+
+
 def _zip_section(ctx: AppContext, run: gr.Dropdown, notice: gr.HTML) -> list[Any]:
     """Download everything (.zip); returns "include the merged model", the zip's note and its download button."""
     with gr.Accordion(words.ZIP_BOX, open=True):
@@ -320,9 +365,13 @@ def build(ctx: AppContext, token: gr.Textbox) -> ExportTab:
     merge_box, merge_plan, merge_note = _merge_section(ctx, run, token, notice, info, with_merged)
     card_file, card_text = _card_section(ctx, run, notice)
     publish_note = _publish_section(ctx, run, token, notice)
+    gguf_note_box, gguf_file, modelfile = _gguf_section(ctx, run, notice)
     space_file, recipe_text, recipe_config, recipe_file = _space_and_recipe_sections(ctx, run, notice)
     page_event(run.change, bind(describe_run, ctx), [run, ctx.owner],
                [info, with_merged, merge_box, merge_plan, merge_note, recipe_text, recipe_config, zip_file, card_file,
                 space_file, recipe_file, zip_note, card_text, publish_note], notice)
+    run.change(bind(gguf_note, ctx), [run], [gguf_note_box], api_visibility="private")
+    run.change(lambda: (gr.DownloadButton(visible=False), gr.DownloadButton(visible=False)), None,
+               [gguf_file, modelfile], api_visibility="private")
     refresh.click(bind(refresh_runs, ctx), [run, ctx.owner], [run], api_name="export_runs")
     return ExportTab(run=run)

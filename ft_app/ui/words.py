@@ -476,6 +476,17 @@ SPACE_INTRO = (
 )
 MAKE_SPACE = "Make the demo app (.zip)"
 SPACE_DOWNLOAD = "Download the demo app"
+GGUF_BOX = "Run it on your laptop (GGUF for llama.cpp, Ollama and LM Studio)"
+GGUF_INTRO = (
+    "One `.gguf` file with the model, its tokenizer and its chat template (a LoRA adapter is merged into the base "
+    "first), and an Ollama `Modelfile` beside it with the Compare tab's decoding settings. Then, on your computer: "
+    "`ollama create my-model -f Modelfile && ollama run my-model`, or `llama-cli -m <file>.gguf -cnv`."
+)
+GGUF_QUANT = "Size of the weights"
+MAKE_GGUF = "Make the GGUF file"
+GGUF_DOWNLOAD = "Download the .gguf file"
+MODELFILE_DOWNLOAD = "Download the Modelfile"
+GGUF_DEMO_OFF = "Making a GGUF file is switched off on this demo server (it merges the adapter). Download the zip instead."
 RECIPE_BOX = "Run it again, at scale"
 MAKE_RECIPE = "Download config.json and the accelerate files (.zip)"
 RECIPE_DOWNLOAD = "Download the recipe"

@@ -243,7 +243,7 @@ def test_the_second_visitor_sees_no_stop_and_no_delete_for_the_first_visitors_ru
 SHARED = {"/status", "/poll", "/list_runs", "/refresh_runs", "/open_run", "/run_results", "/compare", "/batch_compare",
           "/compare_runs", "/export_runs"}
 OWNERS_ONLY = {"/stop", "/delete_run", "/resume_run", "/export_zip", "/model_card", "/demo_space", "/recipe_zip",
-               "/merge_lora", "/publish_to_hub"}
+               "/merge_lora", "/publish_to_hub", "/export_gguf"}
 NOT_ABOUT_A_RUN = {"/train", "/upload_data", "/load_data", "/check_model", "/search_models", "/try_example"}
 
 
@@ -268,7 +268,7 @@ def test_a_second_visitor_reaches_only_what_the_readme_says_is_shared(
             bob.predict(*args, api_name=api)
     # Nor take A's files away; what is shared answers.
     for api, args in (("/export_zip", (run_id, False)), ("/model_card", (run_id,)), ("/demo_space", (run_id,)),
-                      ("/recipe_zip", (run_id,))):
+                      ("/recipe_zip", (run_id,)), ("/export_gguf", (run_id, "q8_0"))):
         with pytest.raises(AppError, match="its files .* are for them and the admins of this server"):
             bob.predict(*args, api_name=api)
     for api, args in (("/delete_run", (run_id, [])), ("/resume_run", (run_id, "")), ("/merge_lora", (run_id, "")),

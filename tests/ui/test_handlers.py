@@ -400,3 +400,30 @@ def test_deleting_the_run_empties_the_lists(trained: Trained) -> None:
     row, rows, pick, *_ = runs_tab.delete_run(ctx, run_id, [run_id], OWNER)
     assert not row.visible and rows == [] and pick.value is None and not ctx.store.path(run_id).exists()
     assert compare_tab.refresh_runs(ctx, None, OWNER).info == words.NO_FINISHED_RUNS
+
+
+def test_the_export_tab_makes_gguf_files_and_says_why_not_for_a_classifier(
+    trained: Trained, downloads: Path, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Issue 18: the Export tab's GGUF section makes the f16 and the q8_0 file of a causal-LM LoRA run (merged first),
+    each with its Modelfile; for a classification run it says in one sentence why GGUF is not for it."""
+    import shutil
+
+    from gguf import GGUFReader
+
+    from tests.export_runs import train_case
+
+    ctx = trained.ctx
+    lora = train_case("causal_lm-lora", request, tmp_path_factory)
+    run_id = f"{lora.name}-gguf"
+    shutil.copytree(lora, ctx.store.path(run_id))
+    for quant in ("f16", "q8_0"):
+        gguf_button, modelfile_button, note = export_tab.make_gguf(ctx, run_id, quant, OWNER)
+        path = Path(gguf_button.value)
+        assert path.suffix == ".gguf" and quant in path.name and path.stat().st_size > 0
+        reader = GGUFReader(path)
+        assert "tokenizer.chat_template" in reader.fields and "tokenizer.ggml.tokens" in reader.fields
+        modelfile = Path(modelfile_button.value).read_text()
+        assert modelfile.startswith(f"FROM ./{path.name}") and path.name in note
+    assert "GGUF files are for llama.cpp" in export_tab.gguf_note(ctx, trained.run_id)
+    assert export_tab.gguf_note(ctx, run_id) == words.GGUF_INTRO
