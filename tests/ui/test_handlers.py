@@ -419,11 +419,11 @@ def test_the_export_tab_makes_gguf_files_and_says_why_not_for_a_classifier(
     shutil.copytree(lora, ctx.store.path(run_id))
     for quant in ("f16", "q8_0"):
         gguf_button, modelfile_button, note = export_tab.make_gguf(ctx, run_id, quant, OWNER)
-        path = Path(gguf_button.value)
+        path = Path(gguf_button.value["path"])
         assert path.suffix == ".gguf" and quant in path.name and path.stat().st_size > 0
         reader = GGUFReader(path)
         assert "tokenizer.chat_template" in reader.fields and "tokenizer.ggml.tokens" in reader.fields
-        modelfile = Path(modelfile_button.value).read_text()
-        assert modelfile.startswith(f"FROM ./{path.name}") and path.name in note
+        modelfile = Path(modelfile_button.value["path"]).read_text()
+        assert f"\nFROM ./{path.name}\n" in modelfile and path.name in note
     assert "GGUF files are for llama.cpp" in export_tab.gguf_note(ctx, trained.run_id)
     assert export_tab.gguf_note(ctx, run_id) == words.GGUF_INTRO
