@@ -170,13 +170,12 @@ def describe_change(task_name: str, before: dict[str, Any], after: dict[str, Any
         return ""
     rows = after.get("rows", 0)
     task = get_task(task_name)
-    if task.labels:
+    if task.labels and "accuracy" in before and "accuracy" in after:
         gain = after["accuracy"] - before["accuracy"]
         verdict = _verdict(gain > 0.005, gain < -0.005)
-        return (
-            f"Accuracy {before['accuracy']:.1%} -> {after['accuracy']:.1%} ({gain:+.1%}), macro-F1 "
-            f"{before['f1']:.3f} -> {after['f1']:.3f} on {rows} held-out rows: {verdict}."
-        )
+        f1 = (f", macro-F1 {before['f1']:.3f} -> {after['f1']:.3f}" if "f1" in before and "f1" in after else "")
+        return (f"Accuracy {before['accuracy']:.1%} -> {after['accuracy']:.1%} ({gain:+.1%}){f1} on {rows} held-out "
+                f"rows: {verdict}.")
     b, a = before.get("loss"), after.get("loss")
     if b is None or a is None or not (math.isfinite(b) and math.isfinite(a)):
         return "The held-out loss could not be computed (no answer tokens in the held-out rows)."

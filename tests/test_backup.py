@@ -14,7 +14,7 @@ from ft_app.backup import INDEX_FILE, RunBackups
 from ft_app.config import RunConfig
 from ft_app.hosting import HostSettings
 from ft_app.ownership import Visitor, record_owner
-from ft_app.runs import RunStore
+from ft_app.runs import STATUS_LOCK_FILE, RunStore
 from ft_app.training.jobs import JobManager
 from tests.engine_checks import make_config
 from tests.fixtures.fake_hub import FakeHub
@@ -59,7 +59,9 @@ def finished_run(store: RunStore) -> Path:
 
 
 def files_of(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    """A run folder's files and their bytes (its status lock is bookkeeping, not part of the run)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file() and p.name != STATUS_LOCK_FILE}
 
 
 def test_a_finished_run_is_pushed_in_one_private_commit_and_restored_byte_for_byte(hub: FakeHub, tmp_path: Path) -> None:

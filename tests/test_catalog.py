@@ -270,7 +270,7 @@ def test_local_model_suggestions_fit_the_task(tmp_path: Path, monkeypatch: pytes
     assert classification[0] == "someone/tiny-bert"  # made for the task, so first
     assert str(t5) in classification[1:]  # T5 can classify too (T5ForSequenceClassification), after the encoder
     assert catalog.local_model_suggestions("classification", cache_dir=cache, limit=1) == ["someone/tiny-bert"]
-    with pytest.raises(ValueError, match="not one of"):
+    with pytest.raises(ValueError, match="Unknown task 'translation'"):
         catalog.local_model_suggestions("translation", cache_dir=cache)
 
     # A local single-user app (no root, not public) names every model by its folder, wherever it is.

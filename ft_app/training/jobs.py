@@ -149,7 +149,7 @@ class JobManager:
     def _time_left(self, run_dir: Path) -> tuple[float | None, str]:
         """Seconds the run may still train here (None: no limit) and the sentence said when they run out: the limit
         per attempt, and what is left of the limit on the run's whole life (its earlier attempts count)."""
-        used = float(self.store.read_status(run_dir).get("life_s") or 0.0)
+        used = self._life_used(run_dir)
         limits = []
         per_run, life = self.host.run_minutes_limit, self.host.run_life_limit
         if per_run:
@@ -159,9 +159,18 @@ class JobManager:
                            f"This server gives a run {limit_words(life * 60.0)} of training in all, resumes included."))
         return min(limits, key=lambda limit: limit[0]) if limits else (None, "")  # the per-run one when equal
 
+    def _life_used(self, run_dir: Path) -> float:
+        """Seconds the run has trained in all. Its watcher records them once the process has ended, a moment after
+        the run recorded its outcome: until then the live watcher's clock counts, so a quick Resume cannot slip in."""
+        with self._lock:
+            watcher = self._watcher
+        if watcher is not None and watcher.alive and watcher.run_dir == run_dir:
+            return watcher.life_before_s + watcher.elapsed_s
+        return float(self.store.read_status(run_dir).get("life_s") or 0.0)
+
     def _watch(self, run_dir: Path, process: TrainingProcess, elapsed_s: float = 0.0) -> None:
         left, reason = self._time_left(run_dir)
-        used = float(self.store.read_status(run_dir).get("life_s") or 0.0)
+        used = self._life_used(run_dir)
         watcher = RunWatcher(self.store, run_dir, process, self.stop_grace_s, on_end=lambda: self._run_ended(run_dir),
                              max_run_s=max(0.0, left) if left is not None else None, life_before_s=used,
                              limit_reason=reason, elapsed_s=elapsed_s)

@@ -24,7 +24,7 @@ from tests.ui.conftest import AppServer, start_app, stop_app
 from tests.ui.test_app_api import run_folders, wait_done
 from tests.ui.test_app_survival import train_steps, wait_for
 
-LONG = {"max_steps": 3000, "batch_size": 4, "logging_steps": 1, "eval_strategy": "no", "save_strategy": "no"}
+LONG = {"max_steps": 1_000_000, "batch_size": 4, "logging_steps": 1, "eval_strategy": "no", "save_strategy": "no"}
 START_S = 240  # a 2-process launch imports torch in three processes on 2 busy cores
 
 

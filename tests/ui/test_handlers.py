@@ -425,5 +425,7 @@ def test_the_export_tab_makes_gguf_files_and_says_why_not_for_a_classifier(
         assert "tokenizer.chat_template" in reader.fields and "tokenizer.ggml.tokens" in reader.fields
         modelfile = Path(modelfile_button.value["path"]).read_text()
         assert f"\nFROM ./{path.name}\n" in modelfile and path.name in note
-    assert "GGUF files are for llama.cpp" in export_tab.gguf_note(ctx, trained.run_id)
+    classifier = train_case("classification-lora", request, tmp_path_factory)  # the shared run may be deleted by now
+    shutil.copytree(classifier, ctx.store.path(f"{classifier.name}-gguf"))
+    assert "GGUF files are for llama.cpp" in export_tab.gguf_note(ctx, f"{classifier.name}-gguf")
     assert export_tab.gguf_note(ctx, run_id) == words.GGUF_INTRO
