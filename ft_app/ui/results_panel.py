@@ -27,7 +27,7 @@ class ResultsPanel:
     cm_before: gr.Plot
     cm_after: gr.Plot
     golden_box: gr.Column
-    golden: gr.Dataframe
+    golden: gr.HTML
 
     @property
     def outputs(self) -> list[gr.components.Component]:
@@ -47,18 +47,9 @@ def build(prefix: str, visible: bool = False) -> ResultsPanel:
                 cm_after = gr.Plot(show_label=False, elem_id=f"{prefix}-cm-after")
         with gr.Column(visible=False) as golden_box:
             gr.Markdown(words.GOLDEN_TITLE)
-            golden = gr.Dataframe(
-                headers=words.GOLDEN_HEADERS,
-                value=[],
-                interactive=False,
-                wrap=True,
-                max_height=420,
-                max_chars=240,  # a long prompt is cut (a click shows it all) instead of pushing the answers aside
-                column_widths=["34%", "18%", "24%", "24%"],
-                elem_id=f"{prefix}-golden",
-                label=words.GOLDEN_LABEL,
-                show_label=False,
-            )
+            # Plain HTML, not a Dataframe: a read-only table needs no grid, and Gradio's virtual grid, made visible
+            # in the same update that fills it, could leave its rows unrendered until the page was scrolled.
+            golden = gr.HTML("", elem_id=f"{prefix}-golden", elem_classes=["ft-golden"])
     return ResultsPanel(box=box, card=card, matrices=matrices, cm_before=cm_before, cm_after=cm_after,
                         golden_box=golden_box, golden=golden)
 
@@ -100,7 +91,7 @@ def render(run_dir: Path | None, status: str = "completed") -> list[Any]:
         matrices[0],
         matrices[1],
         gr.Column(visible=bool(rows)),
-        rows,
+        golden_html(rows),
     ]
 
 
@@ -272,3 +263,24 @@ def golden_rows(golden: list[dict[str, Any]]) -> list[list[str]]:
         [str(r.get("input", "")), str(r.get("reference") or ""), answer_text(r.get("base")), answer_text(r.get("finetuned"))]
         for r in golden
     ]
+
+
+LONG_CELL = 240  # characters shown of a long cell; the rest opens with a click
+
+
+def _cell(text: str) -> str:
+    """One table cell's HTML: a long text cut, with the whole of it a click away."""
+    if len(text) <= LONG_CELL:
+        return f"<td>{html.escape(text)}</td>"
+    return (f"<td><details><summary>{html.escape(text[:LONG_CELL])}…</summary>{html.escape(text[LONG_CELL:])}"
+            "</details></td>")
+
+
+def golden_html(rows: list[list[str]]) -> str:
+    """The test-prompt table: one row per prompt, its reference and both answers ('' when there are none)."""
+    if not rows:
+        return ""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in words.GOLDEN_HEADERS)
+    body = "".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in rows)
+    return (f'<div class="ft-golden-wrap"><table class="ft-golden-table" aria-label="{words.GOLDEN_LABEL}">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -82,6 +84,16 @@ def test_golden_rows_show_labels_with_confidence_and_generated_text() -> None:
         {"input": "Q?", "reference": "", "base": {"text": "hmm"}, "finetuned": {"text": "A."}},
     ])
     assert rows == [["great", "positive", "negative (50% sure)", "positive (97% sure)"], ["Q?", "", "hmm", "A."]]
+
+
+def test_the_golden_table_is_plain_html_with_long_cells_a_click_away() -> None:
+    long = "<b>" + "word " * 100
+    table = results_panel.golden_html([["great", "positive", "negative (50% sure)", long]])
+    assert table.count("<tr>") == 2 and "<th>input</th>" in table and "positive (97% sure)" not in table
+    assert "&lt;b&gt;" in table and "<b>" not in table  # text is escaped, never markup
+    shown = html.unescape(re.sub(r"<[^>]+>", "", table)).replace("…", "")
+    assert "<details><summary>" in table and long in shown  # cut at 240 characters, nothing lost
+    assert results_panel.golden_html([]) == ""
 
 
 def test_confusion_matrix_figure_refuses_shapes_that_do_not_match() -> None:
