@@ -163,6 +163,7 @@ def diagnose(
                 )
             )
 
+    sure_note = ""
     if len(evals) >= 3:
         eval_losses = [v for _, v in evals]
         best_i = min(range(len(eval_losses)), key=eval_losses.__getitem__)
@@ -171,17 +172,27 @@ def diagnose(
         train_after_best = [v for s, v in train if s >= best_step]
         train_falling = len(train_after_best) >= 2 and _mean(train_after_best[-window:]) < train_after_best[0]
         if best_i < len(eval_losses) - 1 and last > best * (1 + OVERFIT_RISE) and train_falling:
-            findings.append(
-                Finding(
-                    "overfitting",
-                    "warning",
-                    f"Overfitting: the eval loss was lowest at step {best_step} and has since {change(best, last, since=True)}, "
-                    "while the training loss keeps falling. The model is learning the training rows by heart. Use "
-                    "fewer epochs, more data or a lower learning rate, and turn on early stopping to keep the best checkpoint.",
-                    {"training.early_stopping": True, "training.load_best_model_at_end": True},
-                    "Turn on early stopping and keep the best checkpoint",
+            accuracy = dict(_series([r for r in records if r.get("kind") == "eval"], "eval_accuracy"))
+            held = _accuracy_held(accuracy, best_step, evals[-1][0])
+            if held is not None:
+                # A classifier's loss also rises when it grows more sure of the rows it still gets wrong: that is
+                # not overfitting as long as it answers as many rows right.
+                sure_note = (f" The eval loss has {change(best, last, since=True)} since step {best_step}, but the "
+                             f"held-out accuracy held ({held}): the model grew more sure of the rows it gets wrong, "
+                             "which is not overfitting.")
+            else:
+                findings.append(
+                    Finding(
+                        "overfitting",
+                        "warning",
+                        f"The eval loss was lowest at step {best_step} and has since {change(best, last, since=True)}, "
+                        f"while the training loss keeps falling{_accuracy_fell(accuracy, best_step, evals[-1][0])}. "
+                        "The model is learning the training rows by heart. Use fewer epochs, more data or a lower "
+                        "learning rate, and keep early stopping and the best checkpoint on.",
+                        {"training.early_stopping": True, "training.load_best_model_at_end": True},
+                        "Turn on early stopping and keep the best checkpoint",
+                    )
                 )
-            )
 
     rows = train_rows
     if end < MEMORISE_LOSS and (rows is None or rows <= MEMORISE_MAX_ROWS) and not any(f.kind == "overfitting" for f in findings):
@@ -199,7 +210,7 @@ def diagnose(
 
     if findings:
         return CoachReport(findings[0].message, findings)
-    eval_note = f" The eval loss {change(evals[0][1], evals[-1][1])}." if len(evals) >= 2 else ""
+    eval_note = sure_note or (f" The eval loss {change(evals[0][1], evals[-1][1])}." if len(evals) >= 2 else "")
     if direction(start, end) == "fell":
         return CoachReport(f"Training looks healthy: the loss {change(start, end)}.{eval_note}", [])
     return CoachReport(
@@ -207,6 +218,27 @@ def diagnose(
         f"{eval_note}",
         [],
     )
+
+
+ACCURACY_SLACK = 0.005  # accuracy within half a point of its value at the lowest eval loss "held"
+
+
+def _accuracy_held(accuracy: dict[int, float], best_step: int, last_step: int) -> str | None:
+    """'82.5% at step 81, 85.0% now' when the held-out accuracy at the last evaluation is no lower than where the
+    eval loss was lowest; None when it fell or the task measures no accuracy."""
+    if best_step not in accuracy or last_step not in accuracy:
+        return None
+    then, now = accuracy[best_step], accuracy[last_step]
+    if now < then - ACCURACY_SLACK:
+        return None
+    return f"{then:.1%} at step {best_step}, {now:.1%} now"
+
+
+def _accuracy_fell(accuracy: dict[int, float], best_step: int, last_step: int) -> str:
+    """', and the held-out accuracy fell from 85.0% to 80.0%' when the task measures accuracy; '' otherwise."""
+    if best_step not in accuracy or last_step not in accuracy:
+        return ""
+    return f", and the held-out accuracy fell from {accuracy[best_step]:.1%} to {accuracy[last_step]:.1%}"
 
 
 def distinct_numbers(a: float, b: float) -> tuple[str, str]:

@@ -244,12 +244,20 @@ class TrainingSettings:
     save_steps: int | None = _help("With save_strategy steps: save every this many steps.", default=None)
     logging_steps: int | None = _help("Log the loss every this many steps; empty aims for about 50 points.", default=None)
     save_total_limit: int | None = _help("Keep at most this many checkpoints on disk.", default=2)
-    early_stopping: bool = _help("Stop when the eval loss stops improving and keep the best checkpoint.", default=False)
+    early_stopping: bool | None = _help(
+        "Stop when the best-checkpoint metric stops improving; empty means on whenever the run evaluates.",
+        default=None,
+    )
     early_stopping_patience: int = _help("Evaluations without improvement before early stopping.", default=3)
     load_best_model_at_end: bool | None = _help(
-        "Keep the checkpoint with the best eval metric at the end; empty means on with early stopping.", default=None
+        "Keep the checkpoint with the best eval metric at the end; empty means on whenever the run evaluates.",
+        default=None,
     )
-    metric_for_best_model: str = _help("Metric that decides the best checkpoint (eval_loss, accuracy, f1).", default="eval_loss")
+    metric_for_best_model: str = _help(
+        "Metric that decides the best checkpoint (eval_loss, accuracy, f1); auto: the task's own measure (accuracy "
+        "for labels, eval loss for text).",
+        default="auto",
+    )
     group_by_length: bool = _help("Batch examples of similar length together: much less padding, faster.", default=True)
     label_weights: LabelWeights = _help(
         "Classification: balanced makes every label count the same in training however few rows have it, so the "
@@ -448,7 +456,7 @@ class RunConfig:
                 "Turn evaluation on or switch early stopping off.",
                 "training.early_stopping",
             )
-        if t.early_stopping and t.load_best_model_at_end is False:
+        if t.early_stopping is True and t.load_best_model_at_end is False:
             raise ConfigError(
                 f"Early stopping keeps the best checkpoint, so '{field_label('load_best_model_at_end')}' cannot be "
                 "No: set it to Automatic or Yes.",
@@ -501,9 +509,31 @@ class RunConfig:
 
     @property
     def load_best_model_at_end(self) -> bool:
-        """Whether to restore the best checkpoint at the end."""
+        """Whether to restore the best checkpoint at the end (when the run evaluates): on unless switched off.
+
+        The last checkpoint is not the best one often enough (a classifier's loss rises while its accuracy holds,
+        a small dataset is memorised) that "the model you get" must mean the best one the run saw.
+        """
         t = self.training
-        return bool(t.early_stopping if t.load_best_model_at_end is None else t.load_best_model_at_end)
+        return True if t.load_best_model_at_end is None else bool(t.load_best_model_at_end)
+
+    @property
+    def early_stopping(self) -> bool:
+        """Whether to stop once the best-checkpoint metric stops improving (when the run evaluates): on unless
+        switched off, or unless keeping the best checkpoint is."""
+        t = self.training
+        if t.early_stopping is None:
+            return self.load_best_model_at_end
+        return t.early_stopping
+
+    @property
+    def best_metric(self) -> tuple[str, bool]:
+        """The eval metric that decides the best checkpoint (e.g. 'eval_accuracy') and whether higher is better."""
+        metric = self.training.metric_for_best_model
+        if metric == "auto":
+            metric = get_task(self.task).best_metric
+        metric = metric if metric.startswith("eval_") else f"eval_{metric}"
+        return metric, not metric.endswith("loss")
 
     # ---- JSON round-trip ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -648,18 +678,19 @@ def to_training_arguments(
     t = config.training
     total = schedule.total_steps
     logging_steps = t.logging_steps or max(1, total // TARGET_LOG_POINTS)
-    eval_strategy, eval_steps = _strategy(t.eval_strategy, t.eval_steps, total)
+    eval_strategy, eval_steps = _strategy(t.eval_strategy, t.eval_steps, total, schedule.steps_per_epoch)
     if not schedule.has_eval:
         eval_strategy, eval_steps = "no", None
     save_strategy, save_steps = (
         (eval_strategy, eval_steps) if t.save_strategy == "auto" else _strategy(t.save_strategy, t.save_steps, total)
     )
     load_best = config.load_best_model_at_end and eval_strategy != "no"
-    metric = t.metric_for_best_model
-    greater = None
-    if load_best:
-        metric = metric if metric.startswith("eval_") else f"eval_{metric}"
-        greater = not metric.endswith("loss")
+    if load_best and t.load_best_model_at_end is None and t.early_stopping is not True:
+        # Kept by default only where the checkpoints fall on the evaluations; asked for, the Trainer's check speaks.
+        load_best = save_strategy == eval_strategy and (
+            eval_strategy != "steps" or bool(save_steps and eval_steps and save_steps % eval_steps == 0)
+        )
+    metric, greater = config.best_metric if load_best else (None, None)
     kwargs: dict[str, Any] = dict(
         output_dir=str(output_dir),
         num_train_epochs=float(schedule.epochs or t.epochs or 1),
@@ -688,7 +719,7 @@ def to_training_arguments(
         # NaN must reach our callback so the run can stop and say why, not be averaged away.
         logging_nan_inf_filter=False,
         load_best_model_at_end=load_best,
-        metric_for_best_model=metric if load_best else None,
+        metric_for_best_model=metric,
         greater_is_better=greater,
         seed=t.seed,
         data_seed=t.seed,
@@ -777,9 +808,11 @@ def _warmup(t: TrainingSettings, schedule: Schedule) -> float:
     return WARMUP_SHARE
 
 
-def _strategy(strategy: str, steps: int | None, total: int) -> tuple[str, int | None]:
+def _strategy(strategy: str, steps: int | None, total: int, per_pass: int | None = None) -> tuple[str, int | None]:
     if strategy == "auto":
-        return "steps", steps or max(1, total // TARGET_EVAL_POINTS)
+        # At least once a pass, and at least TARGET_EVAL_POINTS times a run: the best checkpoint is chosen among these.
+        every = max(1, total // TARGET_EVAL_POINTS)
+        return "steps", steps or (min(every, per_pass) if per_pass else every)
     if strategy == "steps":
         return "steps", steps or max(1, total // TARGET_EVAL_POINTS)
     return strategy, None

@@ -189,7 +189,8 @@ class RunSummary:
     created: str
     finished: str | None
     message: str
-    best_metric: dict[str, float] = field(default_factory=dict)
+    best_metric: dict[str, float] = field(default_factory=dict)  # the held-out numbers of the model the run kept
+    best_step: int | None = None  # the step of that model
     result_dir: Path | None = None
 
 
@@ -350,6 +351,7 @@ class RunStore:
             finished=status.get("finished"),
             message=status.get("message", ""),
             best_metric=status.get("best_metric", {}) or {},
+            best_step=status.get("best_step"),
             result_dir=self.result_dir(run_dir),
         )
 

@@ -47,6 +47,29 @@ def test_overfitting_eval_rises_while_train_falls() -> None:
     assert finding.fix == {"training.early_stopping": True, "training.load_best_model_at_end": True}
 
 
+def _eval_acc(points: list[tuple[int, float, float]]) -> list[dict]:
+    return [{"kind": "eval", "step": s, "eval_loss": v, "eval_accuracy": a} for s, v, a in points]
+
+
+def test_a_classifier_whose_loss_rises_while_its_accuracy_holds_is_not_called_overfitting() -> None:
+    """Issue 17 item 2: the eval loss rose from 0.561 to 0.694 while accuracy held: more sure of its mistakes."""
+    losses = [0.7 * math.exp(-i / 8) + 0.1 for i in range(40)]
+    evals = _eval_acc([(10, 0.60, 0.800), (20, 0.561, 0.825), (30, 0.63, 0.850), (40, 0.694, 0.850)])
+    report = diagnose(_train(losses) + evals, _config(), train_rows=360, finished=True)
+    assert "overfitting" not in _kinds(report)
+    assert "accuracy held (82.5% at step 20, 85.0% now)" in report.summary and "0.561" in report.summary
+    assert "not overfitting" in report.summary
+
+
+def test_a_classifier_whose_accuracy_falls_with_rising_loss_is_overfitting_said_once() -> None:
+    losses = [0.7 * math.exp(-i / 8) + 0.01 for i in range(40)]
+    evals = _eval_acc([(10, 0.60, 0.800), (20, 0.561, 0.875), (30, 0.63, 0.850), (40, 0.694, 0.800)])
+    report = diagnose(_train(losses) + evals, _config(), train_rows=360, finished=True)
+    finding = next(f for f in report.findings if f.kind == "overfitting")
+    assert "accuracy fell from 87.5% to 80.0%" in finding.message
+    assert not finding.message.lower().startswith("overfitting")  # the page titles it "Overfitting" already
+
+
 def test_flat_loss_says_learning_rate_too_low() -> None:
     losses = [0.693 + 0.001 * ((-1) ** i) for i in range(30)]
     report = diagnose(_train(losses), _config(lr=1e-7), finished=True)
@@ -111,7 +134,7 @@ def test_apply_fix_returns_a_valid_changed_config() -> None:
     config = _config()
     fixed = apply_fix(config, {"training.early_stopping": True, "training.learning_rate": 1e-5})
     assert fixed.training.early_stopping and fixed.training.learning_rate == 1e-5
-    assert config.training.early_stopping is False  # the original is untouched
+    assert config.training.early_stopping is None  # the original is untouched
     with pytest.raises(ValueError, match="unknown setting"):
         apply_fix(config, {"training.no_such_knob": 1})
 

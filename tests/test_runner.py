@@ -322,6 +322,7 @@ def test_early_stopping_keeps_best_checkpoint(tiny_bert_dir: Path, sentiment_csv
             "max_steps": 6,
             "early_stopping": True,
             "early_stopping_patience": 1,
+            "metric_for_best_model": "eval_loss",
             "save_strategy": "auto",
             "save_total_limit": 1,
         },

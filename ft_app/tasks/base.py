@@ -108,6 +108,7 @@ class TaskSpec:
     pipeline_tag: str = ""  # the Hub's pipeline tag, for the card and for searching models
     hub_pipeline_tags: tuple[str, ...] = ()  # the Hub pipeline tags of models that suit the task
     metrics: tuple[Metric, ...] = ()  # the before/after numbers, in the order the card and the page list them
+    best_metric: str = "eval_loss"  # the eval metric that picks the best checkpoint (the task's own measure)
     card_example: str = "Hello."  # the input the card's usage snippet runs when the run kept none
     mapping_parts: tuple[str, ...] = ()  # the column roles the task reads (data.ColumnMapping's fields)
     card_limitation: str = "Generated text can be wrong or made up; check it before relying on it."

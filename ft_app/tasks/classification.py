@@ -92,6 +92,9 @@ class ClassificationTask(TaskSpec):
         Metric("loss", "loss", "loss", "Loss", "how unsure the model is about the right label; lower is better", "loss",
                False),
     )
+    # Accuracy, not loss: a classifier's eval loss often rises (more sure of the rows it gets wrong) while it
+    # answers more rows right, and right answers are what a person keeps the model for.
+    best_metric = "eval_accuracy"
     card_example = "I really enjoyed this."
     mapping_parts = ("text", "label")
     card_limitation = "It only knows the labels above and always picks one of them, even for unrelated text."

@@ -274,7 +274,7 @@ class TrainingRun:
         time_offset = self._prepare_resume() if self.resume_from and self.is_main else 0.0
         self.metrics = MetricsCallback(self.run_dir, self.store, self.progress, samples_per_step, time_offset)
         callbacks: list[Any] = [self.metrics, StopCallback(self.stop_event, self.run_dir)]
-        if config.training.early_stopping and has_eval:
+        if config.early_stopping and args.load_best_model_at_end:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
         pad_multiple = 8 if checked.precision in ("fp16", "bf16") else None
         trainer = trainer_class()(  # length groups in shuffled order (training/trainer.py)
@@ -401,13 +401,13 @@ class TrainingRun:
     def record(self, trainer: Any, result: Path, stopped: bool) -> str:
         """The final status: completed or stopped, with the step, the best metrics and a one-line message."""
         step = trainer.state.global_step
-        best = _best_metrics(trainer, self.progress)
+        best_step, best = _best_metrics(trainer, self.progress)
         status = "stopped" if stopped else "completed"
         total = self.schedule.total_steps
         message = (
             f"Stopped at step {step} of {total}; what it learned so far is saved in {result.name}/."
             if stopped
-            else f"Finished {step} steps. {_describe_metrics(best)}".strip()
+            else f"Finished {step} steps. {self._kept_words(trainer, step, best_step, best)}".strip()
         )
         why = self._stop_words(stopped)
         message = f"{why.get('reason')} {message}" if why.get("reason") else message
@@ -424,9 +424,24 @@ class TrainingRun:
                 finished=now_iso(),
                 elapsed_s=self.progress.snapshot().elapsed_s,
                 best_metric=best,
+                best_step=best_step,
                 result=result.name,
             )
         return status
+
+    def _kept_words(self, trainer: Any, step: int, best_step: int | None, best: dict[str, float]) -> str:
+        """What the run ended with: stopped early (and why), which step's model it kept, and its held-out numbers."""
+        args = trainer.args
+        if not (args.load_best_model_at_end and best_step is not None):
+            return _describe_metrics(best)
+        metric = args.metric_for_best_model.removeprefix("eval_").replace("_", " ")
+        early = ""
+        if step < self.schedule.total_steps:
+            patience = self.config.training.early_stopping_patience
+            early = (f"Stopped early: the held-out {metric} had not improved for {patience} evaluation"
+                     f"{'s' if patience != 1 else ''}. ")
+        kept = "the last one" if best_step == step else f"the best one, from step {best_step}"
+        return f"{early}Kept {kept} (best held-out {metric}). {_describe_metrics(best)}".strip()
 
     def fail(self, exc: BaseException) -> str:
         """Record a failure (or a stop that came before or after training) with a plain message."""
@@ -571,17 +586,18 @@ def _finite_json(value: Any) -> Any:
     return value
 
 
-def _best_metrics(trainer: Any, progress: RunProgress) -> dict[str, float]:
-    """The best checkpoint's eval metrics when it was kept, else the last evaluation's."""
+def _best_metrics(trainer: Any, progress: RunProgress) -> tuple[int | None, dict[str, float]]:
+    """The step and eval metrics of the checkpoint the run kept: the best one when it was kept (the Trainer's own
+    choice, named by its checkpoint folder), else the last evaluation's."""
     evals = [r for r in progress.snapshot().records if r.get("kind") == "eval"]
     if not evals:
-        return {}
+        return None, {}
     chosen = evals[-1]
-    if trainer.args.load_best_model_at_end and trainer.state.best_metric is not None:
-        key = trainer.args.metric_for_best_model
-        matching = [r for r in evals if r.get(key) == trainer.state.best_metric]
+    if trainer.args.load_best_model_at_end and trainer.state.best_model_checkpoint:
+        best_step = int(str(trainer.state.best_model_checkpoint).rstrip("/").rsplit("-", 1)[-1])
+        matching = [r for r in evals if r.get("step") == best_step]
         chosen = matching[-1] if matching else chosen
-    return {
+    return int(chosen.get("step", 0)), {
         k: v
         for k, v in chosen.items()
         if k.startswith("eval_") and isinstance(v, float) and math.isfinite(v) and not k.endswith(("runtime", "per_second"))

@@ -266,3 +266,11 @@ def failure_html(status: str, message: str, log_tail: str = "", resume_note: str
         f'<div class="ft-failure" data-status="{html.escape(status)}"><div class="ft-failure-title">{html.escape(title)}</div>'
         f'<div class="ft-failure-msg">{html.escape(what)}</div><div class="ft-failure-todo">{todo}</div>{log_part}</div>'
     )
+
+
+def kept_words(best_metric: dict[str, float] | None, best_step: int | None = None, digits: int = 3) -> str:
+    """'accuracy 0.875, loss 0.561 (step 81)': the held-out numbers of the model a run kept, one wording everywhere."""
+    metrics = ", ".join(f"{k.removeprefix('eval_')} {v:.{digits}f}" for k, v in (best_metric or {}).items())
+    if metrics and best_step is not None:
+        return words.KEPT_METRICS.format(metrics=metrics, step=best_step)
+    return metrics

@@ -11,7 +11,7 @@ from ft_app.limits import MAX_COMPARE_ROWS, MAX_NEW_TOKENS, check_compare_rows
 from ft_app.ownership import Visitor
 from ft_app.runs import RunSummary
 from ft_app.ui import words
-from ft_app.ui.common import bind, made_for, method_label, page_event, task_words, visitor
+from ft_app.ui.common import bind, kept_words, made_for, method_label, page_event, task_words, visitor
 from ft_app.ui.context import AppContext
 
 CELL_CHARS = 180  # characters of a long text shown in a table cell
@@ -64,7 +64,7 @@ def describe_run(ctx: AppContext, run_id: str | None, owner_key: str | None = No
     summary = ctx.store.summary(run_id)
     rows = held_out_examples(summary.path, n=5)
     classify = _labels(summary.task)  # label probabilities instead of decoding settings
-    best = ", ".join(f"{k.removeprefix('eval_')} {v:.3f}" for k, v in summary.best_metric.items())
+    best = kept_words(summary.best_metric, summary.best_step)
     info = words.RUN_CARD.format(
         run_id=summary.run_id, task=task_words(summary.task), model=summary.model,
         method=method_label(summary.method),

@@ -39,7 +39,7 @@ SECTIONS: dict[str, type] = {
 EXTRA_CHOICES: dict[str, tuple[str, ...]] = {
     "scheduler": SCHEDULERS,
     "optimizer": OPTIMIZERS,
-    "metric_for_best_model": ("eval_loss", "accuracy", "f1"),
+    "metric_for_best_model": ("auto", "eval_loss", "accuracy", "f1"),
 }
 
 

@@ -16,6 +16,7 @@ from ft_app.ui.common import (
     bind,
     failure_html,
     fmt_duration,
+    kept_words,
     method_label,
     page_event,
     task_words,
@@ -46,7 +47,7 @@ def run_rows(ctx: AppContext, who: Visitor | None = None) -> list[list[Any]]:
     """One table row per run on disk the visitor may see, newest first."""
     rows = []
     for s in ctx.jobs.runs(who):
-        best = ", ".join(f"{k.removeprefix('eval_')} {v:.3f}" for k, v in (s.best_metric or {}).items())
+        best = kept_words(s.best_metric, s.best_step)
         rows.append([s.run_id, words.STATUS_WORDS.get(s.status, s.status), task_words(s.task),
                      model_display_name(s.model), method_label(s.method), _when(s.created), best])
     return rows
@@ -114,8 +115,7 @@ def _run_lines(ctx: AppContext, s: RunSummary, snap: JobSnapshot, manage: bool) 
     if not manage:
         lines.append(words.RUN_NOT_YOURS)
     if s.best_metric:
-        lines.append(words.RUN_BEST.format(best=", ".join(f"{k.removeprefix('eval_')} {v:.4f}"
-                                                          for k, v in s.best_metric.items())))
+        lines.append(words.RUN_BEST.format(best=kept_words(s.best_metric, s.best_step, digits=4)))
     if snap.records and not snap.active:
         from ft_app.ui.coach_box import report_for
 

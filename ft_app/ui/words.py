@@ -319,7 +319,7 @@ NO_RUN_TO_COMPARE = (
     "No finished run to compare yet: train a model in the Train tab first, and when it has finished, pick it here."
 )
 PICK_RUN_TO_COMPARE = "Pick a run to compare first."
-BEST_METRIC = " · best: {best}"
+BEST_METRIC = " · held-out: {best}"
 COMPARE_TEXT = {"label": "Your text or prompt", "placeholder": "Type something the model should handle…"}
 NO_PROMPT = "Type a text or prompt first, or click one of the held-out examples."
 HELD_OUT_EXAMPLES = "Held-out examples the model never trained on (click one to use it)"
@@ -368,7 +368,7 @@ RUNS_INTRO = (
 )
 REFRESH_RUNS = "Refresh the list"
 RUNS_TABLE = "All runs (newest first)"
-RUNS_HEADERS = ["run", "status", "task", "model", "method", "started", "best eval metric"]
+RUNS_HEADERS = ["run", "status", "task", "model", "method", "started", "held-out (model kept)"]
 OPEN_RUN = "Open a run"
 TRY_IN_COMPARE = "Try it in Compare"
 DELETE_RUN = "Delete this run…"
@@ -393,7 +393,8 @@ RUN_ROWS = "- Rows: {train} for training, {held} held out"
 RUN_BACKED_UP = "- Backed up to the Hub ({repo}) at {at}"
 RUN_BACKUP_FAILED = "- Backup to the Hub failed: {error}"
 RUN_NOT_YOURS = "- Started by another visitor: you can look at it and compare it, not stop, resume or delete it."
-RUN_BEST = "- Best: {best}"
+RUN_BEST = "- The model it kept: {best}"
+KEPT_METRICS = "{metrics} (step {step})"
 RUN_COACH = "- Coach: {summary}"
 RUN_FOLDER = "- Folder: `{path}`"
 PICK_RUN_TO_DELETE = "Pick a run to delete first."
