@@ -368,6 +368,45 @@ def train_rows_after_split(config: RunConfig, rows: int) -> int:
     return max(0, min(train, d.max_rows) if d.max_rows else train)
 
 
+@dataclass(frozen=True)
+class MeasuredSpeed:
+    """How fast a run of this kind trained on this machine: its seconds per optimizer step, measured."""
+
+    run_id: str
+    s_per_step: float
+    steps: int
+
+
+# What makes two runs' steps cost the same: the same model, task, method, batch, length and memory savers.
+def _speed_key(config: RunConfig) -> tuple[Any, ...]:
+    t = config.training
+    return (config.model.name_or_path, config.task, config.method, t.batch_size, t.gradient_accumulation_steps,
+            config.max_length, config.lora.r if get_method(config.method).adapter else None,
+            t.gradient_checkpointing, t.precision, t.num_processes)
+
+
+def measured_speed(store: Any, config: RunConfig) -> MeasuredSpeed | None:
+    """The speed the newest run of the same kind measured here (a RunStore's runs, newest first), or None.
+
+    A plan built on it says what a step really costs on this machine, which a model of the hardware cannot know
+    (other programs, a busy CPU, memory bandwidth)."""
+    from .runs import MEASURE_STEPS
+
+    key = _speed_key(config)
+    for summary in store.list_runs():
+        status = store.read_status(summary.path)
+        per_step, steps = status.get("s_per_step"), int(status.get("measured_steps") or 0)
+        if not isinstance(per_step, (int, float)) or per_step <= 0 or steps < MEASURE_STEPS:
+            continue
+        try:
+            if _speed_key(store.read_config(summary.path)) != key:
+                continue
+        except ValueError:  # a run folder from an older version, or a broken config: not comparable
+            continue
+        return MeasuredSpeed(run_id=summary.run_id, s_per_step=float(per_step), steps=steps)
+    return None
+
+
 @dataclass
 class Plan:
     """What a run will do before it starts: its recipe, and how long it should take here and on a GPU."""
@@ -376,14 +415,19 @@ class Plan:
     seconds_here: float
     seconds_gpu: float
     device: str  # "cpu", "cuda" or "mps"
+    measured: MeasuredSpeed | None = None  # the run whose steps timed this plan, when one did
 
     def time_text(self) -> str:
-        """'about 3 minutes here; on a GPU it would take about 20 seconds', or on a GPU machine 'about 40 seconds here'.
+        """'about 3 minutes here; on a GPU it would take about 20 seconds', or on a GPU machine 'about 40 seconds here';
+        'about 9 minutes here, measured on run X's steps (1.3 s a step)' when a run of the same kind timed it.
 
         The GPU is named only where it would be clearly faster: a GPU run pays start-up costs that a run of a few
         seconds here never recovers.
         """
         here = f"{duration_words(self.seconds_here)} here"
+        if self.measured is not None:
+            here += (f", measured on run {self.measured.run_id}'s {self.measured.steps} steps "
+                     f"({self.measured.s_per_step:.2g} s a step)")
         if self.device == "cpu" and self.seconds_gpu < self.seconds_here / 2:
             return f"{here}; on a GPU it would take {duration_words(self.seconds_gpu)}"
         return here
@@ -398,6 +442,7 @@ def plan_run(
     device: str | None = None,
     threads: int | None = None,
     rows_are_training_rows: bool = False,
+    measured: MeasuredSpeed | None = None,
 ) -> Plan:
     """The auto recipe for this config and data size, with a time estimate for this machine and for a GPU.
 
@@ -436,7 +481,10 @@ def plan_run(
                   tokens_per_row=tokens, eval_rows=eval_rows)
     here = training_seconds(counts, config.method, device=device, threads=threads, **common)
     gpu = training_seconds(counts, config.method, device="cuda", **common)
-    return Plan(recipe=recipe, seconds_here=here, seconds_gpu=gpu, device=device)
+    if measured is not None:  # the steps as they really ran here; loading and evaluating as estimated
+        here = measured.s_per_step * recipe.total_steps + training_seconds(
+            counts, config.method, device=device, threads=threads, **{**common, "examples": 0, "steps": 0})
+    return Plan(recipe=recipe, seconds_here=here, seconds_gpu=gpu, device=device, measured=measured)
 
 
 def describe_plan(config: RunConfig, rows: int, **kwargs: Any) -> str:

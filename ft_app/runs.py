@@ -41,6 +41,8 @@ CHECKPOINT_MARKER = "ft_app_complete.json"
 
 # status.json is written under this lock (the training process and the server may both write it).
 STATUS_LOCK_FILE = ".status.lock"
+# Steps a run takes before its own speed replaces the estimate ("measured on the first 10 steps").
+MEASURE_STEPS = 10
 
 # A run id is a folder name inside the runs root; nothing that could climb out of it.
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -83,6 +85,13 @@ class JobSnapshot:
     message: str = ""
     trainable_params: int | None = None
     total_params: int | None = None
+    s_per_step: float | None = None  # seconds an optimizer step takes, measured on this run's steps so far
+    measured_steps: int = 0  # the steps that measure covers
+
+    @property
+    def measured(self) -> bool:
+        """Whether the run has taken enough steps for its speed (and so its time) to be a measurement."""
+        return self.s_per_step is not None and self.measured_steps >= min(MEASURE_STEPS, max(1, self.total_steps // 2))
 
     @property
     def fraction(self) -> float:
@@ -275,6 +284,8 @@ class RunStore:
             message=status.get("message", ""),
             trainable_params=status.get("trainable_params"),
             total_params=status.get("total_params"),
+            s_per_step=status.get("s_per_step"),
+            measured_steps=int(status.get("measured_steps") or 0),
         )
 
     def resume_blocker(self, run_dir: Path) -> str | None:

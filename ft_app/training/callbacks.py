@@ -49,7 +49,13 @@ class MetricsCallback(TrainerCallback):
             self.last_status_write = now
             snap = self.progress.snapshot()  # everything the page shows comes from here, through status.json
             self.store.write_status(self.run_dir, step=state.global_step, epoch=state.epoch, elapsed_s=snap.elapsed_s,
-                                    eta_s=snap.eta_s)
+                                    eta_s=snap.eta_s, s_per_step=snap.s_per_step, measured_steps=snap.measured_steps)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        """The run's speed over all its steps, for the Train tab and for the next plan of the same kind here."""
+        if state.is_world_process_zero:
+            snap = self.progress.snapshot()
+            self.store.write_status(self.run_dir, s_per_step=snap.s_per_step, measured_steps=snap.measured_steps)
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         """Mark the checkpoint just written as complete, so a resume never picks a half-written one."""

@@ -59,11 +59,12 @@ class RunProgress:
         """An immutable copy, safe to use outside the lock."""
         with self._lock:
             end = self.finished or time.monotonic()
-            eta = None
+            eta = per_step = None
             done = self.step - self.first_step
-            if self.train_started is not None and done > 0 and self.status in TRAINING_STATUSES:
-                per_step = (end - self.train_started) / done
-                eta = max(0.0, per_step * (self.total_steps - self.step))
+            if self.train_started is not None and done > 0:
+                per_step = (end - self.train_started) / done  # evaluations and saves on the way included
+                if self.status in TRAINING_STATUSES:
+                    eta = max(0.0, per_step * (self.total_steps - self.step))
             return JobSnapshot(
                 run_id=self.run_id,
                 run_dir=self.run_dir,
@@ -78,4 +79,6 @@ class RunProgress:
                 message=self.message,
                 trainable_params=self.trainable_params,
                 total_params=self.total_params,
+                s_per_step=per_step,
+                measured_steps=max(0, done),
             )

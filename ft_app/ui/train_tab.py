@@ -12,13 +12,14 @@ from ft_app import catalog, presets
 from ft_app.config import RunConfig, TrainingSettings
 from ft_app.methods import METHODS, get_method
 from ft_app.ownership import Visitor
-from ft_app.runs import RESUMABLE_STATUSES, JobSnapshot
-from ft_app.text import count_words, share_words
+from ft_app.runs import MEASURE_STEPS, RESUMABLE_STATUSES, JobSnapshot
+from ft_app.text import count_words, duration_words, share_words
 from ft_app.ui import coach_box, results_panel, words
 from ft_app.ui.common import (
     bind,
     failure_html,
     field_label,
+    fmt_duration,
     local_model_for,
     method_label,
     page_event,
@@ -45,6 +46,7 @@ class TrainTab:
     preset_note: gr.Markdown
     method: gr.Radio
     estimate: gr.Markdown
+    plan_now: gr.Markdown
     basic: dict[str, gr.Number]
     lora_box: gr.Accordion
     lora_r: gr.Number
@@ -70,7 +72,7 @@ class TrainTab:
     def view_outputs(self) -> list[Any]:
         """The widgets `view` fills, in order."""
         return [self.plot, self.progress, self.log, self.timer, self.run_box, self.stop_btn, self.failure,
-                self.resume_btn, *self.coach.outputs, *self.results.outputs, self.shown]
+                self.resume_btn, *self.coach.outputs, *self.results.outputs, self.plan_now, self.shown]
 
 
 def preset_choices(task: str) -> list[tuple[str, str]]:
@@ -170,7 +172,7 @@ def view(ctx: AppContext, run_id: str | None, smoothing_value: float, shown_key:
     else:
         key = f"{snap.run_id}:{snap.status}"
         out += results_panel.render(snap.run_dir, snap.status) if key != shown_key else results_panel.unchanged()
-    return [*out, key]
+    return [*out, plan_now(snap), key]
 
 
 def attach(ctx: AppContext, run_id: str | None, smoothing_value: float, shown_key: str | None = None,
@@ -348,7 +350,7 @@ def estimate_text(ctx: AppContext, values: dict[Any, Any], who: Visitor | None =
                                             total=count_words(est.total_params),
                                             share=share_words(est.trainable_params, est.total_params))
     lines = [words.ESTIMATE_HEAD.format(method=method_label(config.method),
-                                        plan=_plan_line(config), weights=weights)]
+                                        plan=_plan_line(config, ctx.store), weights=weights)]
     fit = [gpu for gpu, ok in est.fits.items() if ok]
     fits = words.ESTIMATE_FITS.format(gpus=", ".join(fit)) if fit else words.ESTIMATE_TOO_BIG
     lines.append(words.ESTIMATE_GPU.format(gb=est.total_gpu_gb, fits=fits))
@@ -356,8 +358,9 @@ def estimate_text(ctx: AppContext, values: dict[Any, Any], who: Visitor | None =
     return "\n".join(lines)
 
 
-def _plan_line(config: RunConfig) -> str:
-    """'Plan: 360 rows: 9 passes, 405 steps, ...; about 2 minutes here; ...' for a local data file; '' otherwise."""
+def _plan_line(config: RunConfig, store: Any = None) -> str:
+    """'Plan: 360 rows: 9 passes, 405 steps, ...; about 2 minutes here; ...' for a local data file; '' otherwise.
+    The time is the one the newest run of the same kind measured here, where there is one."""
     from ft_app import estimate
     from ft_app.data import count_local_rows
 
@@ -368,9 +371,27 @@ def _plan_line(config: RunConfig) -> str:
     if rows is None:
         return words.PLAN_LATER
     try:
-        return words.PLAN.format(plan=estimate.describe_plan(config, rows))
+        measured = estimate.measured_speed(store, config) if store is not None else None
+        return words.PLAN.format(plan=estimate.describe_plan(config, rows, measured=measured))
     except ValueError as exc:
         return shorten(str(exc), 300)
+
+
+def plan_now(snap: JobSnapshot | None) -> str:
+    """The plan box's line about the watched run: its time measured on its own steps (the progress line's figures),
+    or how long it took. '' with no run."""
+    if snap is None or not snap.total_steps:
+        return ""
+    if not snap.active:
+        if snap.status != "completed":
+            return ""
+        per = f" ({words.PLAN_PER_STEP.format(s=snap.s_per_step)})" if snap.s_per_step else ""
+        return words.PLAN_TOOK.format(run=snap.run_id, took=duration_words(snap.elapsed_s), per=per)
+    if not snap.measured or snap.eta_s is None:
+        return words.PLAN_MEASURING.format(run=snap.run_id, steps=min(MEASURE_STEPS, max(1, snap.total_steps // 2)))
+    return words.PLAN_MEASURED.format(
+        run=snap.run_id, total=duration_words(snap.elapsed_s + snap.eta_s), steps=snap.measured_steps,
+        per=words.PLAN_PER_STEP.format(s=snap.s_per_step), left=fmt_duration(snap.eta_s))
 
 
 # ---- layout --------------------------------------------------------------------------------------------------
@@ -384,6 +405,7 @@ def _method_section(ctx: AppContext) -> dict[str, Any]:
     method = form.add(("method",), gr.Radio([(m.label, m.name) for m in METHODS.values()], value="full",
                                             label=field_label("method"), info=method_info("full"), elem_id="method"))
     estimate = gr.Markdown("", elem_classes=["ft-card"])
+    plan_now = gr.Markdown("", elem_id="plan-now", elem_classes=["ft-note"])  # the watched run, as measured
     with gr.Row():
         basic = {name: form.field("training", name) for name in BASIC_KNOBS}
     with gr.Accordion(words.LORA_SETTINGS, open=False, visible=False) as lora_box:
@@ -391,7 +413,8 @@ def _method_section(ctx: AppContext) -> dict[str, Any]:
             lora_r = form.field("lora", "r")
             for name in ("alpha", "dropout", "target_modules"):
                 form.field("lora", name)
-    return {"preset": preset, "preset_note": preset_note, "method": method, "estimate": estimate, "basic": basic,
+    return {"preset": preset, "preset_note": preset_note, "method": method, "estimate": estimate, "plan_now": plan_now,
+            "basic": basic,
             "lora_box": lora_box, "lora_r": lora_r}
 
 

@@ -266,6 +266,10 @@ ESTIMATE_GPU = "On a GPU it needs about {gb:.1f} GB of memory: {fits}"
 ESTIMATE_FITS = "fits on {gpus}."
 ESTIMATE_TOO_BIG = "too big for the usual single GPUs: try LoRA or QLoRA, or a smaller batch."
 PLAN = "Plan: {plan}."
+PLAN_MEASURING = "Run {run}: measuring its speed on its first {steps} steps…"
+PLAN_MEASURED = "Run {run}: about {total} here in all, measured on its first {steps} steps ({per}); about {left} left."
+PLAN_TOOK = "Run {run} took {took} here{per}."
+PLAN_PER_STEP = "{s:.2g} s a step"
 PLAN_LATER = "The plan (passes, steps, time) appears once the data is a file on this computer."
 
 # ---- the results panel (results_panel.py), on the Train and Runs tabs ----------------------------------------

@@ -1,0 +1,67 @@
+"""Issue 17 item 1: the plan box follows what the run measures. A run whose steps are slowed on purpose: after its
+first steps the plan box gives its time measured on them, in the progress line's own figures; the next plan of the
+same kind is timed by that run's steps."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ft_app import estimate
+from ft_app.data import count_local_rows
+from ft_app.runs import MEASURE_STEPS, RunStore
+from ft_app.training.callbacks import MetricsCallback
+from ft_app.ui import common, train_tab
+from tests.engine_checks import make_config, train_in_process
+from tests.fixtures.data_files import write_sentiment_csv
+
+SLOW_S = 0.3  # added to every step
+
+
+def test_a_slowed_run_is_timed_by_its_own_steps_and_times_the_next_plan(
+    tmp_path: Path, tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = write_sentiment_csv(tmp_path / "reviews.csv", n=64)
+    config = make_config("classification", tiny_bert_dir, "full", data,
+                         training={"max_steps": 30, "batch_size": 4, "eval_strategy": "no"})
+    runs = tmp_path / "runs"
+    store = RunStore(runs)
+    rows = count_local_rows(config)
+    assert rows and estimate.measured_speed(store, config) is None
+    quick = estimate.plan_run(config, rows)  # the model of the hardware: no run of this kind yet
+    seen: dict[str, Any] = {}
+    original = MetricsCallback.on_step_end
+
+    def slowed(self: MetricsCallback, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        time.sleep(SLOW_S)
+        self.last_status_write = 0.0  # write the status each step, so the reads below see this step
+        original(self, args, state, control, **kwargs)
+        if state.global_step in (2, MEASURE_STEPS + 2):
+            snap = RunStore(runs).read_progress(self.run_dir)
+            seen[state.global_step] = (train_tab.plan_now(snap), common.progress_html(snap), snap)
+
+    monkeypatch.setattr(MetricsCallback, "on_step_end", slowed)
+    snap = train_in_process(config, runs)
+    assert snap.status == "completed", snap.message
+
+    early, _, _ = seen[2]
+    assert early.startswith(f"Run {snap.run_id}: measuring its speed on its first {MEASURE_STEPS} steps")
+    text, progress, live = seen[MEASURE_STEPS + 2]
+    assert f"measured on its first {MEASURE_STEPS + 2} steps" in text and live.s_per_step >= SLOW_S
+    left = re.search(r"about (\d+:\d\d) left", text).group(1)
+    assert f"about {left} left" in progress  # the plan box and the progress line say the same time
+    # The remaining 18 steps at >= 0.3 s each: the measured time left cannot be less.
+    assert int(left.split(":")[0]) * 60 + int(left.split(":")[1]) >= round(SLOW_S * (30 - MEASURE_STEPS - 2)) - 1
+
+    measured = estimate.measured_speed(store, config)
+    assert measured is not None and measured.run_id == snap.run_id and measured.s_per_step >= SLOW_S
+    plan = estimate.plan_run(config, rows, measured=measured)
+    assert plan.seconds_here >= SLOW_S * 30 > quick.seconds_here - estimate.FIXED_S["cpu"]
+    assert f"measured on run {snap.run_id}'s 30 steps" in plan.time_text()
+    # A run of another kind (another batch size) is not timed by this one.
+    other = make_config("classification", tiny_bert_dir, "full", data, training={"max_steps": 30, "batch_size": 8})
+    assert estimate.measured_speed(store, other) is None
