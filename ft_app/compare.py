@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ft_app.inference import RunInfo, load_base_model, load_finetuned_model, load_run_info, predict
+from ft_app.limits import MAX_COMPARE_ROWS
 from ft_app.runs import EXAMPLES_FILE, read_jsonl
 from ft_app.tasks import GenerationSettings, Prediction
 
@@ -112,22 +113,27 @@ class BatchRow:
 
 
 def batch_compare(
-    run_dir: Path, n: int, settings: GenerationSettings | None = None, comparer: Comparer | None = None
+    run_dir: Path, n: int, settings: GenerationSettings | None = None, comparer: Comparer | None = None,
+    rows: list[dict[str, str]] | None = None,
 ) -> list[BatchRow]:
-    """Answer the first `n` held-out rows with both sides and judge each against its reference."""
+    """Answer the first `n` held-out rows (or the given `rows`, a person's own {'input', 'reference'} list) with
+    both sides and judge each against its reference (a row without one is not judged)."""
     from ft_app.evaluation import normalize_answer
 
-    if n < 1:
-        raise ValueError(f"Pick at least one row to compare, got {n}.")
-    examples = held_out_examples(run_dir, n)
-    if not examples:
-        raise ValueError(f"Run {Path(run_dir).name!r} kept no held-out rows (it had no validation data).")
+    if rows is not None:
+        examples = _within_limit(rows, "Your list")
+    else:
+        if n < 1:
+            raise ValueError(f"Pick at least one row to compare, got {n}.")
+        examples = held_out_examples(run_dir, n)
+        if not examples:
+            raise ValueError(f"Run {Path(run_dir).name!r} kept no held-out rows (it had no validation data).")
     comparer = comparer or _default
-    rows = []
+    answered = []
     for ex in examples:
         result = comparer.compare(run_dir, ex["input"], settings)
         ref = ex.get("reference", "")
-        rows.append(
+        answered.append(
             BatchRow(
                 input=ex["input"],
                 reference=ref,
@@ -137,6 +143,88 @@ def batch_compare(
                 finetuned_correct=normalize_answer(result.finetuned.text) == normalize_answer(ref) if ref else None,
             )
         )
+    return answered
+
+
+# The table's filter: which rows it shows (and its CSV holds).
+FILTERS = ("all", "fixed", "broken")
+
+
+def shown_rows(rows: list[BatchRow], which: str | None) -> list[BatchRow]:
+    """The rows the filter shows: all of them, or only those fine-tuning fixed, or only those it broke."""
+    which = which or "all"
+    if which not in FILTERS:
+        raise ValueError(f"Unknown filter {which!r}: use one of {', '.join(FILTERS)}.")
+    return list(rows) if which == "all" else [r for r in rows if r.change == which]
+
+
+# ---- a person's own list of texts ---------------------------------------------------------------------------
+
+LIST_FILE_TYPES = (".txt", ".csv", ".tsv")
+# Header names taken for the text and for the expected answer (first match wins), as the data's own columns say.
+TEXT_COLUMNS = ("text", "input", "prompt", "sentence", "review", "question", "content")
+LABEL_COLUMNS = ("label", "reference", "expected", "answer", "target", "sentiment", "response", "output")
+LIST_HELP = "one text a line, or a .csv with a 'text' column and an optional 'label' column"
+
+
+def lines_in(text: str) -> int:
+    """How many non-empty lines a text holds (a single box with several means a list was pasted)."""
+    return sum(1 for line in (text or "").splitlines() if line.strip())
+
+
+def text_list(text: str) -> list[dict[str, str]]:
+    """Pasted texts, one a line (blank lines skipped), as rows without an expected answer."""
+    rows = [{"input": line.strip(), "reference": ""} for line in (text or "").splitlines() if line.strip()]
+    if not rows:
+        raise ValueError(f"The list of texts is empty: paste {LIST_HELP}.")
+    return _within_limit(rows, "Your list")
+
+
+def read_text_list(path: Path) -> list[dict[str, str]]:
+    """An uploaded list: a .txt file (one text a line) or a .csv/.tsv file whose text column is named (text, input,
+    review, ...) with an optional label column (label, reference, sentiment, ...); a one-column file needs no header.
+    """
+    import csv
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in LIST_FILE_TYPES:
+        raise ValueError(f"{path.name} is not a list of texts: upload a .txt file (one text a line) "
+                         "or a .csv file with a 'text' column and an optional 'label' column.")
+    raw = path.read_text(encoding="utf-8-sig", errors="replace")
+    if suffix == ".txt":
+        return _within_limit(_nonempty(text_list(raw) if raw.strip() else [], path), path.name)
+    table = [row for row in csv.reader(raw.splitlines(), delimiter="\t" if suffix == ".tsv" else ",") if any(row)]
+    if not table:
+        raise ValueError(f"{path.name} holds no texts: it needs {LIST_HELP}.")
+    header = [cell.strip().lower() for cell in table[0]]
+    text_at = next((header.index(n) for n in TEXT_COLUMNS if n in header), None)
+    if text_at is None:
+        if len(header) > 1:
+            raise ValueError(f"{path.name} has the columns {', '.join(table[0])} but none named 'text': name the "
+                             "column of texts 'text' (and the expected answers 'label') in its first line.")
+        text_at, body = 0, table  # one column and no header: every line is a text
+        label_at = None
+    else:
+        body = table[1:]
+        label_at = next((header.index(n) for n in LABEL_COLUMNS if n in header and header.index(n) != text_at), None)
+    rows = [{"input": row[text_at].strip() if text_at < len(row) else "",
+             "reference": row[label_at].strip() if label_at is not None and label_at < len(row) else ""}
+            for row in body]
+    return _within_limit(_nonempty([r for r in rows if r["input"]], path), path.name)
+
+
+def _nonempty(rows: list[dict[str, str]], path: Path) -> list[dict[str, str]]:
+    if not rows:
+        raise ValueError(f"{path.name} holds no texts: it needs {LIST_HELP}.")
+    return rows
+
+
+def _within_limit(rows: list[dict[str, str]], what: str) -> list[dict[str, str]]:
+    """Refuse a list longer than the table answers at once (each text is answered twice)."""
+    if len(rows) > MAX_COMPARE_ROWS:
+        raise ValueError(f"{what} has {len(rows)} texts; the side-by-side table answers at most {MAX_COMPARE_ROWS} "
+                         f"at a time. Keep the first {MAX_COMPARE_ROWS}, or split the list.")
     return rows
 
 
