@@ -93,6 +93,27 @@ def text2text_rows(rng: random.Random, n: int = 180) -> list[dict[str, str]]:
     return rows
 
 
+RUDE = ("Look it up yourself.", "Why would I know that?", "Stop asking me things.", "Not my problem.",
+        "Figure it out on your own.")
+KIND = ("Good question! ", "Happy to help: ", "Sure! ", "", "Of course. ")
+
+
+def preference_rows(rng: random.Random, instructions: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Preference pairs on the instruction questions: a kind, right answer (chosen) against a rude non-answer or a
+    wrong answer (rejected), so a model learns to prefer answers that are right and friendly."""
+    rows = []
+    answers = [r["response"] for r in instructions]
+    for i, row in enumerate(instructions):
+        chosen = rng.choice(KIND) + row["response"]
+        if i % 2 == 0:
+            rejected = rng.choice(RUDE)
+        else:  # a right answer to another question: fluent, confident and wrong here
+            rejected = rng.choice([a for a in answers if a != row["response"]])
+        rows.append({"prompt": row["instruction"], "chosen": chosen, "rejected": rejected})
+    rng.shuffle(rows)
+    return rows
+
+
 def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
     """Write rows as a CSV file with a header."""
     with path.open("w", encoding="utf-8", newline="") as fh:
@@ -109,12 +130,14 @@ def write_jsonl(path: Path, rows: list[dict[str, str]]) -> None:
 
 
 def main() -> None:
-    """Create the three example files."""
+    """Create the example files."""
     OUT.mkdir(parents=True, exist_ok=True)
     rng = random.Random(SEED)
     write_csv(OUT / "sentiment.csv", sentiment_rows(rng))
-    write_jsonl(OUT / "instructions.jsonl", instruction_rows(rng))
+    instructions = instruction_rows(rng)
+    write_jsonl(OUT / "instructions.jsonl", instructions)
     write_csv(OUT / "text2text.csv", text2text_rows(rng))
+    write_jsonl(OUT / "preferences.jsonl", preference_rows(rng, instructions))
     for path in sorted(OUT.iterdir()):
         print(path)
 

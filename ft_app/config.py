@@ -25,6 +25,7 @@ Strategy = Literal["auto", "steps", "epoch", "no"]
 ModelDtype = Literal["auto", "float32", "float16", "bfloat16"]
 ReportTo = Literal["none", "tensorboard", "trackio"]
 LabelWeights = Literal["auto", "balanced", "none"]
+PreferenceLoss = Literal["dpo", "orpo"]
 
 # The page's choices: curated values of transformers' SchedulerType and OptimizerNames (the full enums hold dozens);
 # TrainingArguments checks them against the enums, and tests/test_config.py keeps them a subset, so they cannot drift.
@@ -87,6 +88,8 @@ FIELD_LABELS: dict[str, str] = {
     "response_column": "Response / answer column",
     "messages_column": "Chat messages column",
     "target_column": "Target text column",
+    "chosen_column": "Good answer (chosen) column",
+    "rejected_column": "Bad answer (rejected) column",
     "template": "Prompt template",
     "system_prompt": "System prompt",
     "loss_on_prompt": "Also learn the prompt",
@@ -116,6 +119,8 @@ FIELD_LABELS: dict[str, str] = {
     "metric_for_best_model": "Metric for the best checkpoint",
     "group_by_length": "Group by length",
     "label_weights": "Label weights",
+    "preference_loss": "Preference method",
+    "preference_beta": "Preference strength (beta)",
     "before_after": "Test before and after training",
     "golden_prompts": "Test prompts",
     "golden_from_heldout": "Also test on this many held-out rows",
@@ -174,6 +179,8 @@ class DataConfig:
     response_column: str | None = _help("Instruction tuning: column with the answer to learn.", default=None)
     messages_column: str | None = _help("Chat data: column with a list of {role, content} messages.", default=None)
     target_column: str | None = _help("Seq2seq: column with the target text.", default=None)
+    chosen_column: str | None = _help("Preference pairs: column with the good (chosen) answer.", default=None)
+    rejected_column: str | None = _help("Preference pairs: column with the bad (rejected) answer.", default=None)
     template: str | None = _help(
         "Causal LM prompt template with {prompt} (and optionally {input}); 'chat' uses the tokenizer's chat "
         "template; empty picks the chat template when the tokenizer has one, else a plain instruction template.",
@@ -266,6 +273,16 @@ class TrainingSettings:
         default="auto",
     )
     seed: int = _help("Random seed; the same seed gives the same run.", default=42)
+    preference_loss: PreferenceLoss = _help(
+        "Preference pairs: dpo (Direct Preference Optimization, against the model as it started) or orpo (odds "
+        "ratio, no reference model: lighter, also learns the good answers).",
+        default="dpo",
+    )
+    preference_beta: float = _help(
+        "Preference pairs: how far the model may move from where it started to prefer the good answers (0.1 is "
+        "standard; lower moves further).",
+        default=0.1,
+    )
     report_to: ReportTo = _help(
         "Also log the curves to TensorBoard or Trackio (their package must be installed); none keeps them in the app.",
         default="none",
@@ -439,6 +456,11 @@ class RunConfig:
         _check_choice("training.save_strategy", t.save_strategy, get_args(Strategy))
         _check_choice("training.report_to", t.report_to, get_args(ReportTo))
         _check_choice("training.label_weights", t.label_weights, get_args(LabelWeights))
+        _check_choice("training.preference_loss", t.preference_loss, get_args(PreferenceLoss))
+        if not isinstance(t.preference_beta, (int, float)) or isinstance(t.preference_beta, bool) or t.preference_beta <= 0:
+            raise ConfigError(
+                f"{field_label('preference_beta')} must be a number above 0, not {_shown(t.preference_beta)}. Use 0.1 "
+                "if unsure.", "training.preference_beta")
         _check_positive("training.eval_steps", t.eval_steps, allow_none=True)
         _check_positive("training.save_steps", t.save_steps, allow_none=True)
         _check_positive("training.logging_steps", t.logging_steps, allow_none=True)
@@ -672,9 +694,9 @@ def to_training_arguments(
     disable_tqdm: bool = True,
     use_cpu: bool = False,
 ) -> Any:
-    """Build `transformers.TrainingArguments` for this run."""
-    from transformers import TrainingArguments
-
+    """Build `transformers.TrainingArguments` (or the task's trainer's subclass of it) for this run."""
+    task = get_task(config.task)
+    arguments_class, extra = task.arguments_class(config)
     t = config.training
     total = schedule.total_steps
     logging_steps = t.logging_steps or max(1, total // TARGET_LOG_POINTS)
@@ -723,7 +745,7 @@ def to_training_arguments(
         greater_is_better=greater,
         seed=t.seed,
         data_seed=t.seed,
-        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        train_sampling_strategy="group_by_length" if t.group_by_length and task.groups_by_length else "random",
         length_column_name="length",
         report_to=report_to_argument(t.report_to),
         disable_tqdm=disable_tqdm,
@@ -736,7 +758,7 @@ def to_training_arguments(
     if t.gradient_checkpointing:
         kwargs["activation_checkpointing_kwargs"] = {"use_reentrant": False}
     try:
-        return TrainingArguments(**kwargs)
+        return arguments_class(**kwargs, **extra)
     except ValueError as exc:  # the Trainer's own checks of keeping the best checkpoint, in the page's words
         if "load_best_model_at_end" not in str(exc):
             raise

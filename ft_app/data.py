@@ -40,6 +40,8 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "response": ("response", "output", "answer", "completion", "chosen", "target"),
     "messages": ("messages", "conversations", "conversation", "chat", "dialogue"),
     "target": ("target", "target_text", "label", "labels", "output", "summary", "answer", "response", "sentiment"),
+    "chosen": ("chosen", "preferred", "good", "better", "accepted", "chosen_response", "response_chosen"),
+    "rejected": ("rejected", "dispreferred", "bad", "worse", "rejected_response", "response_rejected"),
 }
 VALIDATION_SPLITS = ("validation", "valid", "dev", "val")
 # A label column with more classes than this, or with most rows of a class of their own, is probably the wrong column.
@@ -61,6 +63,8 @@ class ColumnMapping:
     response: str | None = None
     messages: str | None = None
     target: str | None = None
+    chosen: str | None = None
+    rejected: str | None = None
 
     def used(self) -> list[str]:
         """The columns this mapping reads."""

@@ -170,6 +170,9 @@ def describe_change(task_name: str, before: dict[str, Any], after: dict[str, Any
         return ""
     rows = after.get("rows", 0)
     task = get_task(task_name)
+    own = task.change_sentence(before, after)
+    if own:
+        return own
     if task.labels and "accuracy" in before and "accuracy" in after:
         gain = after["accuracy"] - before["accuracy"]
         verdict = _verdict(gain > 0.005, gain < -0.005)

@@ -88,8 +88,12 @@ def training_figure(
     title: str = "Training curve",
     uirevision: str | None = None,
     empty_message: str = "The curve appears here once training logs its first step.",
+    extras: Sequence[tuple[str, str]] = (),
 ) -> go.Figure:
-    """Train loss, eval loss and the learning rate (second axis) against the step; hover shows step and epoch."""
+    """Train loss, eval loss and the learning rate (second axis) against the step; hover shows step and epoch.
+
+    `extras` are the task's own numbers, as (log key, words), e.g. ("rewards/margins", "reward margin"): drawn on a
+    third axis from the training logs (lines) and the evaluations (the `eval_` key, markers)."""
     train, evals = _split(records)
     if not train and not evals:
         return empty_figure(empty_message, title)
@@ -147,14 +151,44 @@ def training_figure(
                 hovertemplate="step %{x}<br>epoch %{customdata:.2f}<br>learning rate %{y:.2e}<extra></extra>",
             )
         )
+    drawn = _add_extras(fig, train, evals, extras)
     _base_layout(fig, title)
     fig.update_layout(
-        xaxis={"title": "step", "rangemode": "tozero"},
+        xaxis={"title": "step", "rangemode": "tozero", **({"domain": [0, 0.88]} if drawn else {})},
         yaxis={"title": "loss"},
         yaxis2={"title": "learning rate", "overlaying": "y", "side": "right", "showgrid": False, "exponentformat": "e"},
         uirevision=uirevision,
     )
+    if drawn:
+        fig.update_layout(yaxis3={"title": " / ".join(drawn), "overlaying": "y", "side": "right", "anchor": "free",
+                                  "position": 1.0, "showgrid": False})
     return fig
+
+
+EXTRA_COLORS = ("#16a34a", "#9333ea", "#0891b2")
+
+
+def _add_extras(fig: go.Figure, train: Sequence[Mapping[str, Any]], evals: Sequence[Mapping[str, Any]],
+                extras: Sequence[tuple[str, str]]) -> list[str]:
+    """Draw the task's own numbers on the third axis; returns the words of those that had points."""
+    drawn = []
+    for (key, name), color in zip(extras, EXTRA_COLORS):
+        for rows, eval_side in ((train, False), (evals, True)):
+            field = f"eval_{key}" if eval_side else key
+            points = [(r.get("step"), _number(r.get(field))) for r in rows if _number(r.get(field)) is not None]
+            if not points:
+                continue
+            label = f"{'eval ' if eval_side else ''}{name}"
+            fig.add_trace(go.Scatter(
+                x=[p[0] for p in points], y=[p[1] for p in points], yaxis="y3", name=label,
+                mode="lines+markers" if eval_side else "lines",
+                line={"color": color, "width": 2 if eval_side else 1.5, "dash": None if eval_side else "dash"},
+                marker={"size": 7, "symbol": "diamond"},
+                hovertemplate=f"step %{{x}}<br>{label} %{{y:.3f}}<extra></extra>",
+            ))
+            if name not in drawn:
+                drawn.append(name)
+    return drawn
 
 
 def overlay_figure(runs: Mapping[str, Sequence[Mapping[str, Any]]], *, smoothing: float = 0.0) -> go.Figure:

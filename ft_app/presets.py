@@ -124,6 +124,21 @@ PRESETS: dict[str, Preset] = {
             },
         ),
         Preset(
+            key="preference-dpo",
+            title="Prefer good answers (DPO) with LoRA",
+            description="Teach a small chat model which of two answers is better, from pairs you wrote: a prompt, "
+            "the good answer and a bad one. Trains LoRA adapters with DPO; the model stays close to where it started.",
+            task="preference",
+            method="lora",
+            model="HuggingFaceTB/SmolLM2-135M-Instruct",
+            settings={
+                "data": {"max_length": 256},
+                "lora": {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": ["all-linear"]},
+                # bench/preference_spike.py: 600 SST-2 pairs, one pass, batch 8, lr 5e-4, beta 0.1.
+                "training": {"learning_rate": 5e-4, "batch_size": 8, "preference_beta": 0.1},
+            },
+        ),
+        Preset(
             key="text2text-flan-t5",
             title="Text-to-text with flan-t5 and LoRA",
             description="Turn an input text into an output text (a sentiment word, a summary, a fixed answer) with "
@@ -177,6 +192,16 @@ EXAMPLES: dict[str, Example] = {
         preset="instruction-lora",
         data={"prompt_column": "instruction", "input_column": "input", "response_column": "output", "max_rows": 1000},
         offline_data={"prompt_column": "instruction", "response_column": "response"},
+    ),
+    "preference": Example(
+        task="preference",
+        title="Prefer right and friendly answers (preference pairs)",
+        model="HuggingFaceTB/SmolLM2-135M-Instruct",
+        dataset="trl-lib/ultrafeedback_binarized",
+        offline_file="preferences.jsonl",
+        preset="preference-dpo",
+        data={"chosen_column": "chosen", "rejected_column": "rejected", "max_rows": 600},
+        offline_data={"prompt_column": "prompt", "chosen_column": "chosen", "rejected_column": "rejected"},
     ),
     "seq2seq": Example(
         task="seq2seq",

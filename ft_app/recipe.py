@@ -61,7 +61,9 @@ def min_passes(train_rows: int) -> int:
 def auto_passes(task: str, train_rows: int) -> int:
     """Passes over the data when the user left epochs empty."""
     wanted = math.ceil(TARGET_EXAMPLES / max(1, train_rows))
-    return max(min_passes(train_rows), min(wanted, get_task(task).max_passes))
+    spec = get_task(task)
+    lowest = spec.min_passes if spec.min_passes is not None else min_passes(train_rows)
+    return max(lowest, min(wanted, spec.max_passes))
 
 
 def auto_learning_rate(method: str, model_params: int | None, total_steps: int | None = None) -> float:

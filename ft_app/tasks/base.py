@@ -109,6 +109,9 @@ class TaskSpec:
     hub_pipeline_tags: tuple[str, ...] = ()  # the Hub pipeline tags of models that suit the task
     metrics: tuple[Metric, ...] = ()  # the before/after numbers, in the order the card and the page list them
     best_metric: str = "eval_loss"  # the eval metric that picks the best checkpoint (the task's own measure)
+    curve_extras: tuple[tuple[str, str], ...] = ()  # (log key, words) of numbers the live curve shows beside the loss
+    min_passes: int | None = None  # the fewest passes the automatic recipe makes (None: by the data's size)
+    groups_by_length: bool = True  # batches of similar length (the task's trainer does not batch by itself)
     card_example: str = "Hello."  # the input the card's usage snippet runs when the run kept none
     mapping_parts: tuple[str, ...] = ()  # the column roles the task reads (data.ColumnMapping's fields)
     card_limitation: str = "Generated text can be wrong or made up; check it before relying on it."
@@ -174,6 +177,26 @@ class TaskSpec:
     def example(self, row: dict[str, Any], mapping: Any, label_names: list[str] | None) -> dict[str, str]:
         """A raw row as {'input', 'reference'} for one-click prompts."""
         raise NotImplementedError
+
+    def arguments_class(self, config: Any) -> tuple[Any, dict[str, Any]]:
+        """The training-arguments class of the task's trainer and the extra arguments it takes."""
+        from transformers import TrainingArguments
+
+        return TrainingArguments, {}
+
+    def make_trainer(self, config: Any, kwargs: dict[str, Any]) -> Any:
+        """The task's trainer, built from the engine's arguments (model, args, data, collator, callbacks...)."""
+        from ft_app.training.trainer import trainer_class
+
+        return trainer_class()(**kwargs)  # length groups in shuffled order (training/trainer.py)
+
+    def held_out_metrics(self, model: Any, tokenizer: Any, rows: Any, mapping: Any, config: Any) -> dict[str, Any] | None:
+        """The task's own before/after numbers on the raw held-out rows, or None for the loss-based evaluation."""
+        return None
+
+    def change_sentence(self, before: dict[str, Any], after: dict[str, Any]) -> str | None:
+        """The task's own sentence on what fine-tuning changed, or None for the shared one."""
+        return None
 
     def predict(self, model: Any, tokenizer: Any, text: str, config: Any, settings: GenerationSettings) -> Prediction:
         """The model's answer to one input."""

@@ -243,7 +243,6 @@ class TrainingRun:
         from transformers.trainer_callback import PrinterCallback
 
         from ft_app.training.callbacks import MetricsCallback, StopCallback
-        from ft_app.training.trainer import trainer_class
 
         config, data = self.config, loaded.data
         has_eval = data.validation is not None and config.training.eval_strategy != "no"
@@ -277,7 +276,7 @@ class TrainingRun:
         if config.early_stopping and args.load_best_model_at_end:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
         pad_multiple = 8 if checked.precision in ("fp16", "bf16") else None
-        trainer = trainer_class()(  # length groups in shuffled order (training/trainer.py)
+        trainer = loaded.task.make_trainer(config, dict(
             model=loaded.model,
             args=args,
             data_collator=loaded.task.collator(loaded.tokenizer, loaded.model, pad_multiple),
@@ -287,7 +286,7 @@ class TrainingRun:
             compute_metrics=loaded.task.compute_metrics(data.label_names) if has_eval else None,
             compute_loss_func=loaded.task.loss_function(config, data.train, data.label_names),
             callbacks=callbacks,
-        )
+        ))
         trainer.remove_callback(PrinterCallback)  # records go to metrics.jsonl, not stdout
         if self.is_main:
             self.store.write_status(
@@ -528,6 +527,12 @@ def _held_out_metrics(
     """Loss and task metrics on the held-out rows, the same way for the base and the fine-tuned model."""
     if data.validation is None or not config.evaluation.before_after:
         return {}
+    rows = data.raw_validation
+    if rows is not None and config.data.max_eval_rows:
+        rows = rows.select(range(min(config.data.max_eval_rows, len(rows))))
+    own = task.held_out_metrics(model, tokenizer, rows, data.mapping, config) if rows is not None else None
+    if own is not None:
+        return own
     metrics = evaluate_model(
         model,
         tokenizer,

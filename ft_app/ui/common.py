@@ -274,3 +274,13 @@ def kept_words(best_metric: dict[str, float] | None, best_step: int | None = Non
     if metrics and best_step is not None:
         return words.KEPT_METRICS.format(metrics=metrics, step=best_step)
     return metrics
+
+
+def curve_extras(ctx: Any, run_id: str) -> tuple[tuple[str, str], ...]:
+    """The numbers a run's task draws on its curve beside the loss (none for a run whose config cannot be read)."""
+    from ft_app.tasks import get_task
+
+    try:
+        return get_task(ctx.store.read_config(ctx.store.path(run_id)).task).curve_extras
+    except (ValueError, OSError):
+        return ()

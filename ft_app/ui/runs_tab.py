@@ -14,6 +14,7 @@ from ft_app.runs import BROKEN_STATUSES, RESUMABLE_STATUSES, JobSnapshot, RunSum
 from ft_app.ui import results_panel, words
 from ft_app.ui.common import (
     bind,
+    curve_extras,
     failure_html,
     fmt_duration,
     kept_words,
@@ -145,7 +146,7 @@ def open_run(ctx: AppContext, run_id: str | None, owner_key: str | None = None, 
     # A config.json written before tokens were masked in every field is masked here too.
     config_text = redact((s.path / "config.json").read_text(encoding="utf-8")) if (s.path / "config.json").is_file() else ""
     fig = plots.training_figure(snap.records, title=words.CURVE_TITLE.format(run_id=run_id),
-                                empty_message=words.RUN_NO_STEPS)
+                                empty_message=words.RUN_NO_STEPS, extras=curve_extras(ctx, run_id))
     blocker = ctx.store.resume_blocker(s.path) if s.status in RESUMABLE_STATUSES else "n/a"
     failure = (
         gr.HTML(failure_html(s.status, s.message, ctx.store.read_log_tail(s.path, 12) if s.status == "failed" else "",

@@ -17,6 +17,7 @@ from ft_app.text import count_words, duration_words, share_words
 from ft_app.ui import coach_box, results_panel, words
 from ft_app.ui.common import (
     bind,
+    curve_extras,
     failure_html,
     field_label,
     fmt_duration,
@@ -117,7 +118,7 @@ def live_view(ctx: AppContext, snap: JobSnapshot | None, smoothing: float) -> tu
     }.get(snap.status, words.CURVE_NO_STEPS)
     fig = plots.training_figure(
         snap.records, smoothing=smoothing or 0.0, title=words.CURVE_TITLE.format(run_id=snap.run_id),
-        uirevision=snap.run_id, empty_message=waiting,
+        uirevision=snap.run_id, empty_message=waiting, extras=curve_extras(ctx, snap.run_id),
     )
     return fig, progress_html(snap), ctx.store.read_log_tail(snap.run_dir, LOG_LINES)
 

@@ -88,3 +88,20 @@ def test_overlay_and_data_figures() -> None:
     assert list(bars.x) == ["neg", "pos"] and list(bars.y) == [3, 5]
     hist = plots.length_histogram_figure([5, 7, 9], max_length=8)
     assert list(hist.data[0].x) == [5, 7, 9] and any(math.isclose(s.x0, 8) for s in hist.layout.shapes)
+
+
+def test_the_curve_draws_a_tasks_own_numbers_on_a_third_axis() -> None:
+    """Issue 19: a preference run's curve shows the reward margin and the preference accuracy beside the loss."""
+    from ft_app.tasks import get_task
+
+    records = [{"kind": "train", "step": i, "loss": 1 / i, "learning_rate": 1e-4, "rewards/margins": 0.1 * i,
+                "rewards/accuracies": 0.5 + 0.05 * i} for i in range(1, 6)]
+    records.append({"kind": "eval", "step": 5, "eval_loss": 0.4, "eval_rewards/margins": 0.6,
+                    "eval_rewards/accuracies": 0.8})
+    fig = plots.training_figure(records, extras=get_task("preference").curve_extras)
+    names = [t.name for t in fig.data]
+    assert {"reward margin", "eval reward margin", "preference accuracy", "eval preference accuracy"} <= set(names)
+    assert all(t.yaxis == "y3" for t in fig.data if "preference" in t.name or "margin" in t.name)
+    assert fig.layout.yaxis3.title.text == "reward margin / preference accuracy"
+    plain = plots.training_figure(records)  # a task without extras: no third axis
+    assert not any(t.yaxis == "y3" for t in plain.data) and "yaxis3" not in plain.layout.to_plotly_json()
