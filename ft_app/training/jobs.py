@@ -35,7 +35,12 @@ SHUTDOWN_GRACE_S = 20.0
 
 
 class JobBusyError(ValueError):
-    """Raised when a run is asked for while another one is active."""
+    """Raised when a run is asked for while another one is active; `run_id` names that run, so that a page can drop
+    the refusal once that run has ended (its cause is gone)."""
+
+    def __init__(self, message: str, run_id: str | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
 
 
 class NothingRunningError(ValueError):
@@ -316,7 +321,16 @@ class JobManager:
     def _refuse_if_busy(self, visitor: Visitor | None = None) -> None:
         with self._lock:
             if self._active():
-                raise JobBusyError(self._busy_message(visitor))
+                raise JobBusyError(self._busy_message(visitor), run_id=self._watcher.run_id if self._watcher else None)
+
+    def active_run(self, visitor: Visitor | None = None) -> tuple[JobSnapshot, bool] | None:
+        """The active run's snapshot (queued, running or stopping), whoever started it, and whether this visitor may
+        see it; None when nothing is active (what the page's Train button shows follows this)."""
+        with self._lock:
+            watcher = self._watcher if self._active() else None
+        if watcher is None or not watcher.run_dir.is_dir():
+            return None
+        return self.store.read_progress(watcher.run_dir), self._visible(watcher.run_dir, visitor)
 
     def _busy_message(self, visitor: Visitor | None = None) -> str:
         watcher = self._watcher
@@ -324,6 +338,11 @@ class JobManager:
         if watcher is None or snap is None:
             return "A training run is already in progress. Wait for it to finish or stop it first."
         which = f"run {snap.run_id}" if self._visible(watcher.run_dir, visitor) else "another visitor's run"
+        if snap.status == "stopping":  # Stop was pressed: the wait is short, and there is nothing more to do
+            return (
+                f"Busy: {which} is stopping and saving what it learned (at step {snap.step}). Press Train again in a "
+                "few seconds, once it shows as stopped."
+            )
         can_stop = visitor is None or self.access.may_manage(watcher.run_dir, visitor)
         left = time_left_words(snap, self.host.run_minutes_limit)
         return (
