@@ -177,8 +177,9 @@ def describe_change(task_name: str, before: dict[str, Any], after: dict[str, Any
         gain = after["accuracy"] - before["accuracy"]
         verdict = _verdict(gain > 0.005, gain < -0.005)
         f1 = (f", macro-F1 {before['f1']:.3f} -> {after['f1']:.3f}" if "f1" in before and "f1" in after else "")
-        return (f"Accuracy {before['accuracy']:.1%} -> {after['accuracy']:.1%} ({gain:+.1%}){f1} on {rows} held-out "
-                f"rows: {verdict}.")
+        # A change of a share is in percentage points, as the results table says it ("+32.5 points", not "+32.5%").
+        return (f"Accuracy {before['accuracy']:.1%} -> {after['accuracy']:.1%} ({gain * 100:+.1f} points){f1} on "
+                f"{rows} held-out rows: {verdict}.")
     b, a = before.get("loss"), after.get("loss")
     if b is None or a is None or not (math.isfinite(b) and math.isfinite(a)):
         return "The held-out loss could not be computed (no answer tokens in the held-out rows)."
@@ -192,6 +193,16 @@ def describe_change(task_name: str, before: dict[str, Any], after: dict[str, Any
     if "exact_match" in after and "exact_match" in before:
         text += f" Exact match {before['exact_match']:.0%} -> {after['exact_match']:.0%}."
     return text
+
+
+def new_head_chance(task_name: str, before: dict[str, Any]) -> float | None:
+    """The accuracy of a guess (1 in the number of labels) when the run's "before" is a new, untrained head: a task
+    that puts a new head on the model starts from chance, whatever the method; None when "before" is the model's own
+    answers (a causal LM, text-to-text) or the labels are not known."""
+    labels = before.get("labels")
+    if not get_task(task_name).has_head or not isinstance(labels, list) or not labels:
+        return None
+    return 1 / len(labels)
 
 
 def _verdict(better: bool, worse: bool) -> str:

@@ -278,8 +278,14 @@ def load_dtype(config: RunConfig, device: DeviceInfo) -> Any:
     return torch.float32
 
 
-def load_base_model(config: RunConfig, tokenizer: Any, label_names: list[str] | None = None) -> Any:
-    """The pretrained model for the task, unwrapped: seeded new head, method's dtype, 4/8-bit where asked."""
+def load_base_model(config: RunConfig, tokenizer: Any, label_names: list[str] | None = None, *,
+                    method_changes: bool = True) -> Any:
+    """The pretrained model for the task, unwrapped: seeded new head, method's dtype, 4/8-bit where asked.
+
+    `method_changes=False` leaves out what a method changes in the base before training (the mean-pooling layer and
+    identity pooler of full and head-only runs): the model every method starts from, whose new head is the same
+    seeded guess for all of them, which is what a run's "before" measures.
+    """
     ensure_loaded()
     import torch
     from transformers import set_seed
@@ -310,7 +316,7 @@ def load_base_model(config: RunConfig, tokenizer: Any, label_names: list[str] | 
     if getattr(model.config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
     # Only a whole-model result may carry the added pooling layer (an adapter must fit the unchanged base model).
-    if get_method(config.method).mean_pooling and task.has_head:
+    if method_changes and get_method(config.method).mean_pooling and task.has_head:
         _pool_like_the_embedding_model(model, m, get_method(config.method).identity_pooler)
     return model
 

@@ -68,3 +68,21 @@ def test_describe_change_in_plain_words() -> None:
 def test_normalize_answer() -> None:
     assert normalize_answer("  Positive. ") == normalize_answer("positive")
     assert normalize_answer("The sky is blue!") == "the sky is blue"
+
+
+def test_accuracy_changes_are_points_everywhere() -> None:
+    """The headline and the table say one thing: '+34.0 points', never '+34.0%' for a change of a share."""
+    text = describe_change("classification", {"accuracy": 0.5, "f1": 0.4, "rows": 100},
+                           {"accuracy": 0.84, "f1": 0.83, "rows": 100})
+    assert "(+34.0 points)" in text and "+34.0%" not in text
+    assert "(-10.0 points)" in describe_change("classification", {"accuracy": 0.6, "rows": 10}, {"accuracy": 0.5, "rows": 10})
+
+
+def test_a_new_heads_before_is_chance() -> None:
+    """A task that puts a new head on the model starts from a guess: 1 in the number of labels; other tasks do not."""
+    from ft_app.evaluation import new_head_chance
+
+    assert new_head_chance("classification", {"labels": ["neg", "pos"], "accuracy": 0.55}) == pytest.approx(0.5)
+    assert new_head_chance("classification", {"labels": ["a", "b", "c"]}) == pytest.approx(1 / 3)
+    assert new_head_chance("causal_lm", {"loss": 2.0}) is None
+    assert new_head_chance("classification", {}) is None

@@ -368,10 +368,13 @@ class TrainingRun:
         _write_evaluation(self.run_dir, config, data, before, after, golden, golden_before, golden_after)
 
     def _base_results(self, trainer: Any, loaded: Loaded, golden: list[dict[str, str]]) -> tuple[dict, list]:
-        """The base model on the same held-out rows, after training: exactly what it scored before training.
+        """The base model on the same held-out rows, after training: what it scored before any method changed it.
 
-        An adapter run switches its adapter off (the same weights, no second copy); a full or head-only run
-        loads the base again from disk, with the same seeded new head the training started from.
+        "Before" is one number for a model, data and seed, whatever the method: the pretrained model with its seeded
+        new head, none of a method's own changes (a full or head-only run's mean-pooling layer and identity pooler,
+        which made full, head-only and LoRA runs of MiniLM start from three different guesses). An adapter run
+        switches its adapter off (the same weights, no second copy: the unchanged base, and the head it saved as
+        it was before training); a full or head-only run loads that base again from disk.
         """
         from transformers import set_seed
 
@@ -388,7 +391,7 @@ class TrainingRun:
 
         device = next(trainer.model.parameters()).device
         _drop_training_state(trainer)  # the optimizer's moments are not needed any more: room for the base
-        base = load_base_model(config, tokenizer, data.label_names).to(device).eval()
+        base = load_base_model(config, tokenizer, data.label_names, method_changes=False).to(device).eval()
         try:
             before = _held_out_metrics(base, tokenizer, data, task, config)
             golden_before = answer_prompts(base, tokenizer, golden, config) if golden else []

@@ -14,6 +14,7 @@ from typing import Any
 
 import gradio as gr
 
+from ft_app.evaluation import new_head_chance
 from ft_app.ui import words
 
 
@@ -174,7 +175,10 @@ def card_html(results: Any) -> str:
     zero = results.zero_shot if isinstance(results.zero_shot, dict) else None
     zero_ok = zero is not None and "skipped" not in zero
     rows_n = after.get("rows") or before.get("rows")
+    chance = new_head_chance(results.task, before)
     head = ["", *words.CARD_HEADERS]
+    if chance is not None:  # a new head's "before" is a guess: the column says so
+        head[1] = words.CARD_BEFORE_NEW_HEAD
     if zero_ok:
         head.append(words.CARD_ZERO_SHOT)
     body = []
@@ -207,12 +211,17 @@ def card_html(results: Any) -> str:
                 cells.append(f"<td>{_fmt(z.get('f1'), 'num')}</td>")
             body.append(f'<tr data-metric="f1:{html.escape(str(label))}">{"".join(cells)}</tr>')
     notes = []
+    if chance is not None:
+        n = len(before["labels"])
+        notes.append(words.CARD_NEW_HEAD_GUESS.format(chance=chance, labels=words.NUMBER_WORDS.get(n, str(n))))
     if rows_n:
         notes.append(words.CARD_MEASURED.format(rows=rows_n))
     if zero is not None and not zero_ok:
         notes.append(words.ZERO_SHOT_SKIPPED.format(reason=html.escape(str(zero.get("skipped", "")))))
     elif zero_ok:
-        notes.append(words.ZERO_SHOT_NOTE.format(model=html.escape(str(zero.get("model", "")))))
+        # Beside a new head's guess, the zero-shot model is the before that says what fine-tuning bought.
+        note = words.CARD_NEW_HEAD_ZERO_SHOT if chance is not None else words.ZERO_SHOT_NOTE
+        notes.append(note.format(model=html.escape(str(zero.get("model", "")))))
     summary = html.escape((results.summary or "").replace(" -> ", " → "))
     verdict = "better" if "better than before" in summary else "worse" if "worse than before" in summary else "same"
     return (

@@ -495,3 +495,16 @@ GGUF_DEMO_OFF = "Making a GGUF file is switched off on this demo server (it merg
 RECIPE_BOX = "Run it again, at scale"
 MAKE_RECIPE = "Download config.json and the accelerate files (.zip)"
 RECIPE_DOWNLOAD = "Download the recipe"
+
+# ---- issue 17: what "before" means, one count of weights, names, messages that stay -----------------------------
+CARD_BEFORE_NEW_HEAD = "Before<br><small>new head, untrained</small>"
+NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
+CARD_NEW_HEAD_GUESS = (
+    "Before training the new head guesses: about {chance:.0%} on {labels} labels. Its “before” is the pretrained "
+    "model with a new, untrained output layer, the same number for every method with this model, data and seed: "
+    "what training taught it is the whole of the change."
+)
+CARD_NEW_HEAD_ZERO_SHOT = (
+    "For the before that means something, see the zero-shot column: <code>{model}</code> choosing among the labels "
+    "with no training at all."
+)

@@ -145,3 +145,22 @@ def test_coach_apply_fills_the_form_with_the_fix_and_leaves_the_rest(tmp_path: P
     updates = first(values)
     assert list(updates) == [coach.notice]  # the form is left as it was
     assert "could not be applied" in updates[coach.notice]
+
+
+def test_a_new_heads_before_is_called_a_guess_and_the_zero_shot_is_the_before_that_means_something(
+        tmp_path: Path) -> None:
+    """Item 3 of issue 17: the page says what the "before" of a new classification head is (a guess: chance)."""
+    run = write_run(tmp_path, {"task": "classification", "before": BEFORE, "after": AFTER})
+    card = results_panel.card_html(read_results(run))
+    assert "Before training the new head guesses: about 50% on two labels" in card
+    assert "new head, untrained" in card  # the column says it too
+    zero = {**BEFORE, "accuracy": 4 / 7, "model": "nli-model"}
+    (run / EVAL_FILE).write_text(json.dumps({"task": "classification", "before": BEFORE, "after": AFTER,
+                                             "zero_shot": zero}))
+    card = results_panel.card_html(read_results(run))
+    assert "the before that means something" in card and "nli-model" in card
+    lm = tmp_path / "lm"
+    lm.mkdir()
+    (lm / EVAL_FILE).write_text(json.dumps({"task": "causal_lm", "before": {"loss": 2.0, "perplexity": 7.4, "rows": 5},
+                                            "after": {"loss": 1.0, "perplexity": 2.7, "rows": 5}}))
+    assert "guesses" not in results_panel.card_html(read_results(lm))  # a causal LM's before is its own answers
