@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import gradio as gr
 
 from ft_app.config import DataConfig
+from ft_app.data import ColumnMapping
 from ft_app.ownership import Visitor
 from ft_app.tasks import TASK_NAMES, TaskSpec, get_task
 from ft_app.text import plain_list
@@ -19,15 +21,8 @@ from ft_app.ui.form import config_field
 
 FILE_TYPES = [".csv", ".tsv", ".json", ".jsonl", ".parquet"]
 PREVIEW_ROWS = 20
-MAPPING_FIELDS: tuple[str, ...] = (
-    "text_column",
-    "label_column",
-    "prompt_column",
-    "input_column",
-    "response_column",
-    "messages_column",
-    "target_column",
-)
+# One dropdown per column role a task can read (data.ColumnMapping's parts), each a DataConfig field.
+MAPPING_FIELDS: tuple[str, ...] = tuple(f"{part.name}_column" for part in dataclasses.fields(ColumnMapping))
 
 
 def shown_mapping(task: str) -> set[str]:
