@@ -33,11 +33,10 @@ from .config import (
     LoraSettings,
     ModelConfig,
     RunConfig,
-    to_lora_config,
 )
 from .libraries import ensure_loaded
 from .methods import get_method
-from .modeling import build_meta_model, config_key, head_modules, load_model_config
+from .modeling import apply_method_changes, build_meta_model, config_key, load_model_config, wrap_for_method
 from .tasks import get_task
 from .text import count_words, duration_words
 
@@ -93,6 +92,7 @@ class ParamCounts:
     total: int
     trainable: int
     quantizable: int  # parameters of the body's linear layers, which 4-/8-bit loading compresses
+    base: int = 0  # the base model's own weights, without adapter layers (what memory holds at the base's precision)
 
 
 def estimate_run(
@@ -129,7 +129,8 @@ def estimate_run(
     counts = count_parameters(
         model_name_or_path, task, method, num_labels, lora_r, lora_target_modules, trust_remote_code=trust_remote_code
     )
-    weights = get_method(method).weights_bytes(counts.total, counts.trainable, counts.quantizable)
+    # Adapters are counted among the trained weights (as the training process counts them), and held in fp32.
+    weights = get_method(method).weights_bytes(counts.base or counts.total, counts.trainable, counts.quantizable)
     trainable = counts.trainable
     gradients = 4.0 * trainable
     optimizer_bytes = OPTIMIZER_BYTES.get(optimizer, DEFAULT_OPTIMIZER_BYTES) * trainable
@@ -182,28 +183,40 @@ def _count_cached(
     lora_r: int,
     targets: tuple[str, ...] | None,
 ) -> ParamCounts:
+    """The counts of the model the training process trains, built the same way on the meta device: the method's
+    changes to the base (a mean-pooling layer), then its wrapping (frozen body, LoRA layers), counted by the same
+    function the training process reports with (tied weights once, adapters and saved head copies included)."""
+    from .modeling import count_parameters as count_trained  # this module's count_parameters is the cached one
+
     name, trust_remote_code = key[0], key[4]
-    config = load_model_config(ModelConfig(name_or_path=name, revision=key[3], trust_remote_code=trust_remote_code))
+    model_config = ModelConfig(name_or_path=name, revision=key[3], trust_remote_code=trust_remote_code)
+    config = load_model_config(model_config)
     model = build_meta_model(config, task, num_labels, trust_remote_code=trust_remote_code)
-    total = sum(p.numel() for p in model.parameters())
+    run = RunConfig(
+        task=task,  # type: ignore[arg-type]
+        method=method,  # type: ignore[arg-type]
+        model=model_config,
+        data=DataConfig(train="(estimate)"),
+        lora=LoraSettings(r=lora_r, alpha=2 * lora_r, target_modules=list(targets) if targets else None),
+    )
+    apply_method_changes(model, run)
     quantizable = _quantizable_params(model)
-    record = get_method(method)
-    if record.trains_whole_model:
-        trainable = total
-    elif record.head_only:
-        body = getattr(model, model.base_model_prefix, None)
-        if body is None or body is model:
-            raise ValueError(
-                f"Model {name!r} has no separate body and head, so method {method!r} cannot train the head alone. "
-                "Use 'lora' or 'full'."
-            )
-        # The pooler only feeds the head: head-only runs train it with the new classifier.
-        head_ids = {id(p) for part in head_modules(model) for p in getattr(body, part).parameters()}
-        body_ids = {id(p) for p in body.parameters()} - head_ids
-        trainable = sum(p.numel() for p in model.parameters() if id(p) not in body_ids)
-    else:
-        trainable = _lora_trainable(model, name, task, method, lora_r, targets)
-    return ParamCounts(total=total, trainable=trainable, quantizable=quantizable)
+    base = sum(p.numel() for p in model.parameters())
+    try:
+        with warnings.catch_warnings():
+            # GPT-2's Conv1D layers make peft warn that it flips fan_in_fan_out; harmless, and noise in the app log.
+            warnings.filterwarnings("ignore", message=".*fan_in_fan_out.*")
+            wrapped = wrap_for_method(model, run, prepare_quantized=False)
+    except ValueError as exc:
+        if not get_method(method).adapter:
+            raise
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ in ("Linear", "Conv1D")})
+        raise ValueError(
+            f"LoRA target modules {list(targets or [])!r} do not match layers of {name!r}. "
+            f"Its linear layers are named: {', '.join(linear[:12])}. Leave target modules empty for the usual choice."
+        ) from exc
+    trainable, total = count_trained(wrapped)
+    return ParamCounts(total=total, trainable=trainable, quantizable=quantizable, base=base)
 
 
 def _quantizable_params(model: Any) -> int:
@@ -216,32 +229,6 @@ def _quantizable_params(model: Any) -> int:
     return sum(
         m.weight.numel() for m in body.modules() if isinstance(m, (torch.nn.Linear, Conv1D)) and m.weight is not None
     )
-
-
-def _lora_trainable(model: Any, name: str, task: str, method: str, r: int, targets: tuple[str, ...] | None) -> int:
-    from peft import get_peft_model
-
-    run = RunConfig(
-        task=task,  # type: ignore[arg-type]
-        method=method,  # type: ignore[arg-type]
-        model=ModelConfig(name_or_path=name),
-        data=DataConfig(train="(estimate)"),
-        lora=LoraSettings(r=r, alpha=2 * r, target_modules=list(targets) if targets else None),
-    )
-    lora_config = to_lora_config(run, model.config.model_type)
-    try:
-        with warnings.catch_warnings():
-            # GPT-2's Conv1D layers make peft warn that it flips fan_in_fan_out; harmless, and noise in the app log.
-            warnings.filterwarnings("ignore", message=".*fan_in_fan_out.*")
-            peft_model = get_peft_model(model, lora_config)
-    except ValueError as exc:
-        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ in ("Linear", "Conv1D")})
-        raise ValueError(
-            f"LoRA target modules {list(targets or [])!r} do not match layers of {name!r}. "
-            f"Its linear layers are named: {', '.join(linear[:12])}. Leave target modules empty for the usual choice."
-        ) from exc
-    trainable, _ = peft_model.get_nb_trainable_parameters()
-    return int(trainable)
 
 
 # ---- memory ---------------------------------------------------------------------------------

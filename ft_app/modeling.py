@@ -315,10 +315,21 @@ def load_base_model(config: RunConfig, tokenizer: Any, label_names: list[str] | 
         raise ValueError(hub_model_error(m.name_or_path, exc)) from exc
     if getattr(model.config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
-    # Only a whole-model result may carry the added pooling layer (an adapter must fit the unchanged base model).
-    if method_changes and get_method(config.method).mean_pooling and task.has_head:
-        _pool_like_the_embedding_model(model, m, get_method(config.method).identity_pooler)
+    if method_changes:
+        apply_method_changes(model, config)
     return model
+
+
+def apply_method_changes(model: Any, config: RunConfig) -> None:
+    """What a method changes in the loaded base before it is wrapped (in place; a meta-device model too, so that the
+    plan's estimate counts the model the training process trains): a full or head-only run of a mean-pooling
+    sentence-embedding model reads the mean through an added, frozen layer.
+
+    Only a whole-model result may carry the added pooling layer (an adapter must fit the unchanged base model).
+    """
+    method = get_method(config.method)
+    if method.mean_pooling and get_task(config.task).has_head:
+        _pool_like_the_embedding_model(model, config.model, method.identity_pooler)
 
 
 def _pool_like_the_embedding_model(model: Any, m: ModelConfig, identity_pooler: bool) -> None:
@@ -365,26 +376,35 @@ def _model_file_reader(m: ModelConfig) -> Any:
 def load_model(config: RunConfig, tokenizer: Any, label_names: list[str] | None = None) -> LoadedModel:
     """Load the base model, then wrap it for the method."""
     m = config.model
-    model = load_base_model(config, tokenizer, label_names)
-    method = get_method(config.method)
-    if method.head_only:
-        body = getattr(model, model.base_model_prefix, None)
-        if body is None or body is model:
-            raise ValueError(f"Cannot tell the body from the head of {m.name_or_path!r}; use method 'full' or 'lora'.")
-        freeze_body(model)
-    elif method.adapter:
-        from peft import get_peft_model, prepare_model_for_kbit_training
-
-        if method.quantized:
-            model = prepare_model_for_kbit_training(
-                model, use_gradient_checkpointing=config.training.gradient_checkpointing
-            )
-        model = get_peft_model(model, to_lora_config(config, model.config.model_type))
+    model = wrap_for_method(load_base_model(config, tokenizer, label_names), config)
     trainable, total = count_parameters(model)
     if trainable == 0:
         raise ValueError(f"No parameter of {m.name_or_path!r} is trainable with method {config.method!r}.")
     log.info("Trainable parameters: %s of %s (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
     return LoadedModel(model=model, tokenizer=tokenizer, trainable_params=trainable, total_params=total)
+
+
+def wrap_for_method(model: Any, config: RunConfig, prepare_quantized: bool = True) -> Any:
+    """The base made ready for its method: head-only freezes the body, an adapter method wraps it in LoRA layers (a
+    quantized base prepared first, unless `prepare_quantized` is off: a meta-device model the estimate counts)."""
+    method = get_method(config.method)
+    if method.head_only:
+        body = getattr(model, model.base_model_prefix, None)
+        if body is None or body is model:
+            raise ValueError(
+                f"Model {config.model.name_or_path!r} has no separate body and head, so method {config.method!r} "
+                "cannot train the head alone. Use 'lora' or 'full'."
+            )
+        freeze_body(model)
+    elif method.adapter:
+        from peft import get_peft_model, prepare_model_for_kbit_training
+
+        if method.quantized and prepare_quantized:
+            model = prepare_model_for_kbit_training(
+                model, use_gradient_checkpointing=config.training.gradient_checkpointing
+            )
+        model = get_peft_model(model, to_lora_config(config, model.config.model_type))
+    return model
 
 
 def head_modules(model: Any) -> list[str]:
