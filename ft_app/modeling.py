@@ -392,8 +392,8 @@ def wrap_for_method(model: Any, config: RunConfig, prepare_quantized: bool = Tru
         body = getattr(model, model.base_model_prefix, None)
         if body is None or body is model:
             raise ValueError(
-                f"Model {config.model.name_or_path!r} has no separate body and head, so method {config.method!r} "
-                "cannot train the head alone. Use 'lora' or 'full'."
+                f"Cannot tell the body from the head of {config.model.name_or_path!r}, so method {config.method!r} "
+                "cannot train the head alone. Use 'full' or 'lora'."
             )
         freeze_body(model)
     elif method.adapter:
