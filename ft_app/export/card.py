@@ -29,7 +29,7 @@ def card_metadata(run: ExportRun, *, merged: bool = False, model_name: str | Non
     if method.adapter and method.quantized:
         tags.append("lora")
     results = []
-    name = model_name or f"{run.base_name}-{run.run_id}"
+    name = model_name or run.model_name
     for key, label, metric in ((m.key, m.name, m.hub_type) for m in task.metrics):
         value = run.results.after.get(key)
         if isinstance(value, (int, float)):
@@ -130,7 +130,7 @@ def _intro(run: ExportRun, merged: bool) -> str:
         what = f"A LoRA adapter for {base}, trained by {how}"
     else:
         what = f"{base} fine-tuned by {how}"
-    return f"# {run.base_name} fine-tuned ({run.run_id})\n\n{what[0].upper() + what[1:]}, with Fine-Tune Studio.\n"
+    return f"# {run.title}\n\n{what[0].upper() + what[1:]}, with Fine-Tune Studio.\n"
 
 
 def _purpose(run: ExportRun, fmt: PromptFormat) -> str:

@@ -72,8 +72,8 @@ def check_publish_allowed(host: HostSettings | None) -> None:
 
 
 def default_repo_id(user: str, run: ExportRun, suffix: str = "") -> str:
-    """`<user>/<base>-<run id>` (Hub-safe, at most 96 characters for the name)."""
-    name = slug(f"{run.base_name}-{run.run_id}{suffix}", limit=96)
+    """`<user>/<run name>`, else `<user>/<base>-<run id>` (Hub-safe, at most 96 characters for the name)."""
+    name = slug(f"{run.model_name}{suffix}", limit=96)
     return f"{user}/{name}"
 
 

@@ -54,8 +54,28 @@ class ExportRun:
 
     @property
     def base_name(self) -> str:
-        """A short name for the base model: the last part of its id or folder."""
-        return Path(self.base_model.rstrip("/")).name or "model"
+        """A short name for the base model: the last part of its Hub id, or of the name its folder gives (its README's
+        model name, the folder above a generic `model/`: catalog.model_display_name), never a bare "model"."""
+        from ft_app.catalog import model_display_name
+
+        name = model_display_name(self.base_model) if self.base_is_local else self.base_model.strip()
+        return name.rstrip("/").rsplit("/", 1)[-1] or "model"
+
+    @property
+    def own_name(self) -> str | None:
+        """The name the person gave the run (the Train tab's "Run name"), if any: the fine-tuned model's name."""
+        name = (self.config.name or "").strip()
+        return name or None
+
+    @property
+    def model_name(self) -> str:
+        """The fine-tuned model's name: the run's own name, else '<base>-<run id>'."""
+        return self.own_name or f"{self.base_name}-{self.run_id}"
+
+    @property
+    def title(self) -> str:
+        """How the card and the demo call the fine-tuned model: its own name, else '<base> fine-tuned (<run id>)'."""
+        return self.own_name or f"{self.base_name} fine-tuned ({self.run_id})"
 
     @property
     def merged_dir(self) -> Path:

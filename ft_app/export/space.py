@@ -30,7 +30,7 @@ def demo_settings(run: ExportRun, finetuned_ref: str) -> dict[str, Any]:
     tokenizer = load_result_tokenizer(run.result_dir)
     results = run.results
     return {
-        "title": f"{run.base_name}: before and after fine-tuning",
+        "title": f"{run.own_name or run.base_name}: before and after fine-tuning",
         "intro": (
             f"The same input goes to the base model `{run.base_name}` and to its fine-tuned version (run "
             f"`{run.run_id}`), with the same settings. Type a text or click an example."
@@ -86,7 +86,7 @@ def space_readme(run: ExportRun, finetuned_ref: str) -> str:
     models = [m for m in (None if run.base_is_local else run.base_model, finetuned_ref) if m and "/" in m and
               not m.startswith((".", "/"))]
     front: dict[str, Any] = {
-        "title": f"{run.base_name} before-after"[:60],
+        "title": f"{run.own_name or run.base_name} before-after"[:60],
         "emoji": "🔁",
         "colorFrom": "indigo",
         "colorTo": "green",
@@ -112,7 +112,7 @@ def space_readme(run: ExportRun, finetuned_ref: str) -> str:
                      "slightly from the studio's.")
     return (
         f"---\n{yaml.safe_dump(front, sort_keys=False, allow_unicode=True)}---\n\n"
-        f"# {run.base_name}: before and after fine-tuning\n\n"
+        f"# {run.own_name or run.base_name}: before and after fine-tuning\n\n"
         f"A demo exported by Fine-Tune Studio from run `{run.run_id}`: the base model and the fine-tuned model answer "
         "the same input side by side, with the same decoding settings, plus the test prompts recorded during "
         "training.\n\n"

@@ -44,11 +44,14 @@ def hub_line() -> str:
 
 
 def local_choices() -> gr.Dropdown:
-    """The models already on this computer (Hugging Face cache) as dropdown choices.
+    """The models already on this computer as dropdown choices, looked for again: the Hugging Face cache, the app
+    home, the local root, and model folders that installed packages ship (only those this server lets visitors open).
 
     Returns: the local-models dropdown.
     """
-    models = _catalog().cached_model_names()
+    catalog = _catalog()
+    catalog.forget_found_models()
+    models = catalog.local_models()
     choices = [(words.LOCAL_MODEL_CHOICE.format(id=m.id, count=count_words(m.params, short=True)) if m.params else m.id, name)
                for m, name in models]
     info = words.LOCAL_MODELS_FOUND.format(n=len(models)) if models else words.LOCAL_MODELS_NONE

@@ -99,10 +99,16 @@ MODEL_BOX = {"label": "Model to fine-tune", "placeholder": "e.g. distilbert-base
 CHECK_MODEL = "Check this model"
 NO_MODEL_YET = "No model chosen yet."
 LOCAL_MODELS_BOX = "Models already on this computer"
-LOCAL_MODELS = "Downloaded models (Hugging Face cache)"
+LOCAL_MODELS = "Models on this computer"
 LOCAL_MODEL_CHOICE = "{id} ({count} weights)"
-LOCAL_MODELS_FOUND = "{n} model(s) found in the local Hugging Face cache."
-LOCAL_MODELS_NONE = "No models in the local cache yet."
+LOCAL_MODELS_FOUND = (
+    "{n} model(s) found: the Hugging Face cache, the app's folder, the local root, and models that installed Python "
+    "packages ship."
+)
+LOCAL_MODELS_NONE = (
+    "No model found on this computer yet (the Hugging Face cache, the app's folder, the local root, installed "
+    "packages): search the Hub, or type a model folder's path above."
+)
 REFRESH_LIST = "Refresh list"
 LOCAL_FOLDER_NOTE = "A model folder saved with `save_pretrained` works too: type its path in the box above."
 HUB_SEARCH_BOX = "Search the Hugging Face Hub"
