@@ -49,6 +49,16 @@ REASONS = {
     "unreachable": "the Hugging Face Hub at {endpoint} cannot be reached (offline?): {detail}. Check the internet "
                    "connection and try again.",
 }
+# What went wrong on the way to the Hub, in words (the library's "[Errno -2] Name or service not known" is not).
+NETWORK_WORDS = {
+    "lookup": "its address could not be looked up, so this computer has no internet connection or its name server "
+              "does not answer",
+    "refused": "it refused the connection (a proxy or firewall in the way, or a wrong HF_ENDPOINT)",
+    "timeout": "it did not answer in time",
+    "ssl": "the secure connection failed (a proxy that inspects traffic, or this computer's clock is wrong)",
+    "reset": "the connection was cut before it answered",
+    "other": "the connection failed",
+}
 
 
 class HubError(ValueError):
@@ -197,12 +207,51 @@ def hub_error(exc: BaseException, what: str, *, then: str = "", secret: str | No
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     response = getattr(cause, "response", None)
-    detail = "it is not in this computer's cache either" if isinstance(cause, LocalEntryNotFoundError) else first_line(cause, 200)
+    if isinstance(cause, LocalEntryNotFoundError):
+        detail = "it is not in this computer's cache either"
+    elif kind == "unreachable":
+        detail = network_words(exc)
+    else:
+        detail = first_line(cause, 200)
     reason = REASONS[kind].format(endpoint=hub_endpoint(), code=getattr(response, "status_code", "?"), detail=detail)
     message = f"Could not {what}: {reason}" + (f" {then}" if then else "")
     logger.info("Hub call failed (%s) while trying to %s: %r", kind, what, exc)
     message = redact(message.replace(secret, "hf_***") if secret else message)
     return (HubUnreachableError if kind in ("offline", "unreachable") else HubError)(message, kind)
+
+
+def network_words(exc: BaseException) -> str:
+    """Why a request got no answer, in words (NETWORK_WORDS), read from the typed errors in the chain of causes:
+    the socket's own error decides, never the words of a message."""
+    import socket
+    import ssl
+
+    chain = _chain(exc)
+    kinds: tuple[tuple[str, tuple[type[BaseException], ...]], ...] = (
+        ("lookup", (socket.gaierror,)),
+        ("ssl", (ssl.SSLError,)),
+        ("refused", (ConnectionRefusedError,)),
+        ("reset", (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)),
+        ("timeout", (TimeoutError, *_timeout_errors())),
+    )
+    for key, types in kinds:
+        if any(isinstance(e, types) for e in chain):
+            return NETWORK_WORDS[key]
+    logger.info("A network failure with no known cause: %r", exc)
+    return NETWORK_WORDS["other"]
+
+
+def _timeout_errors() -> tuple[type[Exception], ...]:
+    """The HTTP clients' timeouts (httpx2, httpx), which are no TimeoutError."""
+    import importlib
+
+    found = []
+    for name in ("httpx2", "httpx"):
+        try:
+            found.append(importlib.import_module(name).TimeoutException)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
 
 
 def error_kind(exc: BaseException) -> tuple[str, BaseException] | None:
