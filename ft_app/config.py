@@ -251,13 +251,14 @@ class TrainingSettings:
     save_steps: int | None = _help("With save_strategy steps: save every this many steps.", default=None)
     logging_steps: int | None = _help("Log the loss every this many steps; empty aims for about 50 points.", default=None)
     save_total_limit: int | None = _help("Keep at most this many checkpoints on disk.", default=2)
-    early_stopping: bool | None = _help(
-        "Stop when the best-checkpoint metric stops improving; empty means on whenever the run evaluates.",
-        default=None,
+    early_stopping: bool = _help(
+        "Stop when the best-checkpoint metric stops improving, and keep the best checkpoint (off by default: on 400 "
+        "rows, picking the best of a few dozen held-out rows cost accuracy; bench/README.md).",
+        default=False,
     )
     early_stopping_patience: int = _help("Evaluations without improvement before early stopping.", default=3)
     load_best_model_at_end: bool | None = _help(
-        "Keep the checkpoint with the best eval metric at the end; empty means on whenever the run evaluates.",
+        "Keep the checkpoint with the best eval metric at the end; empty means on with early stopping.",
         default=None,
     )
     metric_for_best_model: str = _help(
@@ -478,7 +479,7 @@ class RunConfig:
                 "Turn evaluation on or switch early stopping off.",
                 "training.early_stopping",
             )
-        if t.early_stopping is True and t.load_best_model_at_end is False:
+        if t.early_stopping and t.load_best_model_at_end is False:
             raise ConfigError(
                 f"Early stopping keeps the best checkpoint, so '{field_label('load_best_model_at_end')}' cannot be "
                 "No: set it to Automatic or Yes.",
@@ -531,22 +532,19 @@ class RunConfig:
 
     @property
     def load_best_model_at_end(self) -> bool:
-        """Whether to restore the best checkpoint at the end (when the run evaluates): on unless switched off.
+        """Whether to restore the best checkpoint at the end (when the run evaluates): on with early stopping.
 
-        The last checkpoint is not the best one often enough (a classifier's loss rises while its accuracy holds,
-        a small dataset is memorised) that "the model you get" must mean the best one the run saw.
+        Off by default, measured (bench/keep_best.py): MiniLM on 400 SST-2 rows kept its pass-1 model, best on the
+        40 held-out rows (0.800) but 0.656 on the 872 dev rows, where the last model scores 0.789. A few dozen rows
+        are too few to pick a model by; the automatic recipe is sized to end well.
         """
         t = self.training
-        return True if t.load_best_model_at_end is None else bool(t.load_best_model_at_end)
+        return bool(self.early_stopping if t.load_best_model_at_end is None else t.load_best_model_at_end)
 
     @property
     def early_stopping(self) -> bool:
-        """Whether to stop once the best-checkpoint metric stops improving (when the run evaluates): on unless
-        switched off, or unless keeping the best checkpoint is."""
-        t = self.training
-        if t.early_stopping is None:
-            return self.load_best_model_at_end
-        return t.early_stopping
+        """Whether to stop once the best-checkpoint metric stops improving (when the run evaluates)."""
+        return bool(self.training.early_stopping)
 
     @property
     def best_metric(self) -> tuple[str, bool]:
@@ -700,18 +698,13 @@ def to_training_arguments(
     t = config.training
     total = schedule.total_steps
     logging_steps = t.logging_steps or max(1, total // TARGET_LOG_POINTS)
-    eval_strategy, eval_steps = _strategy(t.eval_strategy, t.eval_steps, total, schedule.steps_per_epoch)
+    eval_strategy, eval_steps = _strategy(t.eval_strategy, t.eval_steps, total)
     if not schedule.has_eval:
         eval_strategy, eval_steps = "no", None
     save_strategy, save_steps = (
         (eval_strategy, eval_steps) if t.save_strategy == "auto" else _strategy(t.save_strategy, t.save_steps, total)
     )
     load_best = config.load_best_model_at_end and eval_strategy != "no"
-    if load_best and t.load_best_model_at_end is None and t.early_stopping is not True:
-        # Kept by default only where the checkpoints fall on the evaluations; asked for, the Trainer's check speaks.
-        load_best = save_strategy == eval_strategy and (
-            eval_strategy != "steps" or bool(save_steps and eval_steps and save_steps % eval_steps == 0)
-        )
     metric, greater = config.best_metric if load_best else (None, None)
     kwargs: dict[str, Any] = dict(
         output_dir=str(output_dir),
@@ -830,11 +823,9 @@ def _warmup(t: TrainingSettings, schedule: Schedule) -> float:
     return WARMUP_SHARE
 
 
-def _strategy(strategy: str, steps: int | None, total: int, per_pass: int | None = None) -> tuple[str, int | None]:
+def _strategy(strategy: str, steps: int | None, total: int) -> tuple[str, int | None]:
     if strategy == "auto":
-        # At least once a pass, and at least TARGET_EVAL_POINTS times a run: the best checkpoint is chosen among these.
-        every = max(1, total // TARGET_EVAL_POINTS)
-        return "steps", steps or (min(every, per_pass) if per_pass else every)
+        return "steps", steps or max(1, total // TARGET_EVAL_POINTS)
     if strategy == "steps":
         return "steps", steps or max(1, total // TARGET_EVAL_POINTS)
     return strategy, None

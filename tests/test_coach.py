@@ -134,7 +134,7 @@ def test_apply_fix_returns_a_valid_changed_config() -> None:
     config = _config()
     fixed = apply_fix(config, {"training.early_stopping": True, "training.learning_rate": 1e-5})
     assert fixed.training.early_stopping and fixed.training.learning_rate == 1e-5
-    assert config.training.early_stopping is None  # the original is untouched
+    assert config.training.early_stopping is False  # the original is untouched
     with pytest.raises(ValueError, match="unknown setting"):
         apply_fix(config, {"training.no_such_knob": 1})
 

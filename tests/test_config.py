@@ -306,21 +306,17 @@ def test_training_arguments_map_the_knobs() -> None:
 
 
 def test_eval_and_save_strategies() -> None:
-    """auto evaluates about 5 times a run and at least once a pass, saves with each evaluation and keeps the best
-    checkpoint by the task's own measure; no eval data turns evaluation off."""
+    """auto evaluates about 5 times and saves with each evaluation; the last model is kept unless asked (measured:
+    bench/keep_best.py); no eval data turns evaluation off."""
     auto = _args(_cfg(), total=100)
     assert (auto.eval_strategy.value, auto.eval_steps) == ("steps", 20)
     assert (auto.save_strategy.value, auto.save_steps) == ("steps", 20)
-    assert auto.load_best_model_at_end is True and auto.metric_for_best_model == "eval_accuracy"
-    assert auto.greater_is_better is True
-    per_pass = to_training_arguments(_cfg(), "/tmp/ft-app-test-args", Schedule(405, True, 45), precision="fp32",
-                                     use_cpu=True)
-    assert per_pass.eval_steps == 45  # 9 passes of 45 steps: once a pass, not every 81 steps
-    text = _args(_cfg(task="causal_lm"))
+    assert auto.load_best_model_at_end is False and auto.metric_for_best_model is None
+    # Asked for, the best checkpoint is chosen by the task's own measure: accuracy for labels, eval loss for text.
+    kept = _args(_cfg(training={"load_best_model_at_end": True}))
+    assert kept.metric_for_best_model == "eval_accuracy" and kept.greater_is_better is True
+    text = _args(_cfg(task="causal_lm", training={"load_best_model_at_end": True}))
     assert text.metric_for_best_model == "eval_loss" and text.greater_is_better is False
-    # A save schedule that cannot hold the best checkpoint switches keeping it off, unless it was asked for.
-    assert _args(_cfg(training={"save_strategy": "epoch"})).load_best_model_at_end is False
-    assert _args(_cfg(training={"load_best_model_at_end": False})).load_best_model_at_end is False
 
     epoch = _args(_cfg(training={"eval_strategy": "epoch", "save_strategy": "no"}))
     assert epoch.eval_strategy.value == "epoch" and epoch.save_strategy.value == "no"

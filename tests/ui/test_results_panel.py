@@ -135,7 +135,7 @@ def test_coach_apply_fills_the_form_with_the_fix_and_leaves_the_rest(tmp_path: P
     assert set(updates) == {form.by_path[("training", "early_stopping")], form.by_path[("training", "load_best_model_at_end")],
                             coach.notice}
     assert updates[coach.notice] == ""  # an applied fix clears an earlier refusal
-    assert updates[form.by_path[("training", "early_stopping")]]["value"] == "yes"  # Automatic / Yes / No
+    assert updates[form.by_path[("training", "early_stopping")]]["value"] is True
     assert updates[form.by_path[("training", "load_best_model_at_end")]]["value"] == "yes"  # the Automatic/Yes/No radio
     updates = second(values)
     assert updates[form.by_path[("training", "learning_rate")]]["value"] == 0.0001
