@@ -195,6 +195,23 @@ def publish(ctx: AppContext, run_id: str | None, repo_name: str, is_private: boo
         url=result.url, n=len(result.files), note=f"\n\n{result.note}" if result.note else "")
 
 
+def publish_on_page(ctx: AppContext, run_id: str | None, repo_name: str, is_private: bool, choice: str,
+                    hub_token: str, owner_key: str | None = None, request: gr.Request = None,
+                    profile: gr.OAuthProfile | None = None) -> str:
+    """The Publish button: publish, and keep a failure in the publish box, whole and in words, until the next try
+    (a toast vanished, and cut a long message off mid-address). API clients call `publish`, which raises.
+
+    Args: the run dropdown, the repo name, "private repo", what to publish, the token box, the visitor's owner key.
+    Returns: the publish note (the link, or why nothing was published).
+    """
+    from ft_app.hub_token import redact
+
+    try:
+        return publish(ctx, run_id, repo_name, is_private, choice, hub_token, owner_key, request, profile)
+    except ValueError as exc:  # a refusal or a Hub failure: one plain sentence (ft_app/hub.py), the token masked
+        return words.PUBLISH_FAILED.format(message=redact(str(exc)))
+
+
 def make_space(ctx: AppContext, run_id: str | None, owner_key: str | None = None, request: gr.Request = None,
                profile: gr.OAuthProfile | None = None) -> Any:
     """Zip the before/after demo app with the model files in it.
@@ -328,8 +345,8 @@ def _publish_section(ctx: AppContext, run: gr.Dropdown, token: gr.Textbox, notic
         publish_btn = gr.Button(words.PUBLISH, variant="primary", interactive=not demo_server,
                                 elem_id="export-publish-btn")
         publish_note = gr.Markdown("", elem_id="export-publish-note")
-    page_event(publish_btn.click, bind(publish, ctx), [run, repo, private, what, token, ctx.owner], [publish_note],
-               notice, api_name="publish_to_hub", concurrency_limit=1)
+    page_event(publish_btn.click, bind(publish_on_page, ctx), [run, repo, private, what, token, ctx.owner],
+               [publish_note], notice, api_name="publish_to_hub", api_fn=bind(publish, ctx), concurrency_limit=1)
     return publish_note
 
 

@@ -514,3 +514,5 @@ CARD_NEW_HEAD_ZERO_SHOT = (
     "For the before that means something, see the zero-shot column: <code>{model}</code> choosing among the labels "
     "with no training at all."
 )
+# A Publish that failed: kept in the publish box, whole (a toast vanished and cut the message off).
+PUBLISH_FAILED = "**Not published.** {message}"
