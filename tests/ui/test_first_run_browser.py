@@ -105,7 +105,7 @@ def test_first_run_with_no_knob_touched_ends_better_than_the_base(
     # 2 · Data: the person's own file; the columns are detected and the charts drawn without another click.
     open_tab(page, "2 · Data")
     page.locator("#data-upload input[type=file]").set_input_files(str(reviews_csv))
-    page.get_by_text(f"{REVIEW_ROWS} rows", exact=True).wait_for()
+    page.get_by_text(f"{REVIEW_ROWS} rows", exact=True).wait_for(timeout=90_000)  # upload, read and preview on a busy CPU
     page.wait_for_selector("#data-balance .js-plotly-plot .bars", timeout=60_000)
     page.wait_for_selector("#data-lengths .js-plotly-plot", timeout=60_000)
     shot(page, screenshots, "1-data")
