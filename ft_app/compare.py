@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,8 @@ from ft_app.inference import RunInfo, load_base_model, load_finetuned_model, loa
 from ft_app.limits import MAX_COMPARE_ROWS
 from ft_app.runs import EXAMPLES_FILE, read_jsonl
 from ft_app.tasks import GenerationSettings, Prediction
+
+SIDES = ("base", "finetuned")  # the two sides of every comparison, in the order they answer
 
 
 @dataclass
@@ -55,6 +59,23 @@ class Comparer:
             tuned = predict(loaded.finetuned, loaded.tokenizer, text, info, settings)
         return Comparison(run_id=info.run_dir.name, input=text, base=base, finetuned=tuned, settings=settings)
 
+    @contextmanager
+    def side(self, run_dir: Path, which: str) -> Iterator[tuple[Any, Any, RunInfo]]:
+        """Hold the models for one side ('base' or 'finetuned') of a run: (model, tokenizer, run info). The lock is
+        held until the block ends, so nobody switches an adapter off or loads another run meanwhile."""
+        if which not in SIDES:
+            raise ValueError(f"Unknown side {which!r}: use one of {', '.join(SIDES)}.")
+        with self._lock:
+            loaded = self._load(Path(run_dir))
+            if which == "finetuned":
+                yield loaded.finetuned, loaded.tokenizer, loaded.info
+            elif loaded.info.is_adapter:
+                # The same weights with the adapter switched off, as compare() does.
+                with loaded.finetuned.disable_adapter():
+                    yield loaded.finetuned, loaded.tokenizer, loaded.info
+            else:
+                yield loaded.base, loaded.tokenizer, loaded.info
+
     def unload(self) -> None:
         """Drop the loaded models (e.g. before training needs the memory)."""
         with self._lock:
@@ -82,6 +103,11 @@ def held_out_examples(run_dir: Path, n: int = 5) -> list[dict[str, str]]:
 
 
 _default = Comparer()
+
+
+def default_comparer() -> Comparer:
+    """The process-wide comparer: one loaded run shared by every visitor of this server."""
+    return _default
 
 
 def compare(run_dir: Path, text: str, settings: GenerationSettings | None = None) -> Comparison:

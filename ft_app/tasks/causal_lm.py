@@ -336,8 +336,10 @@ def _is_plain_text(config: RunConfig) -> bool:
 TASK = CausalLMTask()
 
 
-def generate(model: Any, tokenizer: Any, inputs: Any, settings: GenerationSettings) -> Any:
-    """Generate new tokens for one input with the shared decoding settings; returns only the new ids."""
+def generate(model: Any, tokenizer: Any, inputs: Any, settings: GenerationSettings, **extra: Any) -> Any:
+    """Generate new tokens for one input with the shared decoding settings; returns only the new ids. `extra`: more
+    `generate` arguments that do not change the answer (a streamer, a stop request), so a streamed chat answer is the
+    one Compare gives."""
     import torch
 
     torch.manual_seed(settings.seed)
@@ -347,7 +349,7 @@ def generate(model: Any, tokenizer: Any, inputs: Any, settings: GenerationSettin
     else:
         kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
     with torch.no_grad():
-        output = model.generate(**inputs, **kwargs)
+        output = model.generate(**inputs, **kwargs, **extra)
     if getattr(model.config, "is_encoder_decoder", False):
         return output[0]
     return output[0, inputs["input_ids"].shape[1] :]
