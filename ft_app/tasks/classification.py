@@ -251,10 +251,17 @@ class ClassificationTask(TaskSpec):
         if not adapter:
             return (f"from transformers import pipeline\nclassify = pipeline(\"text-classification\", model={ref})\n"
                     f"print(classify({example})[0][\"label\"])")
+        # The base has no classifier of its own: its load report would call the new one MISSING (and its pre-training
+        # heads UNEXPECTED) although the adapter then loads the classifier the run trained (modules_to_save). So the
+        # snippet passes the labels, keeps that expected report quiet, and leaves peft's own warnings (a head the
+        # adapter lacks) on.
         return (
-            "from peft import AutoPeftModelForSequenceClassification\nfrom transformers import AutoTokenizer\n"
+            "from peft import AutoPeftModelForSequenceClassification\nfrom transformers import AutoTokenizer, logging\n"
             f"labels = {json.dumps(label_names or [])}\n"
-            f"model = AutoPeftModelForSequenceClassification.from_pretrained({ref}, num_labels=len(labels))\n"
+            "logging.set_verbosity_error()  # the base has no classifier: the adapter brings the one this run trained\n"
+            f"model = AutoPeftModelForSequenceClassification.from_pretrained({ref}, num_labels=len(labels), "
+            "id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)})\n"
+            "logging.set_verbosity_warning()\n"
             f"tokenizer = AutoTokenizer.from_pretrained({ref})\n"
             f"logits = model(**tokenizer({example}, return_tensors=\"pt\")).logits\n"
             "print(labels[logits.argmax(-1).item()])"
