@@ -286,6 +286,9 @@ def build(ctx: AppContext) -> CompareTab:
         refresh = gr.Button(words.REFRESH_LIST, scale=0, min_width=150)
     run_info = gr.Markdown(words.NO_RUN_TO_COMPARE, elem_classes=["ft-card"])
     decoding = _single_section(ctx, run, run_info)
+    from ft_app.ui import chat_box  # the chat for a text-generation run, under the single comparison
+
+    chat_box.build(ctx, run, decoding)
     refresh.click(bind(refresh_runs, ctx), [run, ctx.owner], [run], api_name="compare_runs")
     _batch_section(ctx, run, decoding)
     return CompareTab(run=run)

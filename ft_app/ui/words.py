@@ -516,3 +516,25 @@ CARD_NEW_HEAD_ZERO_SHOT = (
 )
 # A Publish that failed: kept in the publish box, whole (a toast vanished and cut the message off).
 PUBLISH_FAILED = "**Not published.** {message}"
+
+# ---- issue 19 item 2: chat side by side (Compare tab) -------------------------------------------------------------
+CHAT_TITLE = "### Chat with both models"
+CHAT_INTRO = (
+    "Type once: the base model and the fine-tuned model each answer in their own column, word by word as they "
+    "write, and each remembers its own answers for the next message. Both use the run's chat template and system "
+    "prompt and the decoding settings above."
+)
+CHAT_BASE = "Base model (before)"
+CHAT_TUNED = "Fine-tuned (after)"
+CHAT_MESSAGE = {"label": "Your message", "placeholder": "Say something to both models, then press Enter or Send"}
+CHAT_SEND = "Send"
+CHAT_RESET = "Start over"
+CHAT_NO_MESSAGE = "The message is empty: type something to say to both models."
+CHAT_EMPTY_ANSWER = "*(no answer: the model stopped at once)*"
+CHAT_DROPPED = (
+    "This conversation no longer fits what the model reads ({limit} tokens, with room for a {tokens}-token answer): "
+    "its oldest {dropped} turns were left out of the last answer's prompt. Press *Start over* for a fresh one."
+)
+CHAT_PROMPTS = "What each model read for its last answer"
+CHAT_BASE_PROMPT = "The base model's prompt"
+CHAT_TUNED_PROMPT = "The fine-tuned model's prompt"
