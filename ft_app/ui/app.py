@@ -324,6 +324,9 @@ def _wire_example(ctx: AppContext, page: Page) -> None:
         page.example_btn.click, bind(try_example, ctx, train.preset, page.example_note), [page.task, page.model.model],
         list(form.components()) + [train.preset, page.example_note], page.top_notice, api_name="try_example",
     ).success(
+        data_tab.forget_source_notices, [page.top_notice], [data.notice, data.upload], api_visibility="private",
+        show_progress="hidden",
+    ).then(
         bind(preview_example, ctx), {data.source, page.task, ctx.owner, *data.mapping.values()},
         [data.preview, data.summary, *data.mapping.values()], api_visibility="private",
     ).then(bind(data_tab.auto_report, ctx, data.notice), {*form.components(), ctx.owner}, data.report_outputs,

@@ -125,13 +125,15 @@ def _refusal_message(exc: BaseException) -> str:
     return redact(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
 
 
-def into_notice(fn: F, outputs: Collection[Any], notice: Any) -> F:
+def into_notice(fn: F, outputs: Collection[Any], notice: Any, cause: Any = None) -> F:
     """A page handler: `fn`'s result plus a cleared notice; a refusal leaves every output as it was and fills `notice`.
 
     A failed Gradio event marks each of its outputs with a red "Error" badge, so on the page a refusal is not an
-    error: only the notice (and a short toast) changes.
+    error: only the notice (and a short toast) changes. With `cause` (a gr.State), a refusal caused by a run (one
+    with a `run_id`, e.g. Busy) keeps that run's id there, so that the notice can go when that run ends.
     """
     ordered = list(outputs)
+    cleared = {notice: ""} if cause is None else {notice: "", cause: None}
 
     @functools.wraps(fn)
     def page_handler(*args: Any, **kwargs: Any) -> dict[Any, Any]:
@@ -140,11 +142,12 @@ def into_notice(fn: F, outputs: Collection[Any], notice: Any) -> F:
         except (gr.Error, ValueError) as exc:
             message = _refusal_message(exc)
             gr.Warning(shorten(message, 200))
-            return {notice: notice_html(message)}
+            refused = {notice: notice_html(message)}
+            return refused if cause is None else {**refused, cause: getattr(exc, "run_id", None)}
         if isinstance(result, dict):
-            return {**result, notice: ""}
+            return {**result, **cleared}
         values = list(result) if isinstance(result, (tuple, list)) and len(ordered) > 1 else [result]
-        return {**dict(zip(ordered, values, strict=True)), notice: ""}
+        return {**dict(zip(ordered, values, strict=True)), **cleared}
 
     return page_handler  # type: ignore[return-value]
 
@@ -158,18 +161,22 @@ def page_event(
     *,
     api_name: str | None = None,
     api_fn: Callable[..., Any] | None = None,
+    api_outputs: Collection[Any] | None = None,
+    cause: Any = None,
     **kwargs: Any,
 ) -> Any:
     """Wire `fn` to a page trigger with refusals shown in `notice`, and (with api_name) as an API endpoint.
 
-    API clients call the endpoint (`api_fn`, by default `fn`) and get a refusal as an error; the page never
-    sees that endpoint.
+    API clients call the endpoint (`api_fn`, by default `fn`, with `api_outputs`, by default `outputs`) and get a
+    refusal as an error; the page never sees that endpoint. `cause`: see into_notice.
     """
     if api_name:
         kwargs.setdefault("concurrency_id", api_name)  # the page and the API share one queue slot
-        gr.on(triggers=[], fn=user_errors(api_fn or fn), inputs=inputs, outputs=list(outputs), api_name=api_name,
-              **kwargs)
-    return trigger(into_notice(fn, outputs, notice), inputs, [*outputs, notice], api_visibility="private", **kwargs)
+        gr.on(triggers=[], fn=user_errors(api_fn or fn), inputs=inputs, outputs=list(api_outputs or outputs),
+              api_name=api_name, **kwargs)
+    extra = [notice] if cause is None else [notice, cause]
+    return trigger(into_notice(fn, outputs, notice, cause), inputs, [*outputs, *extra], api_visibility="private",
+                   **kwargs)
 
 
 def download_root() -> Path:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -122,32 +123,52 @@ def compare_text(ctx: AppContext, run_id: str | None, prompt: str, tokens: float
     return [*_side(result.base), *_side(result.finetuned)]
 
 
-def compare_rows(ctx: AppContext, run_id: str | None, n: float, tokens: float, temp: float, p: float,
-                 seed_value: float, which: str, owner_key: str | None = None, request: gr.Request = None,
-                 profile: gr.OAuthProfile | None = None) -> list[Any]:
-    """Answer N held-out rows with both models, judge each side, and offer the table as CSV.
+def compare_text_shown(ctx: AppContext, run_id: str | None, prompt: str, tokens: float, temp: float, p: float,
+                       seed_value: float, owner_key: str | None = None, request: gr.Request = None,
+                       profile: gr.OAuthProfile | None = None) -> list[Any]:
+    """compare_text for the page, with a line under the answers when the box held several lines (read as one text:
+    a pasted list belongs in the list box of the table below).
 
-    Args: the run dropdown, how many rows, the decoding settings, the filter, the visitor's owner key.
-    Returns: the summary line, the table's rows, the CSV file, the rows as records (for filtering).
+    Args: as compare_text.
+    Returns: compare_text's outputs, then the lines note.
+    """
+    from ft_app.compare import lines_in
+
+    answers = compare_text(ctx, run_id, prompt, tokens, temp, p, seed_value, owner_key, request, profile)
+    n = lines_in(prompt)
+    return [*answers, words.COMPARE_LINES.format(n=n) if n > 1 else ""]
+
+
+def compare_rows(ctx: AppContext, run_id: str | None, n: float, tokens: float, temp: float, p: float,
+                 seed_value: float, which: str, owner_key: str | None = None, texts: str = "",
+                 file: str | None = None, request: gr.Request = None,
+                 profile: gr.OAuthProfile | None = None) -> list[Any]:
+    """Answer N held-out rows (or the visitor's own texts: an uploaded list, else the pasted lines) with both models,
+    judge each side where an expected answer is known, and offer the rows the filter shows as CSV.
+
+    Args: the run dropdown, how many held-out rows, the decoding settings, the filter, the visitor's owner key, the
+        pasted texts (one a line), the uploaded list (.txt, or .csv with a text and an optional label column).
+    Returns: the summary line, the table's rows, the CSV file (the rows shown), the rows as records (for filtering).
     """
     who = visitor(owner_key, request, profile)
     if not run_id:
         raise _no_run(ctx, who)
-    from ft_app.compare import batch_compare, write_batch_csv
+    from ft_app.compare import batch_compare, read_text_list, shown_rows, text_list
 
     count = check_compare_rows(n)  # the numbers first: a refusal names them whatever the run
-    rows = batch_compare(ctx.jobs.run_dir(run_id, who), count, _settings(tokens, temp, p, seed_value))
-    # Served as a returned file (never from the runs folder), among this visitor's downloads.
-    csv_path = made_for(ctx, who, lambda out: write_batch_csv(rows, out / f"{run_id}-side-by-side.csv"))
-    records = [_batch_record(r) for r in rows]
-    summary = _batch_summary(records)
-    if len(records) < count:
+    own = read_text_list(Path(file)) if file else (text_list(texts) if (texts or "").strip() else None)
+    rows = batch_compare(ctx.jobs.run_dir(run_id, who), count, _settings(tokens, temp, p, seed_value), rows=own)
+    csv_path = _csv_for(ctx, who, run_id, shown_rows(rows, which), which)
+    records = [_batch_record(r, run_id) for r in rows]
+    summary = _batch_summary(records, own=own is not None)
+    if own is None and len(records) < count:
         summary += words.FEWER_ROWS.format(n=len(records))
     return [summary, _filtered(records, which), str(csv_path), records]
 
 
 def compare_rows_shown(ctx: AppContext, run_id: str | None, n: float, tokens: float, temp: float, p: float,
-                       seed_value: float, which: str, owner_key: str | None = None, request: gr.Request = None,
+                       seed_value: float, which: str, owner_key: str | None = None, texts: str = "",
+                       file: str | None = None, request: gr.Request = None,
                        profile: gr.OAuthProfile | None = None) -> list[Any]:
     """compare_rows for the page: the summary and the CSV button appear with the table.
 
@@ -155,7 +176,7 @@ def compare_rows_shown(ctx: AppContext, run_id: str | None, n: float, tokens: fl
     Returns: the summary, the table, the CSV button, the records.
     """
     summary, table, csv_path, records = compare_rows(ctx, run_id, n, tokens, temp, p, seed_value, which, owner_key,
-                                                     request, profile)
+                                                     texts, file, request, profile)
     return [gr.Markdown(summary, visible=True), table, gr.DownloadButton(value=csv_path, visible=True), records]
 
 
@@ -166,6 +187,31 @@ def filter_rows(which: str, records: list[dict[str, Any]]) -> list[list[str]]:
     Returns: the table's rows.
     """
     return _filtered(records or [], which)
+
+
+def filtered_csv(ctx: AppContext, which: str, records: list[dict[str, Any]], owner_key: str | None = None,
+                 request: gr.Request = None, profile: gr.OAuthProfile | None = None) -> Any:
+    """The filter changed: the CSV download holds the rows the table now shows.
+
+    Args: the filter, the records, the visitor's owner key.
+    Returns: the CSV button.
+    """
+    if not records:
+        return gr.skip()
+    from ft_app.compare import BatchRow, shown_rows
+
+    rows = shown_rows([BatchRow(**r["row"]) for r in records], which)
+    who = visitor(owner_key, request, profile)
+    return gr.update(value=str(_csv_for(ctx, who, records[0]["run_id"], rows, which)), visible=True)
+
+
+def _csv_for(ctx: AppContext, who: Visitor, run_id: str, rows: list[Any], which: str | None) -> Path:
+    """The table's rows as CSV, served as a returned file (never from the runs folder) among this visitor's
+    downloads; a filtered table's file says which rows it holds."""
+    from ft_app.compare import write_batch_csv
+
+    name = f"{run_id}-side-by-side.csv" if which in (None, "", "all") else f"{run_id}-{which}-side-by-side.csv"
+    return made_for(ctx, who, lambda out: write_batch_csv(rows, out / name))
 
 
 def clear_rows() -> tuple[Any, ...]:
@@ -180,9 +226,11 @@ def _yes_no(value: bool | None) -> str:
     return "–" if value is None else (words.YES if value else words.NO)
 
 
-def _batch_record(row: Any) -> dict[str, Any]:
-    """One BatchRow as the table shows it, with its change kept for filtering."""
+def _batch_record(row: Any, run_id: str = "") -> dict[str, Any]:
+    """One BatchRow as the table shows it, with its change kept for filtering and the row itself for the CSV."""
     return {
+        "row": asdict(row),
+        "run_id": run_id,
         "cells": [row.input, row.reference, row.base, row.finetuned, _yes_no(row.base_correct),
                   _yes_no(row.finetuned_correct), words.CHANGE_WORDS.get(row.change, row.change)],
         "change": row.change,
@@ -192,15 +240,20 @@ def _batch_record(row: Any) -> dict[str, Any]:
 
 
 def _filtered(records: list[dict[str, Any]], which: str) -> list[list[str]]:
-    return [r["cells"] for r in records if which in (None, "", "all") or r["change"] == which]
+    """The cells of the rows the filter shows (the engine's filter, the one the CSV uses too)."""
+    from ft_app.compare import BatchRow, shown_rows
+
+    rows = [BatchRow(**r["row"]) for r in records]
+    kept = {id(row) for row in shown_rows(rows, which)}
+    return [r["cells"] for r, row in zip(records, rows, strict=True) if id(row) in kept]
 
 
-def _batch_summary(records: list[dict[str, Any]]) -> str:
+def _batch_summary(records: list[dict[str, Any]], own: bool = False) -> str:
     """One plain line: how often each side was right, and how many rows fine-tuning fixed or broke."""
     judged = [r for r in records if r["base_correct"] is not None]
     if not judged:
-        return words.BATCH_UNJUDGED.format(n=len(records))
-    return words.BATCH_SUMMARY.format(
+        return (words.BATCH_OWN_UNJUDGED if own else words.BATCH_UNJUDGED).format(n=len(records))
+    return (words.BATCH_OWN_SUMMARY if own else words.BATCH_SUMMARY).format(
         n=len(judged), base=sum(bool(r["base_correct"]) for r in judged),
         tuned=sum(bool(r["finetuned_correct"]) for r in judged), fixed=sum(r["change"] == "fixed" for r in judged),
         broken=sum(r["change"] == "broken" for r in judged))
@@ -245,22 +298,30 @@ def _single_section(ctx: AppContext, run: gr.Dropdown, run_info: gr.Markdown) ->
             gr.Markdown(words.TUNED_TITLE)
             tuned_text = gr.Textbox(label=words.TUNED_SAYS, lines=4, interactive=False, elem_id="tuned-out")
             tuned_label = gr.Label(label=words.TUNED_PROBABILITIES, visible=False)
+    lines_note = gr.Markdown("", elem_id="compare-lines", elem_classes=["ft-note"])
     page_event(run.change, bind(describe_run, ctx), [run, ctx.owner],
                [run_info, rows, examples, decoding_box, base_label, tuned_label], notice)
     examples.click(use_example, [examples, rows], [text, reference], api_visibility="private")
-    inputs, answers = [run, text, *decoding, ctx.owner], [base_text, base_label, tuned_text, tuned_label]
-    page_event(go.click, bind(compare_text, ctx), inputs, answers, notice, api_name="compare", concurrency_limit=1)
-    page_event(text.submit, bind(compare_text, ctx), inputs, answers, notice, concurrency_limit=1,
+    inputs, answers = [run, text, *decoding, ctx.owner], [base_text, base_label, tuned_text, tuned_label, lines_note]
+    page_event(go.click, bind(compare_text_shown, ctx), inputs, answers, notice, api_name="compare",
+               api_fn=bind(compare_text, ctx), api_outputs=answers[:4], concurrency_limit=1)
+    page_event(text.submit, bind(compare_text_shown, ctx), inputs, answers, notice, concurrency_limit=1,
                concurrency_id="compare")
     return decoding
 
 
 def _batch_section(ctx: AppContext, run: gr.Dropdown, decoding: list[Any]) -> None:
-    """Many held-out rows at once: how many, the button, the summary, the filter, the table and its CSV."""
+    """Many rows at once: how many held-out rows (or the visitor's own texts, pasted or uploaded), the button, the
+    summary, the filter, the table and the CSV of what it shows."""
     gr.Markdown(words.BATCH_INTRO)
     with gr.Row(elem_classes=["ft-row"]):
         count = gr.Slider(1, MAX_COMPARE_ROWS, value=20, step=1, **words.BATCH_N, scale=3, elem_id="batch-n")
         go = gr.Button(words.BATCH_GO, variant="primary", scale=0, min_width=220, elem_id="batch-btn")
+    with gr.Row(elem_classes=["ft-row"]):
+        texts = gr.Textbox(**words.BATCH_TEXTS, lines=4, max_lines=12, scale=3, elem_id="batch-texts")
+        # No file_types: Gradio's own type check marks the box with a red Error badge that outlives the refusal;
+        # the engine refuses another kind of file in words instead (compare.read_text_list).
+        own_file = gr.File(label=words.BATCH_FILE, type="filepath", scale=2, height=120, elem_id="batch-file")
     notice = gr.HTML("", elem_id="batch-notice", elem_classes=["ft-note"])
     summary = gr.Markdown("", elem_classes=["ft-card"], elem_id="batch-summary", visible=False)
     which = gr.Radio(words.BATCH_FILTERS, value="all", label=words.SHOW, elem_id="batch-filter")
@@ -271,9 +332,10 @@ def _batch_section(ctx: AppContext, run: gr.Dropdown, decoding: list[Any]) -> No
     csv = gr.DownloadButton(words.BATCH_CSV, value=None, visible=False, elem_id="batch-csv", variant="secondary")
     records = gr.State([])
     outputs = [summary, table, csv, records]
-    page_event(go.click, bind(compare_rows_shown, ctx), [run, count, *decoding, which, ctx.owner], outputs, notice,
-               api_name="batch_compare", api_fn=bind(compare_rows, ctx), concurrency_limit=1)
+    page_event(go.click, bind(compare_rows_shown, ctx), [run, count, *decoding, which, ctx.owner, texts, own_file],
+               outputs, notice, api_name="batch_compare", api_fn=bind(compare_rows, ctx), concurrency_limit=1)
     which.change(filter_rows, [which, records], [table], api_visibility="private")
+    which.change(bind(filtered_csv, ctx), [which, records, ctx.owner], [csv], api_visibility="private")
     run.change(clear_rows, None, outputs, api_visibility="private")
 
 

@@ -19,7 +19,6 @@ from ft_app.ui.common import bind, dropdown_value, field_label, page_event, shor
 from ft_app.ui.context import AppContext
 from ft_app.ui.form import config_field
 
-FILE_TYPES = [".csv", ".tsv", ".json", ".jsonl", ".parquet"]
 PREVIEW_ROWS = 20
 # One dropdown per column role a task can read (data.ColumnMapping's parts), each a DataConfig field.
 MAPPING_FIELDS: tuple[str, ...] = tuple(f"{part.name}_column" for part in dataclasses.fields(ColumnMapping))
@@ -39,6 +38,7 @@ class DataTab:
     """The Data tab's widgets that other parts of the app use."""
 
     source: gr.Textbox
+    upload: gr.File
     mapping: dict[str, gr.Dropdown]
     preview: gr.Dataframe
     summary: gr.Markdown
@@ -112,6 +112,25 @@ def upload_data(ctx: AppContext, file: str | None, task_value: str, owner_key: s
     rows = preview_table(file, None, "train", task_value)  # refuses a non-table before anything changes
     kept = keep_upload(ctx.uploads_dir, file, ctx.jobs.host, visitor(owner_key, request, profile))
     return [upload_name(kept), gr.Dropdown(choices=[], value=""), gr.Dropdown(choices=["train"], value="train"), *rows]
+
+
+def clear_refused_upload(notice_value: str) -> Any:
+    """After an upload: a refused file does not stay in the box (the notice says why it was refused).
+
+    Args: the Data tab's notice.
+    Returns: the upload box.
+    """
+    return gr.update(value=None) if notice_value else gr.skip()
+
+
+def forget_source_notices(refused: str = "") -> tuple[Any, Any]:
+    """Another source was put in (e.g. Try an example): a refusal of the last one, and its file, go (unless the new
+    source was itself refused: then nothing changed here).
+
+    Args: the notice of the action that put the new source in.
+    Returns: the Data tab's notice, the upload box.
+    """
+    return (gr.skip(), gr.skip()) if refused else ("", gr.update(value=None))
 
 
 def load_data(ctx: AppContext, src: str, config_name: str | None, split_name: str | None, task_value: str,
@@ -202,8 +221,10 @@ def _source_section(ctx: AppContext) -> list[Any]:
     form = ctx.form
     with gr.Row():
         with gr.Column(scale=1):
-            upload = gr.File(label=words.UPLOAD.format(mb=ctx.jobs.host.max_upload_mb), file_types=FILE_TYPES,
-                             elem_id="data-upload", height=140)
+            # No file_types: Gradio's own type check marks the box with a red Error badge that outlives the
+            # refusal and never reaches the handler; upload_data refuses another kind of file in words instead.
+            upload = gr.File(label=words.UPLOAD.format(mb=ctx.jobs.host.max_upload_mb), elem_id="data-upload",
+                             height=140)
         with gr.Column(scale=1):
             source = form.field("data", "train", **words.DATA_SOURCE, elem_id="data-source")
             with gr.Row():
@@ -223,7 +244,8 @@ def _mapping_section(ctx: AppContext) -> dict[str, gr.Dropdown]:
         for name in MAPPING_FIELDS:
             mapping[name] = ctx.form.add(("data", name), gr.Dropdown(
                 label=field_label(name), info=config_field("data", name).metadata.get("help"), choices=[AUTO],
-                value="", allow_custom_value=True, visible=name in shown_mapping(TASK_NAMES[0]), min_width=200))
+                value="", allow_custom_value=True, visible=name in shown_mapping(TASK_NAMES[0]), min_width=200,
+                elem_id=f"map-{name}".replace("_", "-")))
     return mapping
 
 
@@ -256,7 +278,7 @@ def build(ctx: AppContext, task: gr.Radio) -> DataTab:
     target_len, chat = _settings_section(ctx)
     gr.Markdown(words.REPORT_TITLE)
     report_btn = gr.Button(words.REPORT_BUTTON)
-    report_md = gr.Markdown(words.REPORT_START)
+    report_md = gr.Markdown(words.REPORT_START, elem_id="data-report")
     with gr.Row():
         balance = gr.Plot(label=words.LABEL_BALANCE, visible=True, elem_id="data-balance")
         lengths = gr.Plot(label=words.TOKEN_LENGTHS, elem_id="data-lengths")
@@ -267,8 +289,8 @@ def build(ctx: AppContext, task: gr.Radio) -> DataTab:
     report_inputs = {*form.components(), notice, owner}
     page_event(upload.upload, bind(upload_data, ctx), [upload, task, owner],
                [source, dataset_config, split, preview, summary, *columns], notice, api_name="upload_data").then(
-        report_after, report_inputs, report_outputs, api_visibility="private", show_progress="minimal"
-    )
+        clear_refused_upload, [notice], [upload], api_visibility="private", show_progress="hidden"
+    ).then(report_after, report_inputs, report_outputs, api_visibility="private", show_progress="minimal")
     for trigger, api in ((load.click, "load_data"), (source.submit, None)):
         page_event(trigger, bind(load_data, ctx), [source, dataset_config, split, task, owner],
                    [dataset_config, split, preview, summary, *columns], notice, api_name=api,
@@ -276,7 +298,13 @@ def build(ctx: AppContext, task: gr.Radio) -> DataTab:
             report_after, report_inputs, report_outputs, api_visibility="private", show_progress="minimal"
         )
     page_event(report_btn.click, bind(data_report, ctx), {*form.components(), owner}, report_outputs, notice)
+    # A column picked by the person re-checks the data, so the report's warnings follow the mapping shown (a warning
+    # about a wrong label column goes when the column is set back). `input`, not `change`: loading data sets the
+    # dropdowns itself and reports once after.
+    for column in columns:
+        column.input(report_after, report_inputs, report_outputs, api_visibility="private", show_progress="minimal",
+                     trigger_mode="always_last")
     task_only = [(balance, lambda t: t.labels), *[(c, lambda t: t.continues_prompt) for c in (*chat, example)],
                  (target_len, lambda t: "target" in t.mapping_parts)]
-    return DataTab(source=source, mapping=mapping, preview=preview, summary=summary, notice=notice,
+    return DataTab(source=source, upload=upload, mapping=mapping, preview=preview, summary=summary, notice=notice,
                    task_only=task_only, report_outputs=report_outputs)

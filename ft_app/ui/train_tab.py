@@ -68,12 +68,14 @@ class TrainTab:
     watched: gr.State  # the run the page follows
     shown: gr.State  # which finished run's results the panel shows, so a tick does not redraw them
     token: gr.Textbox
+    busy_cause: gr.State  # the run a Busy refusal in the notice was about: the notice goes when that run ends
 
     @property
     def view_outputs(self) -> list[Any]:
         """The widgets `view` fills, in order."""
         return [self.plot, self.progress, self.log, self.timer, self.run_box, self.stop_btn, self.failure,
-                self.resume_btn, *self.coach.outputs, *self.results.outputs, self.plan_now, self.shown]
+                self.resume_btn, *self.coach.outputs, *self.results.outputs, self.plan_now, self.shown,
+                self.train_btn]
 
 
 def preset_choices(task: str) -> list[tuple[str, str]]:
@@ -163,7 +165,8 @@ def view(ctx: AppContext, run_id: str | None, smoothing_value: float, shown_key:
     snap = snapshot_for(ctx, run_id, who)
     fig, bar, log_text = live_view(ctx, snap, smoothing_value)
     active = bool(snap and snap.active)
-    out: list[Any] = [fig, bar, log_text, gr.Timer(active=active), snap.run_id if snap else "",
+    # The timer also runs while another visitor's run is on, so that the Train button comes back when it ends.
+    out: list[Any] = [fig, bar, log_text, gr.Timer(active=active or ctx.jobs.busy), snap.run_id if snap else "",
                       gr.Button(visible=stop_shown(ctx, snap, who))]
     out += _failure_view(ctx, snap, who)
     out += coach_box.view(ctx, snap)
@@ -173,7 +176,7 @@ def view(ctx: AppContext, run_id: str | None, smoothing_value: float, shown_key:
     else:
         key = f"{snap.run_id}:{snap.status}"
         out += results_panel.render(snap.run_dir, snap.status) if key != shown_key else results_panel.unchanged()
-    return [*out, plan_now(snap), key]
+    return [*out, plan_now(snap), key, _train_button(ctx, who)]
 
 
 def attach(ctx: AppContext, run_id: str | None, smoothing_value: float, shown_key: str | None = None,
@@ -252,6 +255,72 @@ def stop(ctx: AppContext, owner_key: str | None = None, request: gr.Request = No
     run_id = ctx.jobs.stop(who)
     gr.Info(words.STOPPING.format(run_id=run_id))
     return progress_html(ctx.jobs.snapshot(run_id, who))
+
+
+def stop_from_page(ctx: AppContext, owner_key: str | None = None, request: gr.Request = None,
+               profile: gr.OAuthProfile | None = None) -> tuple[str, Any]:
+    """Stop for the page: `stop`, and the Train button says at once that the run is stopping and saving what it
+    learned (the ticks then follow the run: Train comes back once it has stopped).
+
+    Args: the visitor's owner key.
+    Returns: the progress bar, the Train button.
+    """
+    who = visitor(owner_key, request, profile)
+    bar = stop(ctx, owner_key, request, profile)
+    active = ctx.jobs.active_run(who)
+    if active is None:  # already stopped: Train is free again
+        return bar, _train_button(ctx, who)
+    snap, visible = active
+    label = words.TRAIN_STOPPING.format(run_id=snap.run_id) if visible else words.TRAIN_STOPPING_OTHER
+    return bar, gr.update(value=label, interactive=False)
+
+
+def train_button(ctx: AppContext, owner_key: str | None = None, request: gr.Request = None,
+                 profile: gr.OAuthProfile | None = None) -> Any:
+    """The Train button as the job manager's state says: pressable when nothing trains, else what keeps it busy
+    (a run training, a run stopping and saving); it follows the run, so nothing stale is left when the run ends.
+
+    Args: the visitor's owner key.
+    Returns: the Train button.
+    """
+    return _train_button(ctx, visitor(owner_key, request, profile))
+
+
+def _train_button(ctx: AppContext, who: Visitor | None) -> Any:
+    if ctx.jobs.host.demo:
+        return gr.update(value=words.TRAIN_OFF, interactive=False)
+    active = ctx.jobs.active_run(who)
+    if active is None:
+        return gr.update(value=words.TRAIN, interactive=True)
+    snap, visible = active
+    if snap.status == "stopping":
+        label = words.TRAIN_STOPPING.format(run_id=snap.run_id) if visible else words.TRAIN_STOPPING_OTHER
+    else:
+        label = words.TRAIN_BUSY.format(run_id=snap.run_id) if visible else words.TRAIN_BUSY_OTHER
+    return gr.update(value=label, interactive=False)
+
+
+def starting() -> Any:
+    """Train was pressed: say at once that a run is starting (getting a training process ready can take seconds,
+    e.g. right after a Stop), and take the button out of reach until it has started or was refused.
+
+    Returns: the Train button.
+    """
+    return gr.update(value=words.TRAIN_STARTING, interactive=False)
+
+
+def drop_ended_notice(ctx: AppContext, cause: str | None) -> list[Any]:
+    """On each tick: a Busy refusal in the notice goes once the run that caused it is no longer on.
+
+    Args: the run the notice is about.
+    Returns: the notice, the run the notice is about.
+    """
+    if not cause:
+        return [gr.skip(), gr.skip()]
+    active = ctx.jobs.active_run()
+    if active is not None and active[0].run_id == cause:
+        return [gr.skip(), gr.skip()]
+    return ["", None]
 
 
 def status(ctx: AppContext, run_id: str = "", request: gr.Request = None) -> dict[str, Any]:
@@ -478,7 +547,7 @@ def layout(ctx: AppContext, token: gr.Textbox) -> TrainTab:
         gr.Markdown(words.CONFIG_NOTE)
     return TrainTab(**method, **run, coach=coach, results=results, log=log, config_code=config_code,
                     timer=gr.Timer(POLL_SECONDS, active=False), watched=gr.State(None), shown=gr.State(None),
-                    token=token)
+                    token=token, busy_cause=gr.State(None))
 
 
 def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
@@ -490,20 +559,28 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
     started = [tab.run_box, tab.watched, tab.timer, tab.plot, tab.progress, tab.log]
     gr.on(triggers=[], fn=user_errors(bind(start, ctx)), inputs=[tab.config_code, tab.smoothing, token, owner],
           outputs=started, api_name="train", concurrency_limit=1, concurrency_id="train")
-    page_event(tab.train_btn.click, bind(start_from_form, ctx, tab.smoothing, token),
+    button_now = bind(train_button, ctx)
+    # Train says at once that it is starting (no queue: it must not wait behind heavy calls), then starts; the button
+    # then follows the job manager again (busy with the new run, or back to Train after a refusal).
+    pressed = tab.train_btn.click(starting, None, [tab.train_btn], queue=False, api_visibility="private",
+                                  show_progress="hidden")
+    page_event(pressed.then, bind(start_from_form, ctx, tab.smoothing, token),
                {*form.components(), tab.smoothing, token, owner}, [tab.config_code, *started], notice,
-               concurrency_limit=1, concurrency_id="train",
-               show_progress="minimal", show_progress_on=[tab.progress])  # the curve stays clean while the run starts
+               cause=tab.busy_cause, concurrency_limit=1, concurrency_id="train",
+               show_progress="minimal", show_progress_on=[tab.progress],  # the curve stays clean while it starts
+               ).then(button_now, [owner], [tab.train_btn], api_visibility="private", show_progress="hidden")
     page_event(tab.resume_btn.click, bind(resume, ctx), [tab.watched, token, owner], [tab.run_box, tab.watched],
                notice, concurrency_limit=1, concurrency_id="train").then(
         view_now, view_inputs, tab.view_outputs, api_visibility="private", show_progress="hidden",
     )
-    page_event(tab.stop_btn.click, bind(stop, ctx), [owner], [tab.progress], notice, api_name="stop",
-               show_progress="hidden")
+    page_event(tab.stop_btn.click, bind(stop_from_page, ctx), [owner], [tab.progress, tab.train_btn], notice,
+               api_name="stop", api_fn=bind(stop, ctx), api_outputs=[tab.progress], show_progress="hidden")
     # Light calls never wait for a slot behind heavy ones (Compare, exports), nor count against the queue's size
     # (ui/queueing.py): no concurrency limit, and concurrency ids of their own.
     tab.timer.tick(view_now, view_inputs, tab.view_outputs, api_name="poll", concurrency_limit=None,
                    concurrency_id="poll", show_progress="hidden")
+    tab.timer.tick(bind(drop_ended_notice, ctx), [tab.busy_cause], [notice, tab.busy_cause], api_visibility="private",
+                   concurrency_limit=None, concurrency_id="poll", show_progress="hidden")
     tab.smoothing.release(view_now, view_inputs, tab.view_outputs, api_visibility="private", show_progress="hidden")
     gr.api(user_errors(bind(status, ctx)), api_name="status", concurrency_limit=None, concurrency_id="status")
     coach_box.wire(ctx, tab.coach)

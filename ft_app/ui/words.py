@@ -348,9 +348,10 @@ TUNED_TITLE = "#### Fine-tuned (after)"
 TUNED_SAYS = "Fine-tuned model says"
 TUNED_PROBABILITIES = "Fine-tuned model: label probabilities"
 BATCH_INTRO = (
-    "### Many held-out rows at once\n"
-    "Both models answer the same held-out rows (kept aside from training); each answer is checked against the "
-    "expected one from your data. For generated text, *right* means equal to it, ignoring case and punctuation."
+    "### Many rows at once\n"
+    "Both models answer the same rows: the run's held-out rows (kept aside from training), or your own texts. Each "
+    "answer is checked against the expected one (from your data, or your list's label column). For generated text, "
+    "*right* means equal to it, ignoring case and punctuation."
 )
 BATCH_N = {"label": "How many held-out rows",
            "info": "More rows give a fairer picture but take longer (each row is answered twice)."}
@@ -513,6 +514,31 @@ CARD_NEW_HEAD_GUESS = (
 CARD_NEW_HEAD_ZERO_SHOT = (
     "For the before that means something, see the zero-shot column: <code>{model}</code> choosing among the labels "
     "with no training at all."
+)
+
+# ---- issue 17 items 4 and 6: notices that follow their cause, Compare on a person's own texts ---------------------
+# What the Train button says while it cannot start a run (it follows the job manager, so it changes with the run).
+TRAIN_BUSY = "Busy: run {run_id} is training"
+TRAIN_BUSY_OTHER = "Busy: another visitor's run is training"
+TRAIN_STOPPING = "Stopping run {run_id}: saving what it learned…"
+TRAIN_STOPPING_OTHER = "Stopping another visitor's run…"
+TRAIN_STARTING = "Starting: getting the training process ready…"
+BATCH_TEXTS = {
+    "label": "Or your own texts, one a line",
+    "info": "Leave empty to use the run's held-out rows. Each line is answered on its own by both models.",
+    "placeholder": "A warm, moving film.\nA dull, ugly mess.",
+}
+BATCH_FILE = "Or upload a list: .txt (one text a line) or .csv with a 'text' column and an optional 'label' column"
+BATCH_OWN_SUMMARY = (
+    "On your {n} texts the **base model was right {base} times** and the **fine-tuned model {tuned} times** "
+    "(checked against your labels): fine-tuning **fixed {fixed}** and **broke {broken}**."
+)
+BATCH_OWN_UNJUDGED = (
+    "Both models answered your {n} texts; without a label column there is no expected answer to check them against."
+)
+COMPARE_LINES = (
+    "Your text has {n} lines: both models read it as **one** text. To answer each line on its own, paste them into "
+    "*Or your own texts, one a line* below and press *Compare on these rows*."
 )
 # A Publish that failed: kept in the publish box, whole (a toast vanished and cut the message off).
 PUBLISH_FAILED = "**Not published.** {message}"

@@ -262,10 +262,11 @@ def test_the_started_run_is_watched_and_its_results_show_when_it_ends(trained: T
     fig, bar, log, timer, run_box = out[:5]
     assert 'data-status="completed"' in bar and "step 4 / 4 (100%)" in bar and not timer.active and run_box == run_id
     assert fig.layout.title.text == f"Training curve · {run_id}"
-    panel = out[-9:-2]
-    assert panel[0].visible and "ft-ba" in panel[1] and out[-1] == f"{run_id}:completed"
-    assert train_tab.view(ctx, None, 0.0, out[-1], OWNER)[-9:-2] == [gr.skip()] * 7  # drawn once, not every tick
-    assert out[-2].startswith(f"Run {run_id} took ") and " s a step)." in out[-2]  # the plan box, measured
+    panel = out[-10:-3]
+    assert panel[0].visible and "ft-ba" in panel[1] and out[-2] == f"{run_id}:completed"
+    assert train_tab.view(ctx, None, 0.0, out[-2], OWNER)[-10:-3] == [gr.skip()] * 7  # drawn once, not every tick
+    assert out[-3].startswith(f"Run {run_id} took ") and " s a step)." in out[-3]  # the plan box, measured
+    assert out[-1]["interactive"] is True and out[-1]["value"] == words.TRAIN  # the run ended: Train is free
     assert train_tab.attach(ctx, None, 0.0, None, OWNER)[0] == run_id
     status = train_tab.status(ctx, run_id)
     assert status["status"] == "completed" and status["step"] == 4 and status["train_points"] == 4
