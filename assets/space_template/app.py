@@ -1,4 +1,5 @@
-"""Before/after demo exported by Fine-Tune Studio: the base model and the fine-tuned one answer side by side.
+"""Before/after demo exported by Fine-Tune Studio: the base model and the fine-tuned one answer side by side (and, for
+a model that continues its prompt, hold a conversation, each in its own column).
 
 Standalone: plain transformers, peft and gradio. What the run used (base model, prompt format, labels, decoding)
 is in demo.json beside this file, so the answers equal the ones the studio's Compare tab gives.
@@ -8,7 +9,9 @@ Locally: `pip install gradio -r requirements.txt && python app.py`.
 from __future__ import annotations
 
 import json
+import queue
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from transformers import (
     AutoTokenizer,
     set_seed,
 )
+from transformers.generation.streamers import BaseStreamer
 
 HERE = Path(__file__).resolve().parent
 SETTINGS: dict[str, Any] = json.loads((HERE / "demo.json").read_text(encoding="utf-8"))
@@ -32,6 +36,7 @@ MODEL_CLASSES = {
 }
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 LOCK = threading.Lock()  # one comparison at a time: an adapter model is switched off and on for the base side
+CHAT: bool = bool(SETTINGS.get("chat"))  # a model that continues its prompt: the page offers a conversation too
 
 
 def source(ref: str) -> str:
@@ -108,8 +113,8 @@ def fit_context(inputs: Any, max_new_tokens: int) -> Any:
     return {key: value[:, -room:] for key, value in inputs.items()}
 
 
-def generate(model: Any, inputs: Any, gen: dict[str, Any]) -> Any:
-    """New tokens for one input with the shared decoding settings."""
+def generate(model: Any, inputs: Any, gen: dict[str, Any], **extra: Any) -> Any:
+    """New tokens for one input with the shared decoding settings (`extra`: a streamer for the chat)."""
     torch.manual_seed(gen["seed"])
     kwargs: dict[str, Any] = {"max_new_tokens": gen["max_new_tokens"], "pad_token_id": TOKENIZER.pad_token_id}
     if gen["temperature"] > 0:
@@ -117,7 +122,7 @@ def generate(model: Any, inputs: Any, gen: dict[str, Any]) -> Any:
     else:
         kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
     with torch.no_grad():
-        output = model.generate(**inputs, **kwargs)
+        output = model.generate(**inputs, **kwargs, **extra)
     if getattr(model.config, "is_encoder_decoder", False):
         return output[0]
     return output[0, inputs["input_ids"].shape[1]:]
@@ -160,6 +165,130 @@ def compare(text: str, max_new_tokens: float, temperature: float, top_p: float, 
     return base_text, tuned_text, base_probs, tuned_probs
 
 
+def conversation_prompt(messages: list[dict[str, str]]) -> tuple[str, bool]:
+    """The prompt of a conversation ending with the visitor's message, as the studio's chat builds it: the chat
+    template with the system prompt; else each earlier turn as the run trained on it, then the new message."""
+    fmt = SETTINGS["prompt"]
+    if fmt["mode"] == "chat":
+        system = [{"role": "system", "content": fmt["system_prompt"]}] if fmt.get("system_prompt") else []
+        return TOKENIZER.apply_chat_template(system + messages, tokenize=False, add_generation_prompt=True), True
+    if fmt["mode"] == "template":
+        eos = TOKENIZER.eos_token or ""
+        return "".join(fmt["template"].replace("{prompt}", m["content"]).replace("{input}", "") if m["role"] == "user"
+                       else m["content"] + eos for m in messages), False
+    return "\n".join(m["content"] for m in messages), False
+
+
+def fit_conversation(messages: list[dict[str, str]], max_new_tokens: int) -> tuple[Any, int]:
+    """The conversation's tokenized prompt inside what the model reads, and how many of its oldest turns were left
+    out for that (the newest message alone, if still too long, loses its start)."""
+    limit = SETTINGS.get("context_limit")
+    earlier = (len(messages) - 1) // 2  # user and assistant messages alternate and end with the new message
+    for dropped in range(earlier + 1):
+        prompt, special_in_text = conversation_prompt(messages[2 * dropped:])
+        inputs = TOKENIZER(prompt, return_tensors="pt", add_special_tokens=not special_in_text)
+        if not limit or inputs["input_ids"].shape[1] <= limit - max_new_tokens:
+            return inputs, dropped
+    return fit_context(inputs, max_new_tokens), earlier
+
+
+class WholeTextStreamer(BaseStreamer):
+    """Hands over the whole answer so far after each new token (decoded at once, so the last text is exactly the
+    Compare answer's); a step that ends inside a character waits for the rest of it."""
+
+    def __init__(self, out: queue.Queue) -> None:
+        self.out, self.ids, self.prompt_seen, self.sent = out, [], False, ""
+
+    def put(self, value: Any) -> None:
+        if not self.prompt_seen:  # generate() hands over the prompt first
+            self.prompt_seen = True
+            return
+        self.ids.extend(int(i) for i in value.reshape(-1).tolist())
+        text = TOKENIZER.decode(self.ids, skip_special_tokens=True)
+        if text != self.sent and not text.endswith("\ufffd"):
+            self.sent = text
+            self.out.put(("text", text))
+
+    def end(self) -> None:
+        text = TOKENIZER.decode(self.ids, skip_special_tokens=True)
+        if text != self.sent:
+            self.out.put(("text", text))
+
+
+def stream_answer(side: str, messages: list[dict[str, str]], gen: dict[str, Any]) -> Iterator[tuple[str, int]]:
+    """One side's answer as it grows, with the number of oldest turns its prompt left out. The model generates in a
+    thread that holds the lock for its own generation only (a page that stops reading frees it)."""
+    out: queue.Queue = queue.Queue()
+
+    def work() -> None:
+        try:
+            with LOCK:
+                base_off = side == "base" and BASE is None
+                model = TUNED if side == "finetuned" or base_off else BASE
+                inputs, dropped = fit_conversation(messages, gen["max_new_tokens"])
+                out.put(("dropped", dropped))
+                inputs = {key: value.to(model.device) for key, value in inputs.items()}
+                if base_off:
+                    with TUNED.disable_adapter():
+                        generate(model, inputs, gen, streamer=WholeTextStreamer(out))
+                else:
+                    generate(model, inputs, gen, streamer=WholeTextStreamer(out))
+        except BaseException as exc:  # raised where the page can say it
+            out.put(("error", exc))
+        finally:
+            out.put(("end", None))
+
+    threading.Thread(target=work, daemon=True).start()
+    text, dropped = "", 0
+    while True:
+        kind, value = out.get()
+        if kind == "end":
+            return
+        if kind == "error":
+            raise value
+        if kind == "dropped":
+            dropped = value
+        else:
+            text = value
+        yield text.strip(), dropped
+
+
+def side_messages(turns: list[dict[str, Any]], side: str) -> list[dict[str, str]]:
+    """The conversation as one side saw it: each message, then that side's own answer where it gave one."""
+    out = []
+    for turn in turns:
+        out.append({"role": "user", "content": turn["user"]})
+        if turn.get(side) is not None:
+            out.append({"role": "assistant", "content": turn[side]})
+    return out
+
+
+def chat(message: str, turns: list[dict[str, Any]] | None, max_new_tokens: float, temperature: float, top_p: float,
+         seed: float) -> Iterator[tuple[Any, ...]]:
+    """Send a message to both models and stream their answers (the base first), each reading its own history.
+    Yields the base chat, the fine-tuned chat, the conversation (kept once both answered), the box, the note."""
+    if not (message or "").strip():
+        raise gr.Error("The message is empty: type something to say to both models.")
+    gen = {"max_new_tokens": int(max_new_tokens), "temperature": float(temperature), "top_p": float(top_p),
+           "seed": int(seed or 0)}
+    turns = [*(turns or []), {"user": message.strip(), "base": None, "finetuned": None}]
+    dropped = 0
+    for side in ("base", "finetuned"):
+        for text, side_dropped in stream_answer(side, side_messages(turns, side), gen):
+            turns[-1][side] = text
+            dropped = max(dropped, side_dropped)
+            yield side_messages(turns, "base"), side_messages(turns, "finetuned"), gr.skip(), gr.skip(), gr.skip()
+    note = (f"This conversation no longer fits what the model reads ({SETTINGS.get('context_limit')} tokens, with "
+            f"room for a {gen['max_new_tokens']}-token answer): its oldest {dropped} turns were left out of the last "
+            "answer's prompt. Press Start over for a fresh one." if dropped else "")
+    yield side_messages(turns, "base"), side_messages(turns, "finetuned"), turns, "", note
+
+
+def start_over() -> tuple[Any, ...]:
+    """Forget the conversation: both chats, the conversation, the box and the note."""
+    return [], [], [], "", ""
+
+
 def build() -> gr.Blocks:
     """The page: a text box, both answers side by side, the run's test prompts."""
     gen = SETTINGS["generation"]
@@ -184,6 +313,23 @@ def build() -> gr.Blocks:
                 gr.Markdown("### Fine-tuned (after)")
                 tuned_text = gr.Textbox(label="Fine-tuned model says", lines=4, interactive=False)
                 tuned_label = gr.Label(label="Fine-tuned model: label probabilities", visible=classify)
+        if CHAT:
+            gr.Markdown("### Chat with both models\nType once: each model answers in its own column as it writes, "
+                        "and remembers its own answers for the next message (same decoding settings).")
+            with gr.Row():
+                base_chat = gr.Chatbot(label="Base model (before)", height=360, elem_id="chat-base")
+                tuned_chat = gr.Chatbot(label="Fine-tuned (after)", height=360, elem_id="chat-tuned")
+            with gr.Row():
+                message = gr.Textbox(label="Your message", scale=4, elem_id="chat-text")
+                send = gr.Button("Send", variant="primary", scale=0, min_width=120)
+                reset = gr.Button("Start over", scale=0, min_width=120)
+            note = gr.Markdown("")
+            turns = gr.State([])  # this visitor's conversation
+            chat_outputs = [base_chat, tuned_chat, turns, message, note]
+            chat_inputs = [message, turns, max_new_tokens, temperature, top_p, seed]
+            send.click(chat, chat_inputs, chat_outputs, api_name="chat")
+            message.submit(chat, chat_inputs, chat_outputs, api_visibility="private")
+            reset.click(start_over, None, chat_outputs, api_name="start_over")
         prompts = [row["input"] for row in SETTINGS["golden"]] + SETTINGS["examples"]
         if prompts:
             gr.Examples([[p] for p in dict.fromkeys(prompts)], inputs=[text], label="Test prompts and held-out examples")

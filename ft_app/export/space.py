@@ -51,6 +51,8 @@ def demo_settings(run: ExportRun, finetuned_ref: str) -> dict[str, Any]:
         # Causal LM: prompt + answer must fit this many tokens; a longer prompt loses its start, as in Compare.
         "context_limit": _context_limit(run),
         "prompt": prompt_format(run.config, tokenizer).to_dict(),
+        # The chat side by side (as in the Compare tab) for a model that continues its prompt.
+        "chat": get_task(run.config.task).continues_prompt,
         "generation": dataclasses.asdict(GenerationSettings()),  # the Compare tab's defaults
         "golden": [
             {"input": str(r.get("input", "")), "reference": str(r.get("reference", "")),
