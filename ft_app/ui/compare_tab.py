@@ -140,7 +140,7 @@ def compare_text_shown(ctx: AppContext, run_id: str | None, prompt: str, tokens:
 
 
 def compare_rows(ctx: AppContext, run_id: str | None, n: float, tokens: float, temp: float, p: float,
-                 seed_value: float, which: str, owner_key: str | None = None, texts: str = "",
+                 seed_value: float, which: str, owner_key: str | None = None, texts: str | None = None,
                  file: str | None = None, request: gr.Request = None,
                  profile: gr.OAuthProfile | None = None) -> list[Any]:
     """Answer N held-out rows (or the visitor's own texts: an uploaded list, else the pasted lines) with both models,
@@ -167,7 +167,7 @@ def compare_rows(ctx: AppContext, run_id: str | None, n: float, tokens: float, t
 
 
 def compare_rows_shown(ctx: AppContext, run_id: str | None, n: float, tokens: float, temp: float, p: float,
-                       seed_value: float, which: str, owner_key: str | None = None, texts: str = "",
+                       seed_value: float, which: str, owner_key: str | None = None, texts: str | None = None,
                        file: str | None = None, request: gr.Request = None,
                        profile: gr.OAuthProfile | None = None) -> list[Any]:
     """compare_rows for the page: the summary and the CSV button appear with the table.

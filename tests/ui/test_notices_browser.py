@@ -214,4 +214,19 @@ def test_train_button_follows_the_run_and_compare_takes_own_texts(
         body = list(csv.DictReader(fh))
     assert len(body) == len(shown) and all(r["change"] == which for r in body)
     assert page.locator(BADGES).count() == 0
+
+    # The API takes the same list, within the same bound.
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    from ft_app.limits import MAX_COMPARE_ROWS
+
+    client = Client(app_server.url, verbose=False)
+    run_id = page.locator("#progress .ft-progress").get_attribute("data-run")
+    summary, table, _ = client.predict(run_id, 5, 8, 0.0, 1.0, 42, "all", "One text.\nAnother text.",
+                                       api_name="/batch_compare")
+    assert len(table["data"]) == 2 and "your 2 texts" in summary
+    too_many = "\n".join(f"text {i}" for i in range(MAX_COMPARE_ROWS + 1))
+    with pytest.raises(AppError, match=f"{MAX_COMPARE_ROWS + 1} texts"):
+        client.predict(run_id, 5, 8, 0.0, 1.0, 42, "all", too_many, api_name="/batch_compare")
     assert TRACEBACK not in app_server.log()
