@@ -317,8 +317,10 @@ def build() -> gr.Blocks:
             gr.Markdown("### Chat with both models\nType once: each model answers in its own column as it writes, "
                         "and remembers its own answers for the next message (same decoding settings).")
             with gr.Row():
-                base_chat = gr.Chatbot(label="Base model (before)", height=360, elem_id="chat-base")
-                tuned_chat = gr.Chatbot(label="Fine-tuned (after)", height=360, elem_id="chat-tuned")
+                base_chat = gr.Chatbot(label="Base model (before)", height=360, buttons=["copy", "copy_all"],
+                                       elem_id="chat-base")
+                tuned_chat = gr.Chatbot(label="Fine-tuned (after)", height=360, buttons=["copy", "copy_all"],
+                                        elem_id="chat-tuned")
             with gr.Row():
                 message = gr.Textbox(label="Your message", scale=4, elem_id="chat-text")
                 send = gr.Button("Send", variant="primary", scale=0, min_width=120)
@@ -330,6 +332,8 @@ def build() -> gr.Blocks:
             send.click(chat, chat_inputs, chat_outputs, api_name="chat")
             message.submit(chat, chat_inputs, chat_outputs, api_visibility="private")
             reset.click(start_over, None, chat_outputs, api_name="start_over")
+            for column in (base_chat, tuned_chat):  # a column's own clear button starts over too: the sides stay one
+                column.clear(start_over, None, chat_outputs, api_visibility="private")
         prompts = [row["input"] for row in SETTINGS["golden"]] + SETTINGS["examples"]
         if prompts:
             gr.Examples([[p] for p in dict.fromkeys(prompts)], inputs=[text], label="Test prompts and held-out examples")

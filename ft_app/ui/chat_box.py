@@ -133,8 +133,11 @@ def build(ctx: AppContext, run: gr.Dropdown, decoding: list[Any]) -> ChatBox:
         gr.Markdown(words.CHAT_TITLE)
         gr.Markdown(words.CHAT_INTRO)
         with gr.Row(elem_classes=["ft-row"]):
-            base = gr.Chatbot(label=words.CHAT_BASE, height=360, elem_id="chat-base", elem_classes=["ft-side"])
-            tuned = gr.Chatbot(label=words.CHAT_TUNED, height=360, elem_id="chat-tuned", elem_classes=["ft-side"])
+            # No share button (a private conversation); copy one answer or the whole column.
+            base = gr.Chatbot(label=words.CHAT_BASE, height=360, buttons=["copy", "copy_all"], elem_id="chat-base",
+                              elem_classes=["ft-side"])
+            tuned = gr.Chatbot(label=words.CHAT_TUNED, height=360, buttons=["copy", "copy_all"], elem_id="chat-tuned",
+                               elem_classes=["ft-side"])
         with gr.Row(elem_classes=["ft-row"]):
             message = gr.Textbox(**words.CHAT_MESSAGE, lines=1, scale=4, elem_id="chat-text")
             send = gr.Button(words.CHAT_SEND, variant="primary", scale=0, min_width=120, elem_id="chat-send")
@@ -156,7 +159,9 @@ def build(ctx: AppContext, run: gr.Dropdown, decoding: list[Any]) -> ChatBox:
         # One queue slot with Compare: both use the same loaded models, one answer at a time.
         trigger(handler, inputs, [*outputs, notice], api_visibility="private", concurrency_limit=1,
                 concurrency_id="compare")
-    reset.click(start_over, None, outputs, api_visibility="private")
+    # A column's own clear (trash) button starts over too: the two sides and the kept conversation stay one.
+    for trigger in (reset.click, base.clear, tuned.clear):
+        trigger(start_over, None, outputs, api_visibility="private")
     run.change(start_over, None, outputs, api_visibility="private")
     run.change(bind(chat_visible, ctx), [run, ctx.owner], [section], api_visibility="private")
     return ChatBox(section=section, base=base, tuned=tuned, conversation=conversation)
