@@ -270,9 +270,8 @@ def stop_from_page(ctx: AppContext, owner_key: str | None = None, request: gr.Re
     active = ctx.jobs.active_run(who)
     if active is None:  # already stopped: Train is free again
         return bar, _train_button(ctx, who)
-    snap, visible = active
-    label = words.TRAIN_STOPPING.format(run_id=snap.run_id) if visible else words.TRAIN_STOPPING_OTHER
-    return bar, gr.update(value=label, interactive=False)
+    _snap, visible = active
+    return bar, gr.update(value=words.TRAIN_STOPPING if visible else words.TRAIN_STOPPING_OTHER, interactive=False)
 
 
 def train_button(ctx: AppContext, owner_key: str | None = None, request: gr.Request = None,
@@ -294,9 +293,9 @@ def _train_button(ctx: AppContext, who: Visitor | None) -> Any:
         return gr.update(value=words.TRAIN, interactive=True)
     snap, visible = active
     if snap.status == "stopping":
-        label = words.TRAIN_STOPPING.format(run_id=snap.run_id) if visible else words.TRAIN_STOPPING_OTHER
+        label = words.TRAIN_STOPPING if visible else words.TRAIN_STOPPING_OTHER
     else:
-        label = words.TRAIN_BUSY.format(run_id=snap.run_id) if visible else words.TRAIN_BUSY_OTHER
+        label = words.TRAIN_BUSY if visible else words.TRAIN_BUSY_OTHER
     return gr.update(value=label, interactive=False)
 
 

@@ -517,11 +517,12 @@ CARD_NEW_HEAD_ZERO_SHOT = (
 )
 
 # ---- issue 17 items 4 and 6: notices that follow their cause, Compare on a person's own texts ---------------------
-# What the Train button says while it cannot start a run (it follows the job manager, so it changes with the run).
-TRAIN_BUSY = "Busy: run {run_id} is training"
+# What the Train button says while it cannot start a run (it follows the job manager, so it changes with the run;
+# the run's id is on the progress bar right below, so the button stays short).
+TRAIN_BUSY = "Busy: a run is training"
 TRAIN_BUSY_OTHER = "Busy: another visitor's run is training"
-TRAIN_STOPPING = "Stopping run {run_id}: saving what it learned…"
-TRAIN_STOPPING_OTHER = "Stopping another visitor's run…"
+TRAIN_STOPPING = "Stopping: saving what it learned…"
+TRAIN_STOPPING_OTHER = "Another visitor's run is stopping…"
 TRAIN_STARTING = "Starting: getting the training process ready…"
 BATCH_TEXTS = {
     "label": "Or your own texts, one a line",

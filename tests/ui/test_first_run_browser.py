@@ -116,7 +116,7 @@ def test_first_run_with_no_knob_touched_ends_better_than_the_base(
     page.wait_for_selector('#progress [data-status="running"], #progress [data-status="completed"]', timeout=60_000)
     # While it trains, Train is out of reach and says why (issue 17: the button follows the run, no second press).
     page.wait_for_function("() => { const b = document.querySelector('#train-btn'); "
-                           "return !!b && b.disabled && b.innerText.includes('Busy: run'); }", timeout=30_000)
+                           "return !!b && b.disabled && b.innerText.includes('Busy: a run is training'); }", timeout=30_000)
     assert page.locator(BADGES).count() == 0
     shot(page, screenshots, "2-train-busy")
     page.wait_for_selector(

@@ -8,6 +8,7 @@ Needs Debian's `chromium`; skipped only when it is absent. Every wait waits on w
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +43,14 @@ def page(app_server: AppServer) -> Iterator[object]:
         page.set_default_timeout(30_000)
         yield page
         browser.close()
+
+
+def shot(page: object, name: str) -> None:
+    """A full-page screenshot into $FT_APP_SCREENSHOTS, when it is set."""
+    folder = os.environ.get("FT_APP_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
 def toasts(page: object, text: str) -> int:
@@ -142,7 +151,8 @@ def test_train_button_follows_the_run_and_compare_takes_own_texts(
     page.reload()
     open_tab(page, "3 · Train")
     page.wait_for_selector('#progress [data-status="running"]', timeout=60_000)
-    wait_button(page, "Busy: run")
+    wait_button(page, "Busy: a run is training")
+    shot(page, "notices-busy-after-reload")
     assert train_button(page).is_disabled()
     assert toasts(page, "Busy") == 0
 
@@ -151,7 +161,7 @@ def test_train_button_follows_the_run_and_compare_takes_own_texts(
     watch_button(page)
     page.locator("#stop-btn").click()
     page.wait_for_selector('#progress [data-status="stopped"]', timeout=120_000)
-    assert any(label.startswith("Stopping run") and label.endswith("[off]") for label in labels_seen(page)), \
+    assert any(label.startswith("Stopping: saving what it learned") and label.endswith("[off]") for label in labels_seen(page)), \
         labels_seen(page)
     wait_button(page, "Train")
     assert train_button(page).is_enabled()
@@ -166,7 +176,7 @@ def test_train_button_follows_the_run_and_compare_takes_own_texts(
     wait_button(page, "Train")
     seen = texts_seen(page)
     assert seen[:2] == ["Train", "Starting: getting the training process ready…"], labels_seen(page)
-    assert any(text.startswith("Busy: run") for text in seen) and seen[-1] == "Train", labels_seen(page)
+    assert any(text.startswith("Busy: a run is training") for text in seen) and seen[-1] == "Train", labels_seen(page)
     assert all(label.endswith("[off]") for label in labels_seen(page) if label.startswith("Starting")), seen
     assert train_button(page).is_enabled()
     assert toasts(page, "Busy") <= 1 and page.locator("#train-notice").inner_text().strip() == ""
@@ -206,6 +216,7 @@ def test_train_button_follows_the_run_and_compare_takes_own_texts(
     shown = [r for r in rows if r.endswith(kinds[which])]
     page.locator("#batch-filter").get_by_text(label).click()
     page.wait_for_function(f"() => ({ROWS_JS})() == {len(shown)}", timeout=10_000)
+    shot(page, "notices-compare-own-list")
     with page.expect_download() as download:
         page.locator("#batch-csv").click()
     saved = tmp_path / "shown.csv"
