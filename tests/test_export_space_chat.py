@@ -14,7 +14,9 @@ from ft_app.chat import stream_turn
 from ft_app.compare import Comparer
 from ft_app.export.space import write_demo_space
 from ft_app.tasks import GenerationSettings
+from tests.engine_checks import make_config, train_in_process
 from tests.export_runs import train_case
+from tests.fixtures.data_files import write_preference_jsonl
 from tests.test_export_space import _launch
 
 TOKENS = 8
@@ -68,6 +70,33 @@ def test_the_demo_space_chats_like_the_studio(request: pytest.FixtureRequest,
         *_, fresh = stream_turn(run_dir, None, MESSAGES[1], settings, comparer)
         assert len(base_chat) == 2 and _answers(base_chat) == [fresh.conversation.turns[0].base]
         assert _answers(tuned_chat) == [fresh.conversation.turns[0].finetuned]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_a_preference_run_s_space_loads_and_chats_like_the_studio(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    """A preference run's model is a causal LM that continues its prompt: its Space loads it (demo.json names the
+    model class, not a task app.py must know) and offers the chat."""
+    from gradio_client import Client
+
+    config = make_config("preference", tiny_llama_dir, "lora", write_preference_jsonl(tmp_path / "pairs.jsonl"),
+                         data={"max_length": 64}, training={"max_steps": 2, "eval_strategy": "no"})
+    snap = train_in_process(config, tmp_path / "runs")
+    assert snap.status == "completed", snap.message
+    folder = write_demo_space(snap.run_dir, tmp_path / "space")
+    demo = json.loads((folder / "demo.json").read_text())
+    assert (demo["chat"], demo["model_class"]) == (True, "AutoModelForCausalLM")
+    process, url = _launch(folder, tmp_path / "app.log")
+    try:
+        client = Client(url, verbose=False)
+        comparer, settings, studio = Comparer(), GenerationSettings(max_new_tokens=TOKENS), None
+        for message in MESSAGES[:2]:
+            base_chat, tuned_chat, _, _ = client.predict(message, TOKENS, 0, 1, 42, api_name="/chat")
+            *_, last = stream_turn(snap.run_dir, studio, message, settings, comparer)
+            studio = last.conversation
+            assert _answers(base_chat) == [t.base for t in studio.turns]
+            assert _answers(tuned_chat) == [t.finetuned for t in studio.turns]
     finally:
         process.terminate()
         process.wait(timeout=30)

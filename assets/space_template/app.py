@@ -29,11 +29,9 @@ from transformers.generation.streamers import BaseStreamer
 HERE = Path(__file__).resolve().parent
 SETTINGS: dict[str, Any] = json.loads((HERE / "demo.json").read_text(encoding="utf-8"))
 TASK: str = SETTINGS["task"]
-MODEL_CLASSES = {
-    "classification": AutoModelForSequenceClassification,
-    "causal_lm": AutoModelForCausalLM,
-    "seq2seq": AutoModelForSeq2SeqLM,
-}
+# demo.json names the run's model class (its task's), so a task this file does not list (e.g. preference) loads too.
+MODEL_CLASSES = {cls.__name__: cls for cls in (AutoModelForSequenceClassification, AutoModelForCausalLM,
+                                               AutoModelForSeq2SeqLM)}
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 LOCK = threading.Lock()  # one comparison at a time: an adapter model is switched off and on for the base side
 CHAT: bool = bool(SETTINGS.get("chat"))  # a model that continues its prompt: the page offers a conversation too
@@ -61,7 +59,7 @@ def load_dtype() -> torch.dtype:
 
 def load_models() -> tuple[Any, Any, Any]:
     """The tokenizer, the base model and the fine-tuned model (for an adapter the base is the adapter switched off)."""
-    model_class = MODEL_CLASSES[TASK]
+    model_class = MODEL_CLASSES[SETTINGS["model_class"]]
     tuned_ref = source(SETTINGS["finetuned"])
     tokenizer = AutoTokenizer.from_pretrained(tuned_ref)
     if tokenizer.pad_token is None:

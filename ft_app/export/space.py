@@ -53,6 +53,7 @@ def demo_settings(run: ExportRun, finetuned_ref: str) -> dict[str, Any]:
         "prompt": prompt_format(run.config, tokenizer).to_dict(),
         # The chat side by side (as in the Compare tab) for a model that continues its prompt.
         "chat": get_task(run.config.task).continues_prompt,
+        "model_class": get_task(run.config.task).model_class().__name__,  # AutoModelFor...: what app.py loads
         "generation": dataclasses.asdict(GenerationSettings()),  # the Compare tab's defaults
         "golden": [
             {"input": str(r.get("input", "")), "reference": str(r.get("reference", "")),
