@@ -194,34 +194,8 @@ def card_html(results: Any) -> str:
             cells.append(f"<td>{_fmt(zero.get(key), kind) if key in zero else '–'}</td>")
         body.append(f'<tr data-metric="{key}">{"".join(cells)}</tr>')
     if _task(results.task).labels:
-        per_b, per_a = before.get("per_class") or {}, after.get("per_class") or {}
-        for label in list(per_a) or list(per_b):
-            b, a = per_b.get(label, {}), per_a.get(label, {})
-            change, css = _change(b.get("f1"), a.get("f1"), "num", True)
-            hint = _label_hint(str(label), b, a)
-            cells = [
-                f'<td class="ft-ba-name">{words.LABEL_F1.format(label=html.escape(str(label)))}'
-                f'<div class="ft-ba-hint">{html.escape(hint)}</div></td>',
-                f"<td>{_fmt(b.get('f1'), 'num')}</td>",
-                f'<td class="ft-ba-after">{_fmt(a.get("f1"), "num")}</td>',
-                f'<td class="{css}">{html.escape(change)}</td>',
-            ]
-            if zero_ok:
-                z = (zero.get("per_class") or {}).get(label, {})
-                cells.append(f"<td>{_fmt(z.get('f1'), 'num')}</td>")
-            body.append(f'<tr data-metric="f1:{html.escape(str(label))}">{"".join(cells)}</tr>')
-    notes = []
-    if chance is not None:
-        n = len(before["labels"])
-        notes.append(words.CARD_NEW_HEAD_GUESS.format(chance=chance, labels=words.NUMBER_WORDS.get(n, str(n))))
-    if rows_n:
-        notes.append(words.CARD_MEASURED.format(rows=rows_n))
-    if zero is not None and not zero_ok:
-        notes.append(words.ZERO_SHOT_SKIPPED.format(reason=html.escape(str(zero.get("skipped", "")))))
-    elif zero_ok:
-        # Beside a new head's guess, the zero-shot model is the before that says what fine-tuning bought.
-        note = words.CARD_NEW_HEAD_ZERO_SHOT if chance is not None else words.ZERO_SHOT_NOTE
-        notes.append(note.format(model=html.escape(str(zero.get("model", "")))))
+        body.extend(_label_rows(before, after, zero if zero_ok else None))
+    notes = _card_notes(results, chance, rows_n, zero, zero_ok)
     summary = html.escape((results.summary or "").replace(" -> ", " → "))
     verdict = "better" if "better than before" in summary else "worse" if "worse than before" in summary else "same"
     return (
@@ -232,6 +206,46 @@ def card_html(results: Any) -> str:
         + "".join(f'<div class="ft-ba-note">{n}</div>' for n in notes)
         + "</div>"
     )
+
+
+def _label_rows(before: dict[str, Any], after: dict[str, Any], zero: dict[str, Any] | None) -> list[str]:
+    """One table row per label: its F1 before and after (and zero-shot, where measured), with a hint in words."""
+    per_b, per_a = before.get("per_class") or {}, after.get("per_class") or {}
+    rows = []
+    for label in list(per_a) or list(per_b):
+        b, a = per_b.get(label, {}), per_a.get(label, {})
+        change, css = _change(b.get("f1"), a.get("f1"), "num", True)
+        hint = _label_hint(str(label), b, a)
+        cells = [
+            f'<td class="ft-ba-name">{words.LABEL_F1.format(label=html.escape(str(label)))}'
+            f'<div class="ft-ba-hint">{html.escape(hint)}</div></td>',
+            f"<td>{_fmt(b.get('f1'), 'num')}</td>",
+            f'<td class="ft-ba-after">{_fmt(a.get("f1"), "num")}</td>',
+            f'<td class="{css}">{html.escape(change)}</td>',
+        ]
+        if zero is not None:
+            z = (zero.get("per_class") or {}).get(label, {})
+            cells.append(f"<td>{_fmt(z.get('f1'), 'num')}</td>")
+        rows.append(f'<tr data-metric="f1:{html.escape(str(label))}">{"".join(cells)}</tr>')
+    return rows
+
+
+def _card_notes(results: Any, chance: float | None, rows_n: Any, zero: dict[str, Any] | None,
+                zero_ok: bool) -> list[str]:
+    """The lines under the card's table: what a new head's "before" is, how many rows measured it, zero-shot."""
+    notes = []
+    if chance is not None:
+        n = len(results.before["labels"])
+        notes.append(words.CARD_NEW_HEAD_GUESS.format(chance=chance, labels=words.NUMBER_WORDS.get(n, str(n))))
+    if rows_n:
+        notes.append(words.CARD_MEASURED.format(rows=rows_n))
+    if zero is not None and not zero_ok:
+        notes.append(words.ZERO_SHOT_SKIPPED.format(reason=html.escape(str(zero.get("skipped", "")))))
+    elif zero is not None:
+        # Beside a new head's guess, the zero-shot model is the before that says what fine-tuning bought.
+        note = words.CARD_NEW_HEAD_ZERO_SHOT if chance is not None else words.ZERO_SHOT_NOTE
+        notes.append(note.format(model=html.escape(str(zero.get("model", "")))))
+    return notes
 
 
 def _label_hint(label: str, before: dict[str, Any], after: dict[str, Any]) -> str:

@@ -52,6 +52,7 @@ def test_a_slowed_run_is_timed_by_its_own_steps_and_times_the_next_plan(
     assert early.startswith(f"Run {snap.run_id}: measuring its speed on its first {MEASURE_STEPS} steps")
     text, progress, live = seen[MEASURE_STEPS + 2]
     assert f"measured on its first {MEASURE_STEPS + 2} steps" in text and live.s_per_step >= SLOW_S
+    assert re.match(rf"Run {snap.run_id}: (about [^ ]+ \w+|a few seconds) here in all", text), text
     left = re.search(r"about (\d+:\d\d) left", text).group(1)
     assert f"about {left} left" in progress  # the plan box and the progress line say the same time
     # The remaining 18 steps at >= 0.3 s each: the measured time left cannot be less.
