@@ -95,6 +95,17 @@ class ParamCounts:
     base: int = 0  # the base model's own weights, without adapter layers (what memory holds at the base's precision)
 
 
+def estimate_config(config: RunConfig, num_labels: int = 2) -> Estimate:
+    """The estimate of one run config: every knob the weight count and memory depend on, read from the config, so
+    that the plan on the page, the memory check before training and the training process count the same model."""
+    t = config.training
+    return estimate_run(config.model.name_or_path, config.task, config.method, t.batch_size, config.max_length,
+                        num_labels, lora_r=config.lora.r, lora_target_modules=config.lora.target_modules,
+                        gradient_checkpointing=t.gradient_checkpointing, optimizer=t.optimizer,
+                        max_target_length=config.data.max_target_length,
+                        trust_remote_code=config.model.trust_remote_code)
+
+
 def estimate_run(
     model_name_or_path: str,
     task: str,

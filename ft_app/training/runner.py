@@ -91,16 +91,12 @@ def check_memory_fits(config: RunConfig, device: DeviceInfo) -> None:
 
     A model the estimate cannot build is not refused here (its own load says what is wrong); that is logged.
     """
-    from ft_app.estimate import estimate_run
+    from ft_app.estimate import estimate_config
     from ft_app.limits import Machine, check_memory
 
     t = config.training
     try:
-        est = estimate_run(config.model.name_or_path, config.task, config.method, t.batch_size, config.max_length,
-                           lora_r=config.lora.r, lora_target_modules=config.lora.target_modules,
-                           gradient_checkpointing=t.gradient_checkpointing, optimizer=t.optimizer,
-                           max_target_length=config.data.max_target_length,
-                           trust_remote_code=config.model.trust_remote_code)
+        est = estimate_config(config)
     except ValueError as exc:
         log.info("No memory estimate for %s, so no memory check: %s", config.model.name_or_path, exc)
         return

@@ -411,8 +411,7 @@ def estimate_text(ctx: AppContext, values: dict[Any, Any], who: Visitor | None =
     try:
         config = form.to_config(values)
         ctx.jobs.host.check_config_paths(config, ctx.uploads_dir, who)
-        est = estimate.estimate_run(config.model.name_or_path, config.task, config.method, config.training.batch_size,
-                                    config.max_length, lora_r=config.lora.r)
+        est = estimate.estimate_config(config)
     except ValueError as exc:
         return words.NO_ESTIMATE.format(error=shorten(str(exc), 300))
     weights = words.ESTIMATE_WEIGHTS.format(trained=count_words(est.trainable_params),
@@ -473,7 +472,7 @@ def _method_section(ctx: AppContext) -> dict[str, Any]:
     preset_note = gr.Markdown("")
     method = form.add(("method",), gr.Radio([(m.label, m.name) for m in METHODS.values()], value="full",
                                             label=field_label("method"), info=method_info("full"), elem_id="method"))
-    estimate = gr.Markdown("", elem_classes=["ft-card"])
+    estimate = gr.Markdown("", elem_classes=["ft-card"], elem_id="estimate")
     plan_now = gr.Markdown("", elem_id="plan-now", elem_classes=["ft-note"])  # the watched run, as measured
     with gr.Row():
         basic = {name: form.field("training", name) for name in BASIC_KNOBS}
