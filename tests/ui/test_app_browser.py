@@ -30,6 +30,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TRAIN_STEPS = 150
+# The progress bar once its run has ended, however it ended.
+RUN_ENDED = '#progress [data-status="completed"], #progress [data-status="failed"], #progress [data-status="stopped"]'
 BATCH_ROWS_JS = "() => document.querySelectorAll('#batch-table [role=row]').length - 1"  # minus the header row
 HAS_TEXT_JS = "([sel, text]) => ((document.querySelector(sel) || {}).innerText || '').includes(text)"
 GOLDEN = ["An absolutely wonderful, moving film.", "A dull, ugly and boring mess."]
@@ -143,10 +145,7 @@ def test_click_through_all_tabs_train_live_and_reload(
     open_tab(page, "3 · Train")
     page.wait_for_function(f"() => ({POINTS_JS})() >= {first}", timeout=30_000)
     shot(page, screenshots, "3-train-after-reload")
-    page.wait_for_selector(
-        '#progress [data-status="completed"], #progress [data-status="failed"], #progress [data-status="stopped"]',
-        timeout=240_000,
-    )
+    page.wait_for_selector(RUN_ENDED, timeout=240_000)
     progress_text = page.locator("#progress").inner_text()
     assert page.locator('#progress [data-status="completed"]').count() == 1, progress_text
     assert page.evaluate(POINTS_JS) >= TRAIN_STEPS // 3 - 1  # logging every 3 steps aims at about 50 points

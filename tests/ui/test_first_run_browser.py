@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.ui.conftest import AppServer
-from tests.ui.test_app_browser import CHROMIUM_ARGS, fill, open_tab, shot
+from tests.ui.test_app_browser import CHROMIUM_ARGS, RUN_ENDED, fill, open_tab, shot
 
 pytestmark = [
     pytest.mark.browser,
@@ -119,10 +119,7 @@ def test_first_run_with_no_knob_touched_ends_better_than_the_base(
                            "return !!b && b.disabled && b.innerText.includes('Busy: a run is training'); }", timeout=30_000)
     assert page.locator(BADGES).count() == 0
     shot(page, screenshots, "2-train-busy")
-    page.wait_for_selector(
-        '#progress [data-status="completed"], #progress [data-status="failed"], #progress [data-status="stopped"]',
-        timeout=900_000,
-    )
+    page.wait_for_selector(RUN_ENDED, timeout=900_000)
     assert page.locator('#progress [data-status="completed"]').count() == 1, page.locator("#progress").inner_text()
     page.locator("#train-results .ft-ba").wait_for(timeout=60_000)
     shot(page, screenshots, "3-train-finished")

@@ -29,7 +29,6 @@ ROWS_JS = "() => document.querySelectorAll('#batch-table [role=row]').length - 1
 ROW_TEXTS_JS = "() => [...document.querySelectorAll('#batch-table [role=row]')].slice(1).map(r => r.innerText.trim())"
 BUTTON_JS = "([sel, text]) => { const b = document.querySelector(sel + ' button') || document.querySelector(sel); " \
             "return !!b && b.innerText.includes(text); }"
-FINAL = '#progress [data-status="completed"], #progress [data-status="stopped"], #progress [data-status="failed"]'
 
 
 @pytest.fixture

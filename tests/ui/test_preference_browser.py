@@ -8,7 +8,16 @@ from pathlib import Path
 
 from ft_app.ui import words
 from tests.ui.conftest import AppServer
-from tests.ui.test_app_browser import errors_shown, fill, open_tab, page, screenshots, shot  # noqa: F401 (fixtures)
+from tests.ui.test_app_browser import (  # noqa: F401 (page and screenshots are fixtures)
+    RUN_ENDED,
+    errors_shown,
+    fill,
+    open_tab,
+    page,
+    pytestmark,  # the browser marks: skipped where Chromium is not installed
+    screenshots,
+    shot,
+)
 
 BADGES = ".error, [data-testid='status-tracker'] .error"
 TRACES_JS = """() => {
@@ -48,10 +57,7 @@ def test_a_preference_run_from_the_bundled_example_shows_its_curve_and_card(
     page.locator("#estimate").get_by_text("is 128 tokens long").wait_for(timeout=60_000)  # the plan took the change
     page.locator("#train-btn").click()
     try:
-        page.wait_for_selector(
-            '#progress [data-status="completed"], #progress [data-status="failed"], #progress [data-status="stopped"]',
-            timeout=300_000,
-        )
+        page.wait_for_selector(RUN_ENDED, timeout=300_000)
     except Exception:
         shot(page, screenshots, "pref-timeout")
         raise AssertionError(f"{page.locator('#progress').inner_text()}\n{app_server.log()[-4000:]}") from None
@@ -68,5 +74,5 @@ def test_a_preference_run_from_the_bundled_example_shows_its_curve_and_card(
     assert "Preference accuracy" in text and "Margin" in text and "held-out pairs" in text, text
     assert page.locator(BADGES).count() == 0 and not errors_shown(page)
     shot(page, screenshots, "pref-2-trained")
-    log = app_server.log_path.read_text(encoding="utf-8")
+    log = app_server.log()
     assert "Traceback" not in log, log[-3000:]
