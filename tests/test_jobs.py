@@ -132,6 +132,39 @@ def test_the_run_folder_is_the_one_progress_channel(tiny_bert_dir: Path, sentime
         manager.snapshot("no-such-run")
 
 
+def test_progress_times_recent_steps_without_the_warm_up_and_counts_the_checks_after_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first step (warm-up) is not timed; time between steps (evaluations, checkpoints) is shared over the steps;
+    the evaluation passes after training are in the time left at the speed of the last pass in training."""
+    from ft_app.training import progress as progress_module
+
+    clock = [100.0]
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock[0])
+    progress = RunProgress(run_id="r", run_dir=tmp_path)
+    progress.update(status="running", after_passes=2)
+    progress.start_training(total_steps=100)
+
+    def step(n: int, seconds: float, gap: float = 0.0) -> None:
+        clock[0] += gap
+        progress.begin_step()
+        clock[0] += seconds
+        progress.end_step(n)
+
+    step(1, 30.0)  # warm-up: ten times slower than the rest
+    for n in range(2, 12):
+        step(n, 1.0, gap=0.5 if n == 6 else 0.0)  # one evaluation between steps 5 and 6
+    snap = progress.snapshot()
+    assert snap.measured_steps == 10 and snap.step == 11
+    assert snap.s_per_step == pytest.approx(1.0 + 0.5 / 10)
+    assert snap.eta_s == pytest.approx(89 * 1.05)  # no evaluation pass timed yet: nothing added for the after
+    progress.update(eval_s=4.0)
+    assert progress.snapshot().eta_s == pytest.approx(89 * 1.05 + 2 * 4.0)
+    for n in range(12, 32):
+        step(n, 0.25)  # the machine got quicker: the last 20 steps decide
+    assert progress.snapshot().s_per_step == pytest.approx(0.25 + 0.5 / 30)
+
+
 def test_progress_eta_and_thread_safe_copies(tmp_path: Path) -> None:
     """ETA counts from the first training step; snapshots are copies that later updates do not change."""
     progress = RunProgress(run_id="r", run_dir=tmp_path)

@@ -42,8 +42,12 @@ class MetricsCallback(TrainerCallback):
         if state.is_world_process_zero:
             self.store.write_status(self.run_dir, phase="training", total_steps=state.max_steps, step=state.global_step)
 
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.progress.begin_step()
+
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.progress.update(step=state.global_step, epoch=float(state.epoch or 0.0))
+        self.progress.end_step(state.global_step)
+        self.progress.update(epoch=float(state.epoch or 0.0))
         now = time.monotonic()
         if state.is_world_process_zero and now - self.last_status_write > STATUS_WRITE_INTERVAL_S:
             self.last_status_write = now
@@ -98,6 +102,8 @@ class MetricsCallback(TrainerCallback):
         if state.is_world_process_zero:
             append_jsonl(self.path, record)
         self.progress.add_record(record)
+        if kind == "eval" and isinstance(record.get("eval_runtime"), float):
+            self.progress.update(eval_s=record["eval_runtime"])  # what checking the result will cost after training
 
 
 class StopCallback(TrainerCallback):

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ft_app.runs import FINAL_STATUSES, TRAINING, TRAINING_STATUSES, JobSnapshot
+
+# The speed of the most recent steps decides the time left: a machine that becomes busier or quieter mid-run (another
+# run starts or ends) changes what the remaining steps cost, and an average over the whole run follows that late.
+RECENT_STEPS = 20
 
 
 @dataclass
@@ -31,6 +36,16 @@ class RunProgress:
     train_started: float | None = None
     first_step: int = 0
     finished: float | None = None
+    # Step timing (begin_step/end_step): how long the recent optimizer steps took, not counting the first step of
+    # this attempt (warm-up: memory allocation and first-call costs make it several times slower than the rest).
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_STEPS))
+    timed_steps: int = 0  # steps after the warm-up step whose time was taken
+    between_s: float = 0.0  # time outside steps since the warm-up step: evaluations, checkpoints, logging
+    eval_s: float | None = None  # seconds the last evaluation pass took (the Trainer's eval_runtime)
+    after_passes: int = 0  # evaluation passes the run makes after training (the result, and the base when asked)
+    _step_began: float | None = None
+    _last_step_end: float | None = None
+    _warmed_up: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def update(self, **changes: Any) -> None:
@@ -50,6 +65,27 @@ class RunProgress:
             self.train_started = time.monotonic()
             self.phase = TRAINING
 
+    def begin_step(self) -> None:
+        """An optimizer step begins: the time since the last one ended was spent outside steps."""
+        now = time.monotonic()
+        with self._lock:
+            if self._last_step_end is not None and self._warmed_up:
+                self.between_s += now - self._last_step_end
+            self._step_began = now
+
+    def end_step(self, step: int) -> None:
+        """An optimizer step ended: its time joins the recent steps' (the first one of the attempt is warm-up)."""
+        now = time.monotonic()
+        with self._lock:
+            self.step = step
+            if self._step_began is not None:
+                if self._warmed_up:
+                    self.recent.append(now - self._step_began)
+                    self.timed_steps += 1
+                self._warmed_up = True
+                self._step_began = None
+            self._last_step_end = now
+
     def add_record(self, record: dict[str, Any]) -> None:
         """Append one metrics record."""
         with self._lock:
@@ -61,10 +97,17 @@ class RunProgress:
             end = self.finished or time.monotonic()
             eta = per_step = None
             done = self.step - self.first_step
-            if self.train_started is not None and done > 0:
-                per_step = (end - self.train_started) / done  # evaluations and saves on the way included
-                if self.status in TRAINING_STATUSES:
-                    eta = max(0.0, per_step * (self.total_steps - self.step))
+            measured = max(0, done)
+            if self.timed_steps:
+                # Recent steps' mean, plus this attempt's share of time between steps (evaluations and checkpoints
+                # come back at each pass, so their cost per step so far is their cost per step to come).
+                per_step = sum(self.recent) / len(self.recent) + self.between_s / self.timed_steps
+                measured = self.timed_steps
+            elif self.train_started is not None and done > 0:
+                per_step = (end - self.train_started) / done  # no step timed one by one: the average so far
+            if per_step is not None and self.status in TRAINING_STATUSES:
+                after = (self.eval_s or 0.0) * self.after_passes  # checking the result (and the base) once trained
+                eta = max(0.0, per_step * (self.total_steps - self.step)) + after
             return JobSnapshot(
                 run_id=self.run_id,
                 run_dir=self.run_dir,
@@ -80,5 +123,5 @@ class RunProgress:
                 trainable_params=self.trainable_params,
                 total_params=self.total_params,
                 s_per_step=per_step,
-                measured_steps=max(0, done),
+                measured_steps=measured,
             )

@@ -266,6 +266,11 @@ class TrainingRun:
             use_cpu=checked.device.kind == "cpu",
         )
         samples_per_step = config.training.batch_size * config.training.gradient_accumulation_steps * self.world
+        if data.validation is not None and config.evaluation.before_after:
+            # Checking the result after training: one pass for the fine-tuned model, one for the base unless a
+            # resumed run already has its numbers. The time left counts them at the speed of the passes in training.
+            base_done = (self.run_dir / BASE_RESULTS_FILE).is_file()
+            self.progress.update(after_passes=1 if base_done else 2)
         time_offset = self._prepare_resume() if self.resume_from and self.is_main else 0.0
         self.metrics = MetricsCallback(self.run_dir, self.store, self.progress, samples_per_step, time_offset)
         callbacks: list[Any] = [self.metrics, StopCallback(self.stop_event, self.run_dir)]

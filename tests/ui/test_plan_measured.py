@@ -51,7 +51,8 @@ def test_a_slowed_run_is_timed_by_its_own_steps_and_times_the_next_plan(
     early, _, _ = seen[2]
     assert early.startswith(f"Run {snap.run_id}: measuring its speed on its first {MEASURE_STEPS} steps")
     text, progress, live = seen[MEASURE_STEPS + 2]
-    assert f"measured on its first {MEASURE_STEPS + 2} steps" in text and live.s_per_step >= SLOW_S
+    # Step 1 is warm-up and not timed: steps 2 to 12 are.
+    assert f"measured on its {MEASURE_STEPS + 1} steps so far" in text and live.s_per_step >= SLOW_S
     assert re.match(rf"Run {snap.run_id}: (about [^ ]+ \w+|a few seconds) here in all", text), text
     left = re.search(r"about (\d+:\d\d) left", text).group(1)
     assert f"about {left} left" in progress  # the plan box and the progress line say the same time
@@ -62,7 +63,40 @@ def test_a_slowed_run_is_timed_by_its_own_steps_and_times_the_next_plan(
     assert measured is not None and measured.run_id == snap.run_id and measured.s_per_step >= SLOW_S
     plan = estimate.plan_run(config, rows, measured=measured)
     assert plan.seconds_here >= SLOW_S * 30 > quick.seconds_here - estimate.FIXED_S["cpu"]
-    assert f"measured on run {snap.run_id}'s 30 steps" in plan.time_text()
+    assert f"measured on run {snap.run_id}'s 29 steps" in plan.time_text()  # all but the warm-up step
     # A run of another kind (another batch size) is not timed by this one.
     other = make_config("classification", tiny_bert_dir, "full", data, training={"max_steps": 30, "batch_size": 8})
     assert estimate.measured_speed(store, other) is None
+
+
+def test_the_time_left_follows_the_recent_steps_when_the_machine_gets_quicker(
+    tmp_path: Path, tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Busy at first (another run ends, say), quick after: the time a step takes is the recent steps' time, not the
+    run's average, so the plan box does not keep promising the slow start's pace for the rest of the run."""
+    data = write_sentiment_csv(tmp_path / "reviews.csv", n=64)
+    config = make_config("classification", tiny_bert_dir, "full", data,
+                         training={"max_steps": 40, "batch_size": 4, "eval_strategy": "no"})
+    runs = tmp_path / "runs"
+    seen: dict[int, Any] = {}
+    original = MetricsCallback.on_step_end
+    busy_steps, busy_s, read_at = 12, 1.0, 34
+
+    def busy_then_quick(self: MetricsCallback, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step <= busy_steps:
+            time.sleep(busy_s)
+        self.last_status_write = 0.0
+        original(self, args, state, control, **kwargs)
+        seen.setdefault(state.global_step, time.monotonic())
+        if state.global_step == read_at:
+            snap = RunStore(runs).read_progress(self.run_dir)
+            seen[-1] = (train_tab.plan_now(snap), snap)
+
+    monkeypatch.setattr(MetricsCallback, "on_step_end", busy_then_quick)
+    snap = train_in_process(config, runs)
+    assert snap.status == "completed", snap.message
+    text, live = seen[-1]
+    # The whole run's pace after its warm-up step, as a watch would take it: steps 2 to 34, the slow ones included.
+    average = (seen[read_at] - seen[1]) / (read_at - 1)
+    assert live.s_per_step < 0.75 * average, (live.s_per_step, average)
+    assert f"measured on its {read_at - 1} steps so far" in text, text
