@@ -1,4 +1,5 @@
-"""Command line: `python -m ft_app` starts the app; `python -m ft_app train CONFIG.json` trains headless."""
+"""Command line: `python -m ft_app` starts the app; `python -m ft_app train CONFIG.json` trains headless; `python -m
+ft_app trial CONFIG.json` times a few of its steps."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--run-dir", default=None, help="Train a run folder that already exists (its config.json), "
                        "e.g. one the app made, instead of a config file.")
     train.add_argument("--resume", action="store_true", help="With --run-dir: continue from its last complete checkpoint.")
+    trial = sub.add_parser("trial", help="Time a few real training steps of a run config and measure its peak memory "
+                           "(what the Train tab's trial does); prints the result as JSON.")
+    trial.add_argument("config", help="Path of the run config JSON file.")
     ui = sub.add_parser("ui", help="Start the app (the default).")
     ui.add_argument("--host", default=None)
     ui.add_argument("--port", type=int, default=None)
@@ -34,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.config) if args.config else None, args.runs_dir,
             run_dir=Path(args.run_dir) if args.run_dir else None, resume=args.resume,
         )
+    if args.command == "trial":
+        from ft_app.training.trial import trial_main
+
+        return trial_main(Path(args.config))
     if args.command == "export":
         from ft_app.export.cli import export_command
 

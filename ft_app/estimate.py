@@ -368,15 +368,35 @@ def train_rows_after_split(config: RunConfig, rows: int) -> int:
 
 @dataclass(frozen=True)
 class MeasuredSpeed:
-    """How fast a run of this kind trained on this machine: its seconds per optimizer step, measured."""
+    """How fast a run of this kind trained on this machine: its seconds per optimizer step, measured by a run's steps
+    or by a trial of a few steps before Train (then with the memory the trial took)."""
 
-    run_id: str
+    run_id: str  # the run that measured it; "" for a trial
     s_per_step: float
     steps: int
+    peak_gb: float | None = None  # a trial's peak memory, and what the device had free
+    free_gb: float | None = None
+
+    def words(self) -> str:
+        """'measured on run X's 29 steps (0.41 s a step)', or for a trial 'measured on 4 trial steps (0.41 s a step;
+        peak memory 1.2 GB of 20 GB free)'."""
+        per = f"{self.s_per_step:.2g} s a step"
+        if self.run_id:
+            return f"measured on run {self.run_id}'s {self.steps} steps ({per})"
+        if self.peak_gb is not None and self.free_gb is not None:
+            from .training.trial import FITS_SHARE
+
+            if self.peak_gb <= self.free_gb * FITS_SHARE:
+                per += f"; peak memory {self.peak_gb:.1f} GB of {self.free_gb:.0f} GB free"
+            else:
+                per += (f"; peak memory {self.peak_gb:.1f} GB, more than the {self.free_gb:.1f} GB free here: lower "
+                        "the batch size or the max length, or use LoRA")
+        return f"measured on {self.steps} trial steps ({per})"
 
 
 # What makes two runs' steps cost the same: the same model, task, method, batch, length and memory savers.
-def _speed_key(config: RunConfig) -> tuple[Any, ...]:
+def speed_key(config: RunConfig) -> tuple[Any, ...]:
+    """The knobs a step's cost depends on, as one comparable value."""
     t = config.training
     return (config.model.name_or_path, config.task, config.method, t.batch_size, t.gradient_accumulation_steps,
             config.max_length, config.lora.r if get_method(config.method).adapter else None,
@@ -389,20 +409,27 @@ def measured_speed(store: Any, config: RunConfig) -> MeasuredSpeed | None:
     A plan built on it says what a step really costs on this machine, which a model of the hardware cannot know
     (other programs, a busy CPU, memory bandwidth)."""
     from .runs import MEASURE_STEPS
+    from .training.trial import latest_trial
 
-    key = _speed_key(config)
+    key = speed_key(config)
+    trial = latest_trial(store, key)
     for summary in store.list_runs():
         status = store.read_status(summary.path)
         per_step, steps = status.get("s_per_step"), int(status.get("measured_steps") or 0)
         if not isinstance(per_step, (int, float)) or per_step <= 0 or steps < MEASURE_STEPS:
             continue
         try:
-            if _speed_key(store.read_config(summary.path)) != key:
+            if speed_key(store.read_config(summary.path)) != key:
                 continue
         except ValueError:  # a run folder from an older version, or a broken config: not comparable
             continue
+        if trial is not None and trial.when > str(status.get("finished") or summary.created or ""):
+            break  # a trial taken since: the newer measure of this machine as it is now
         return MeasuredSpeed(run_id=summary.run_id, s_per_step=float(per_step), steps=steps)
-    return None
+    if trial is None:
+        return None
+    return MeasuredSpeed(run_id="", s_per_step=trial.s_per_step, steps=trial.steps, peak_gb=trial.peak_gb,
+                         free_gb=trial.free_gb)
 
 
 @dataclass
@@ -424,8 +451,7 @@ class Plan:
         """
         here = f"{duration_words(self.seconds_here)} here"
         if self.measured is not None:
-            here += (f", measured on run {self.measured.run_id}'s {self.measured.steps} steps "
-                     f"({self.measured.s_per_step:.2g} s a step)")
+            here += f", {self.measured.words()}"
         if self.device == "cpu" and self.seconds_gpu < self.seconds_here / 2:
             return f"{here}; on a GPU it would take {duration_words(self.seconds_gpu)}"
         return here

@@ -39,6 +39,8 @@ STOP_REQUEST_FILE = "stop_request.json"
 # Written after a checkpoint is fully on disk; a checkpoint without it was cut short and is never resumed from.
 CHECKPOINT_MARKER = "ft_app_complete.json"
 
+# Beside the run folders: what trials before Train measured (training/trial.py). A dot name is never a run id.
+TRIALS_DIR = ".trials"
 # status.json is written under this lock (the training process and the server may both write it).
 STATUS_LOCK_FILE = ".status.lock"
 # Steps a run takes before its own speed replaces the estimate ("measured on the first 10 steps").
@@ -210,6 +212,11 @@ class RunStore:
         self.root = Path(root).expanduser().resolve() if root else default_runs_root()
         self._tails: dict[Path, MetricsTail] = {}
         self._tails_lock = threading.Lock()
+
+    @property
+    def trials_dir(self) -> Path:
+        """Where trials of a few steps before Train keep what they measured (a folder name no run id can take)."""
+        return self.root / TRIALS_DIR
 
     @property
     def uploads_dir(self) -> Path:

@@ -23,6 +23,7 @@ from ft_app.runs import ACTIVE_STATUSES, LOG_FILE, JobSnapshot, RunStore, RunSum
 from ft_app.text import limit_words
 from ft_app.training.launch import LaunchPlan, child_env, train_command
 from ft_app.training.process import TrainingProcess, WarmWorker, WorkerPool, shared_pool
+from ft_app.training.trial import TrialResult
 from ft_app.training.watch import STOP_GRACE_S, RunWatcher
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class JobManager:
         self._watcher: RunWatcher | None = None
         self._deleting: set[str] = set()  # runs deleted while training: their end is not backed up
         self._closing = False  # the server is shutting down: no new warm worker
+        self._trial: str | None = None  # the model a trial of a few steps is timing now (it uses the machine too)
 
     @property
     def busy(self) -> bool:
@@ -100,6 +102,26 @@ class JobManager:
             record_owner(run_dir, visitor)
             self.store.write_status(run_dir, limits=self.host.run_limits())  # before its process starts writing
             return self._launch(run_dir, worker, plan, token, resume=False)
+
+    def trial(self, config: RunConfig, token: str | None = None, visitor: Visitor | None = None) -> TrialResult:
+        """Time a few real steps of this config before it trains, and measure the memory they take; the result is
+        kept beside the runs, where the plan of this kind of run reads it. Refused while a run trains (each would
+        slow the other, and the trial would time a shared machine), and while another trial runs."""
+        from ft_app.training.trial import run_trial, save_trial
+
+        self.host.check_run_allowed(config, self.store.uploads_dir, visitor)
+        config = self.host.apply_limits(config)
+        with self._launching:
+            self._refuse_if_busy(visitor)
+            with self._lock:
+                self._trial = config.model.name_or_path
+        try:
+            result = run_trial(config, token=token)
+        finally:
+            with self._lock:
+                self._trial = None
+        save_trial(self.store, result)
+        return result
 
     def resume(self, run_id: str, token: str | None = None, visitor: Visitor | None = None) -> str:
         """Continue an interrupted, stopped or failed run from its last complete checkpoint, in the same folder."""
@@ -320,6 +342,11 @@ class JobManager:
 
     def _refuse_if_busy(self, visitor: Visitor | None = None) -> None:
         with self._lock:
+            if self._trial is not None:
+                raise JobBusyError(
+                    "Busy: a trial is timing a few steps of a model on this machine (it takes seconds to a minute or "
+                    "two). Press again once it has finished."
+                )
             if self._active():
                 raise JobBusyError(self._busy_message(visitor), run_id=self._watcher.run_id if self._watcher else None)
 

@@ -47,6 +47,7 @@ class TrainTab:
     preset_note: gr.Markdown
     method: gr.Radio
     estimate: gr.Markdown
+    trial_btn: gr.Button
     plan_now: gr.Markdown
     basic: dict[str, gr.Number]
     lora_box: gr.Accordion
@@ -374,6 +375,22 @@ def on_estimate(ctx: AppContext, values: dict[Any, Any], request: gr.Request = N
     return estimate_text(ctx, values, visitor(values.get(ctx.owner), request, profile))
 
 
+def trial_from_form(ctx: AppContext, token: gr.Textbox, values: dict[Any, Any], request: gr.Request = None,
+                    profile: gr.OAuthProfile | None = None) -> str:
+    """The trial button: time a few real steps of the form's run config here, then the estimate with that measure.
+
+    Args: the whole form, the token box and the visitor's owner key, as {widget: value}.
+    Returns: the estimate card (Markdown), its plan timed by the trial.
+    """
+    if ctx.login_required and profile is None:
+        raise ValueError(words.SIGN_IN_TO_TRAIN)
+    if not str(values.get(ctx.form.by_path[("model", "name_or_path")]) or "").strip():
+        raise ValueError(catalog.no_model_message(values[ctx.form.by_path[("task",)]]))
+    who = visitor(values.get(ctx.owner), request, profile)
+    ctx.jobs.trial(ctx.form.to_config(values), token=(values.get(token) or "").strip() or None, visitor=who)
+    return estimate_text(ctx, values, who)
+
+
 def _failure_view(ctx: AppContext, snap: JobSnapshot | None, who: Visitor | None = None) -> list[Any]:
     """The failure card (message and log tail) and the Resume button (for who may resume it), for a run that did
     not finish."""
@@ -473,6 +490,10 @@ def _method_section(ctx: AppContext) -> dict[str, Any]:
     method = form.add(("method",), gr.Radio([(m.label, m.name) for m in METHODS.values()], value="full",
                                             label=field_label("method"), info=method_info("full"), elem_id="method"))
     estimate = gr.Markdown("", elem_classes=["ft-card"], elem_id="estimate")
+    with gr.Row(elem_classes=["ft-row"]):
+        trial_btn = gr.Button(words.TRIAL, size="sm", scale=0, min_width=220, elem_id="trial-btn",
+                              visible=not ctx.jobs.host.demo)
+        gr.Markdown(words.TRIAL_INFO, elem_classes=["ft-note"])
     plan_now = gr.Markdown("", elem_id="plan-now", elem_classes=["ft-note"])  # the watched run, as measured
     with gr.Row():
         basic = {name: form.field("training", name) for name in BASIC_KNOBS}
@@ -481,7 +502,8 @@ def _method_section(ctx: AppContext) -> dict[str, Any]:
             lora_r = form.field("lora", "r")
             for name in ("alpha", "dropout", "target_modules"):
                 form.field("lora", name)
-    return {"preset": preset, "preset_note": preset_note, "method": method, "estimate": estimate, "plan_now": plan_now,
+    return {"preset": preset, "preset_note": preset_note, "method": method, "estimate": estimate,
+            "trial_btn": trial_btn, "plan_now": plan_now,
             "basic": basic,
             "lora_box": lora_box, "lora_r": lora_r}
 
@@ -585,6 +607,9 @@ def build(ctx: AppContext, task: gr.Radio, token: gr.Textbox) -> TrainTab:
     tab.preset.input(bind(pick_preset, ctx, tab.preset_note), [tab.preset, form.by_path[("model", "name_or_path")]],
                      list(form.components()) + [tab.preset_note], api_visibility="private")
     tab.method.change(on_method, [tab.method], [tab.method, tab.lora_box], api_visibility="private")
+    page_event(tab.trial_btn.click, bind(trial_from_form, ctx, token), {*form.components(), token, owner},
+               [tab.estimate], notice, cause=tab.busy_cause, concurrency_limit=1, concurrency_id="train",
+               show_progress="minimal", show_progress_on=[tab.estimate])
     for trigger in (tab.method, *tab.basic.values(), tab.lora_r):
         trigger.change(bind(on_estimate, ctx), {*form.components(), owner}, [tab.estimate], api_visibility="private",
                        trigger_mode="always_last", show_progress="hidden")

@@ -40,3 +40,20 @@ def test_the_gpu_is_named_only_where_it_would_be_clearly_faster() -> None:
     )
     assert Plan(recipe, seconds_here=8, seconds_gpu=20, device="cpu").time_text() == "a few seconds here"
     assert Plan(recipe, seconds_here=40, seconds_gpu=30, device="cuda").time_text() == "about 40 seconds here"
+
+
+def test_the_trial_button_times_the_plan_on_this_machine(tmp_path: Path, tiny_bert_dir: Path,
+                                                         sentiment_csv: Path) -> None:
+    """'Time a few steps here': the plan's time and memory then come from real steps of this run on this machine."""
+    from ft_app.ui.train_tab import trial_from_form
+
+    ctx, page = build_studio(tmp_path / "runs")
+    values = form_values(ctx, model=str(tiny_bert_dir), data__train=str(sentiment_csv))
+    values[page.train.token] = ""
+    before = on_estimate(ctx, values)
+    assert "trial steps" not in before
+    after = trial_from_form(ctx, page.train.token, values)
+    assert re.search(r"measured on 4 trial steps \([\d.e-]+ s a step; peak memory [\d.]+ GB of \d+ GB free\)", after), after
+    assert after == on_estimate(ctx, values)  # the card keeps the measure until the form changes the kind of run
+    values[ctx.form.by_path[("training", "batch_size")]] = 2
+    assert "trial steps" not in on_estimate(ctx, values)
