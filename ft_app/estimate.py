@@ -384,7 +384,7 @@ class MeasuredSpeed:
         if self.run_id:
             return f"measured on run {self.run_id}'s {self.steps} steps ({per})"
         if self.peak_gb is not None and self.free_gb is not None:
-            from .training.trial import FITS_SHARE
+            from .trials import FITS_SHARE
 
             if self.peak_gb <= self.free_gb * FITS_SHARE:
                 per += f"; peak memory {self.peak_gb:.1f} GB of {self.free_gb:.0f} GB free"
@@ -409,7 +409,7 @@ def measured_speed(store: Any, config: RunConfig) -> MeasuredSpeed | None:
     A plan built on it says what a step really costs on this machine, which a model of the hardware cannot know
     (other programs, a busy CPU, memory bandwidth)."""
     from .runs import MEASURE_STEPS
-    from .training.trial import latest_trial
+    from .trials import latest_trial
 
     key = speed_key(config)
     trial = latest_trial(store, key)

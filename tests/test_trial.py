@@ -14,7 +14,8 @@ from ft_app.data import count_local_rows
 from ft_app.runs import RunStore
 from ft_app.training.callbacks import MetricsCallback
 from ft_app.training.jobs import JobBusyError, JobManager
-from ft_app.training.trial import TRIAL_STEPS, latest_trial, run_trial, run_trial_here, save_trial, trial_config
+from ft_app.training.trial import TRIAL_STEPS, run_trial, run_trial_here, trial_config
+from ft_app.trials import latest_trial, save_trial
 from tests.engine_checks import make_config
 from tests.fixtures.data_files import write_sentiment_csv
 

@@ -23,8 +23,8 @@ from ft_app.runs import ACTIVE_STATUSES, LOG_FILE, JobSnapshot, RunStore, RunSum
 from ft_app.text import limit_words
 from ft_app.training.launch import LaunchPlan, child_env, train_command
 from ft_app.training.process import TrainingProcess, WarmWorker, WorkerPool, shared_pool
-from ft_app.training.trial import TrialResult
 from ft_app.training.watch import STOP_GRACE_S, RunWatcher
+from ft_app.trials import TrialResult
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,8 @@ class JobManager:
         """Time a few real steps of this config before it trains, and measure the memory they take; the result is
         kept beside the runs, where the plan of this kind of run reads it. Refused while a run trains (each would
         slow the other, and the trial would time a shared machine), and while another trial runs."""
-        from ft_app.training.trial import run_trial, save_trial
+        from ft_app.training.trial import run_trial
+        from ft_app.trials import save_trial
 
         self.host.check_run_allowed(config, self.store.uploads_dir, visitor)
         config = self.host.apply_limits(config)
