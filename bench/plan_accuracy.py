@@ -4,7 +4,8 @@ Trains the default recipe (MiniLM, full fine-tuning, no knob touched) on the fir
 with `python -m ft_app train` (the training process the app starts), `--at-once K` copies side by side to make the
 machine busy, and reads each run's folder once a second as the page does (RunStore.read_progress). For each run it
 records:
-- the plan before training (estimate.plan_run: what the plan box says before Train is pressed);
+- the plan before training (estimate.plan_run: what the plan box says before Train is pressed), from the model of the
+  hardware and, with `--trial`, from a trial of a few real steps taken just before (the "Time a few steps" button);
 - the plan box's own figure once the run has measured its first steps (ui/train_tab.plan_now: elapsed + time left),
   and again at a quarter and at half of the steps;
 - the run's time as the page reports it when it ends ("Run X took ...": elapsed_s of the finished run).
@@ -69,6 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=400)
     parser.add_argument("--at-once", type=int, default=1, help="copies of the run trained side by side")
+    parser.add_argument("--trial", action="store_true", help="also time the plan by a trial of a few steps first")
     opts = parser.parse_args()
 
     from auto_recipe import write_sst2
@@ -85,7 +87,17 @@ def main() -> None:
         train, _ = write_sst2(work, opts.rows)
         raw = default_config(model, train)
         (work / "config.json").write_text(json.dumps(raw), encoding="utf-8")
-        planned = estimate.plan_run(RunConfig.from_dict(raw), opts.rows).seconds_here
+        config = RunConfig.from_dict(raw)
+        planned = estimate.plan_run(config, opts.rows).seconds_here
+        trial_plan = None
+        if opts.trial:
+            from ft_app.training.trial import run_trial
+
+            trial = run_trial(config)
+            measured = estimate.MeasuredSpeed(run_id="", s_per_step=trial.s_per_step, steps=trial.steps,
+                                              peak_gb=trial.peak_gb, free_gb=trial.free_gb)
+            trial_plan = estimate.plan_run(config, opts.rows, measured=measured).seconds_here
+            print(f"trial: {trial.s_per_step:.3f} s a step, peak {trial.peak_gb:.2f} GB, took {trial.took_s:.1f} s")
         runs = [work / f"runs{i}" for i in range(opts.at_once)]
         load_start = os.getloadavg()[0]
         procs = [subprocess.Popen([sys.executable, "-m", "ft_app", "train", str(work / "config.json"),
@@ -93,8 +105,8 @@ def main() -> None:
                                   stderr=subprocess.DEVNULL) for r in runs]
         seen = follow(runs, procs)
         load_end = os.getloadavg()[0]
-    print("| run | at once | steps | plan before | plan box at first measure (step) | at 1/4 | at 1/2 | took | "
-          "error first / 1/4 / 1/2 | load |")
+    print("| run | at once | steps | plan before (model / trial) | plan box at first measure (step) | at 1/4 | at 1/2 | "
+          "took | error before model / trial, box first / 1/4 / 1/2 | load |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
     for s in seen:
         took = s.get("took")
@@ -102,12 +114,13 @@ def main() -> None:
             print(f"| {s.get('run')} | {opts.at_once} | ended {s.get('status')} without a measure |")
             continue
         step, _, first = s["measured"]
-        figures = [first, s.get("at_0.25", (0, None))[1], s.get("at_0.5", (0, None))[1]]
+        figures = [planned, trial_plan, first, s.get("at_0.25", (0, None))[1], s.get("at_0.5", (0, None))[1]]
         errors = " / ".join(f"{(f - took) / took:+.0%}" if f else "-" for f in figures)
-        cells = " | ".join(f"{f:.0f} s" if f else "-" for f in figures[1:])
-        print(f"| {s['run']} | {opts.at_once} | {s['steps']} | {planned:.0f} s | {first:.0f} s ({step}) | {cells} | "
+        cells = " | ".join(f"{f:.0f} s" if f else "-" for f in figures[3:])
+        before = f"{planned:.0f} s / " + (f"{trial_plan:.0f} s" if trial_plan else "-")
+        print(f"| {s['run']} | {opts.at_once} | {s['steps']} | {before} | {first:.0f} s ({step}) | {cells} | "
               f"{took:.0f} s | {errors} | {load_start:.1f} -> {load_end:.1f} |")
-        print("ROW " + json.dumps({"at_once": opts.at_once, "planned": planned, **s}))
+        print("ROW " + json.dumps({"at_once": opts.at_once, "planned": planned, "trial_plan": trial_plan, **s}))
 
 
 if __name__ == "__main__":

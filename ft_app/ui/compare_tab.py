@@ -189,20 +189,22 @@ def filter_rows(which: str, records: list[dict[str, Any]]) -> list[list[str]]:
     return _filtered(records or [], which)
 
 
-def filtered_csv(ctx: AppContext, which: str, records: list[dict[str, Any]], owner_key: str | None = None,
-                 request: gr.Request = None, profile: gr.OAuthProfile | None = None) -> Any:
-    """The filter changed: the CSV download holds the rows the table now shows.
+def filtered_view(ctx: AppContext, which: str, records: list[dict[str, Any]], owner_key: str | None = None,
+                  request: gr.Request = None, profile: gr.OAuthProfile | None = None) -> list[Any]:
+    """The filter changed: the table shows those rows, and the CSV download holds the same rows. One event for both,
+    so that a download right after the table changed can never be the file of the rows shown before.
 
     Args: the filter, the records, the visitor's owner key.
-    Returns: the CSV button.
+    Returns: the table's rows, the CSV button.
     """
     if not records:
-        return gr.skip()
+        return [[], gr.skip()]
     from ft_app.compare import BatchRow, shown_rows
 
     rows = shown_rows([BatchRow(**r["row"]) for r in records], which)
     who = visitor(owner_key, request, profile)
-    return gr.update(value=str(_csv_for(ctx, who, records[0]["run_id"], rows, which)), visible=True)
+    csv_path = _csv_for(ctx, who, records[0]["run_id"], rows, which)
+    return [_filtered(records, which), gr.update(value=str(csv_path), visible=True)]
 
 
 def _csv_for(ctx: AppContext, who: Visitor, run_id: str, rows: list[Any], which: str | None) -> Path:
@@ -334,8 +336,7 @@ def _batch_section(ctx: AppContext, run: gr.Dropdown, decoding: list[Any]) -> No
     outputs = [summary, table, csv, records]
     page_event(go.click, bind(compare_rows_shown, ctx), [run, count, *decoding, which, ctx.owner, texts, own_file],
                outputs, notice, api_name="batch_compare", api_fn=bind(compare_rows, ctx), concurrency_limit=1)
-    which.change(filter_rows, [which, records], [table], api_visibility="private")
-    which.change(bind(filtered_csv, ctx), [which, records, ctx.owner], [csv], api_visibility="private")
+    which.change(bind(filtered_view, ctx), [which, records, ctx.owner], [table, csv], api_visibility="private")
     run.change(clear_rows, None, outputs, api_visibility="private")
 
 

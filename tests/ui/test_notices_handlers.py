@@ -96,8 +96,9 @@ def test_the_csv_holds_the_rows_the_filter_shows(trained: Trained, downloads: Pa
     _, table, csv_path, records = compare_tab.compare_rows(trained.ctx, trained.run_id, 20, *SETTINGS, "all", OWNER)
     assert len(_csv_rows(csv_path)) == len(table) == len(records)
     for which in ("fixed", "broken", "all"):
-        shown = compare_tab.filter_rows(which, records)
-        path = compare_tab.filtered_csv(trained.ctx, which, records, OWNER)["value"]
+        shown, button = compare_tab.filtered_view(trained.ctx, which, records, OWNER)  # one event: table and file
+        assert shown == compare_tab.filter_rows(which, records)
+        path = button["value"]
         assert [r["input"] for r in _csv_rows(path)] == [row[0] for row in shown]
         assert all(r["change"] == which for r in _csv_rows(path)) or which == "all"
     # Asked with a filter, the table and its CSV already agree.
