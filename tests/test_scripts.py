@@ -95,6 +95,7 @@ def test_start_stops_at_a_failed_install(setup, recorded, monkeypatch, capsys):
 
 def test_test_script_installs_lints_and_runs_pytest(setup, recorded, monkeypatch):
     monkeypatch.setattr(setup, "prepare_browser", lambda folder: {})
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)  # one core: one test process
     assert load_script("test").main(["tests/test_config.py", "-x"]) == 0
     pip = [sys.executable, "-m", "pip", "install", "-q"]
     assert recorded == [
@@ -205,3 +206,19 @@ def test_run_child_returns_the_exit_code(setup):
 def test_an_old_python_is_named(setup):
     assert setup.python_too_old((3, 11, 7)) is None
     assert "3.10 or newer" in setup.python_too_old((3, 9, 1)) and "3.9.1" in setup.python_too_old((3, 9, 1))
+
+
+def test_the_tests_run_one_process_a_core_with_one_thread_each(setup, monkeypatch):
+    """Two cores: two test processes (a file's tests together), one torch thread each, so they never oversubscribe."""
+    monkeypatch.setattr(setup, "prepare_browser", lambda folder: {})
+    monkeypatch.setattr(setup, "pip_install", lambda *args: 0)
+    monkeypatch.setattr(setup, "install_torch", lambda: 0)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    calls: list[tuple[list[str], dict[str, str]]] = []
+    monkeypatch.setattr(setup, "run_child", lambda cmd, env=None, quiet=False: calls.append((list(cmd), env)) or 0)
+    script = load_script("test")
+    assert script.main([]) == 0
+    cmd, env = calls[-1]
+    assert cmd[-5:] == ["-q", "-n", "2", "--dist", "loadfile"] and env["OMP_NUM_THREADS"] == "1"
+    assert script.main(["-n", "0"]) == 0 and calls[-1][0][-3:] == ["-q", "-n", "0"]  # the caller's choice wins
+    assert script.main(["-p", "no:xdist"]) == 0 and "loadfile" not in calls[-1][0]

@@ -12,7 +12,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from ft_app.runs import CHECKPOINT_MARKER, METRICS_FILE, RunStore, append_jsonl, now_iso, write_json_atomic
-from ft_app.training.progress import RunProgress
+from ft_app.training.progress import RunProgress, planned_checks
 
 # Trainer keys that describe the run as a whole rather than a point on the curve.
 SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "total_flos")
@@ -24,13 +24,15 @@ class MetricsCallback(TrainerCallback):
     """Writes each log record (train, eval, summary) to disk and to the in-memory progress."""
 
     def __init__(
-        self, run_dir: Path, store: RunStore, progress: RunProgress, samples_per_step: int, time_offset: float = 0.0
+        self, run_dir: Path, store: RunStore, progress: RunProgress, samples_per_step: int, time_offset: float = 0.0,
+        steps_per_epoch: int = 0,
     ) -> None:
         self.path = run_dir / METRICS_FILE
         self.run_dir = run_dir
         self.store = store
         self.progress = progress
         self.samples_per_step = samples_per_step
+        self.steps_per_epoch = steps_per_epoch  # where a pass ends: per-pass evaluations and checkpoints come there
         self.started = time.monotonic()
         self.time_offset = time_offset  # a resumed run's clock continues where the last attempt stopped
         self.last_status_write = 0.0
@@ -39,6 +41,9 @@ class MetricsCallback(TrainerCallback):
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.started = time.monotonic()
         self.progress.start_training(state.max_steps, state.global_step)
+        checks = planned_checks(state.max_steps, self.steps_per_epoch, [(args.eval_strategy, args.eval_steps),
+                                                                         (args.save_strategy, args.save_steps)])
+        self.progress.update(check_steps=checks)
         if state.is_world_process_zero:
             self.store.write_status(self.run_dir, phase="training", total_steps=state.max_steps, step=state.global_step)
 
@@ -53,7 +58,8 @@ class MetricsCallback(TrainerCallback):
             self.last_status_write = now
             snap = self.progress.snapshot()  # everything the page shows comes from here, through status.json
             self.store.write_status(self.run_dir, step=state.global_step, epoch=state.epoch, elapsed_s=snap.elapsed_s,
-                                    eta_s=snap.eta_s, s_per_step=snap.s_per_step, measured_steps=snap.measured_steps)
+                                    eta_s=snap.eta_s, s_per_step=snap.s_per_step, measured_steps=snap.measured_steps,
+                                    awaiting_check=snap.awaiting_check)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         """The run's speed over all its steps, for the Train tab and for the next plan of the same kind here."""

@@ -43,6 +43,12 @@ class RunProgress:
     between_s: float = 0.0  # time outside steps since the warm-up step: evaluations, checkpoints, logging
     eval_s: float | None = None  # seconds the last evaluation pass took (the Trainer's eval_runtime)
     after_passes: int = 0  # evaluation passes the run makes after training (the result, and the base when asked)
+    # Checks: the steps after which the run evaluates or saves a checkpoint (planned_checks), and what those done
+    # so far took. A check costs seconds where a step costs a fraction of one, so it is counted apart: the time left
+    # holds the checks still to come at their measured cost, and the plan box waits for the first one.
+    check_steps: frozenset[int] = frozenset()
+    checks_s: float = 0.0
+    checks_done: int = 0
     _step_began: float | None = None
     _last_step_end: float | None = None
     _warmed_up: bool = False
@@ -70,7 +76,11 @@ class RunProgress:
         now = time.monotonic()
         with self._lock:
             if self._last_step_end is not None and self._warmed_up:
-                self.between_s += now - self._last_step_end
+                if self.step in self.check_steps:
+                    self.checks_s += now - self._last_step_end
+                    self.checks_done += 1
+                else:
+                    self.between_s += now - self._last_step_end
             self._step_began = now
 
     def end_step(self, step: int) -> None:
@@ -98,16 +108,21 @@ class RunProgress:
             eta = per_step = None
             done = self.step - self.first_step
             measured = max(0, done)
+            checks_left = sum(1 for c in self.check_steps if c > self.step)
+            check_s = self.checks_s / self.checks_done if self.checks_done else 0.0
             if self.timed_steps:
-                # Recent steps' mean, plus this attempt's share of time between steps (evaluations and checkpoints
-                # come back at each pass, so their cost per step so far is their cost per step to come).
-                per_step = sum(self.recent) / len(self.recent) + self.between_s / self.timed_steps
+                # Recent steps' mean, plus this attempt's share of the small time between steps (loading the next
+                # batch, logging); the checks to come at what one took so far.
+                step_s = sum(self.recent) / len(self.recent) + self.between_s / self.timed_steps
+                per_step = step_s + self.checks_s / self.timed_steps  # what a step cost with its share of the checks
                 measured = self.timed_steps
+                remaining = step_s * max(0, self.total_steps - self.step) + check_s * checks_left
             elif self.train_started is not None and done > 0:
                 per_step = (end - self.train_started) / done  # no step timed one by one: the average so far
+                remaining = per_step * max(0, self.total_steps - self.step)
             if per_step is not None and self.status in TRAINING_STATUSES:
                 after = (self.eval_s or 0.0) * self.after_passes  # checking the result (and the base) once trained
-                eta = max(0.0, per_step * (self.total_steps - self.step)) + after
+                eta = remaining + after
             return JobSnapshot(
                 run_id=self.run_id,
                 run_dir=self.run_dir,
@@ -124,4 +139,23 @@ class RunProgress:
                 total_params=self.total_params,
                 s_per_step=per_step,
                 measured_steps=measured,
+                # A check comes before the end and none is timed yet: the time left cannot hold its cost yet.
+                awaiting_check=not self.checks_done and any(self.step <= c < self.total_steps
+                                                            for c in sorted(self.check_steps)[:1]),
             )
+
+
+def planned_checks(total_steps: int, steps_per_epoch: int, strategies: list[tuple[str, float | None]]) -> frozenset[int]:
+    """The steps after which the Trainer evaluates or saves: for each (strategy, every) pair, 'epoch' at each pass's
+    end, 'steps' every `every` steps (a share of the steps below 1, as the Trainer reads it), 'no' never."""
+    import math
+
+    checks: set[int] = set()
+    for strategy, every in strategies:
+        name = str(getattr(strategy, "value", strategy))
+        if name == "epoch" and steps_per_epoch > 0:
+            checks.update(range(steps_per_epoch, total_steps + 1, steps_per_epoch))
+        elif name == "steps" and every:
+            interval = math.ceil(total_steps * every) if every < 1 else int(every)
+            checks.update(range(interval, total_steps + 1, max(1, interval)))
+    return frozenset(checks)

@@ -272,7 +272,8 @@ class TrainingRun:
             base_done = (self.run_dir / BASE_RESULTS_FILE).is_file()
             self.progress.update(after_passes=1 if base_done else 2)
         time_offset = self._prepare_resume() if self.resume_from and self.is_main else 0.0
-        self.metrics = MetricsCallback(self.run_dir, self.store, self.progress, samples_per_step, time_offset)
+        self.metrics = MetricsCallback(self.run_dir, self.store, self.progress, samples_per_step, time_offset,
+                                       steps_per_epoch=self.schedule.steps_per_epoch)
         callbacks: list[Any] = [self.metrics, StopCallback(self.stop_event, self.run_dir)]
         if config.early_stopping and args.load_best_model_at_end:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))

@@ -473,6 +473,8 @@ def plan_now(snap: JobSnapshot | None) -> str:
         per = f" ({words.PLAN_PER_STEP.format(s=snap.s_per_step)})" if snap.s_per_step else ""
         return words.PLAN_TOOK.format(run=snap.run_id, took=duration_words(snap.elapsed_s), per=per)
     if not snap.measured or snap.eta_s is None:
+        if snap.awaiting_check and snap.measured_steps >= min(MEASURE_STEPS, max(1, snap.total_steps // 2)):
+            return words.PLAN_MEASURING_CHECK.format(run=snap.run_id)
         return words.PLAN_MEASURING.format(run=snap.run_id, steps=min(MEASURE_STEPS, max(1, snap.total_steps // 2)))
     return words.PLAN_MEASURED.format(
         run=snap.run_id, total=duration_words(snap.elapsed_s + snap.eta_s), steps=snap.measured_steps,

@@ -273,6 +273,8 @@ ESTIMATE_FITS = "fits on {gpus}."
 ESTIMATE_TOO_BIG = "too big for the usual single GPUs: try LoRA or QLoRA, or a smaller batch."
 PLAN = "Plan: {plan}."
 PLAN_MEASURING = "Run {run}: measuring its speed on its first {steps} steps…"
+# An evaluation or checkpoint costs seconds and comes back each pass: the measure waits for the first one.
+PLAN_MEASURING_CHECK = "Run {run}: measuring its speed on its steps and on its first evaluation or checkpoint…"
 PLAN_MEASURED = ("Run {run}: {total} here in all, measured on its {steps} steps so far ({per} lately); "
                  "about {left} left.")
 PLAN_TOOK = "Run {run} took {took} here{per}."

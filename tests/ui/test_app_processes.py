@@ -122,13 +122,13 @@ def test_time_limit_and_shutdown_end_every_process_and_resume_does_not_renew_the
     tmp_path: Path, tiny_bert_dir: Path, sentiment_csv: Path
 ) -> None:
     home = tmp_path / "home"
-    server = start_app(home, tmp_path / "app.log", extra_env={"FT_APP_MAX_RUN_MINUTES": "1"})
+    server = start_app(home, tmp_path / "app.log", extra_env={"FT_APP_MAX_RUN_MINUTES": "0.5"})  # 30 s: CI time
     try:
         client = Client(server.url, verbose=False)
         run_dir = start_two(client, server, tiny_bert_dir, sentiment_csv, "two-limit", step=False)
         status = wait_done(client, timeout=START_S)
-        assert status["status"] == "stopped" and status["message"].startswith("This server stops a run after 1 "
-                                                                              "minute."), status
+        assert status["status"] == "stopped" and status["message"].startswith("This server stops a run after 30 "
+                                                                              "seconds."), status
         none_left(run_dir)
         # The limit counts the run's whole life: Resume does not give it another minute.
         with pytest.raises(AppError, match="has had all the training time this server gives one run"):

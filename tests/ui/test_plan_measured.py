@@ -100,3 +100,45 @@ def test_the_time_left_follows_the_recent_steps_when_the_machine_gets_quicker(
     average = (seen[read_at] - seen[1]) / (read_at - 1)
     assert live.s_per_step < 0.75 * average, (live.s_per_step, average)
     assert f"measured on its {read_at - 1} steps so far" in text, text
+
+
+def test_the_plan_box_waits_for_the_first_evaluation_and_then_counts_the_ones_to_come(
+    tmp_path: Path, tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that evaluates after each pass: its first measure waits for the first evaluation (it costs seconds, and
+    comes back each pass), and the time left then holds the evaluations still to come at what the first one took."""
+    data = write_sentiment_csv(tmp_path / "reviews.csv", n=64)
+    config = make_config("classification", tiny_bert_dir, "full", data,
+                         training={"epochs": 3, "max_steps": None, "batch_size": 4, "eval_strategy": "epoch",
+                                   "save_strategy": "no"})
+    runs = tmp_path / "runs"
+    seen: dict[int, Any] = {}
+    original_step_end, original_log = MetricsCallback.on_step_end, MetricsCallback.on_log
+    check_s = 2.0
+
+    def slow_evaluation(self: MetricsCallback, args: Any, state: Any, control: Any, logs: Any = None,
+                        **kwargs: Any) -> None:
+        if logs and any(k.startswith("eval_") for k in logs):
+            time.sleep(check_s)
+        original_log(self, args, state, control, logs=logs, **kwargs)
+
+    def read(self: MetricsCallback, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.last_status_write = 0.0
+        original_step_end(self, args, state, control, **kwargs)
+        snap = RunStore(runs).read_progress(self.run_dir)
+        seen[state.global_step] = (train_tab.plan_now(snap), snap)
+
+    monkeypatch.setattr(MetricsCallback, "on_log", slow_evaluation)
+    monkeypatch.setattr(MetricsCallback, "on_step_end", read)
+    snap = train_in_process(config, runs)
+    assert snap.status == "completed", snap.message
+    per_pass = 15  # 57 training rows, 4 a step
+    assert snap.total_steps == 3 * per_pass
+    text, before = seen[per_pass - 1]
+    assert before.awaiting_check and not before.measured
+    assert text == f"Run {snap.run_id}: measuring its speed on its steps and on its first evaluation or checkpoint…"
+    text, after = seen[per_pass + 2]
+    assert not after.awaiting_check and after.measured, text
+    # Two evaluations to come (after passes 2 and 3), each about as long as the first (check_s and the pass itself).
+    assert after.eta_s is not None and after.eta_s >= 2 * check_s, after.eta_s
+    assert "measured on its" in text
