@@ -57,8 +57,8 @@ def preference_accuracy(model: object, tokenizer: object, pairs: list[dict[str, 
 
 @pytest.mark.skipif(
     os.environ.get("FT_APP_LONG_TESTS") != "1",
-    reason="75 DPO steps of a 135M model take 45-80 minutes on 2 CPU cores (35-65 s a step; minutes on a GPU): "
-    "set FT_APP_LONG_TESTS=1",
+    reason="75 DPO steps of a 135M model take about 24 minutes on 2 quiet CPU cores (11 s a step; 60 s and more "
+    "beside other work; minutes on a GPU): set FT_APP_LONG_TESTS=1",
 )
 def test_dpo_on_smollm2_prefers_the_right_answers_on_held_out_pairs(smollm2_dir: Path, tmp_path: Path) -> None:
     from peft import PeftModel
