@@ -23,6 +23,9 @@ from tests.ui.test_app_api import run_folders, wait_done
 from tests.ui.test_app_survival import train_steps, wait_for
 
 HOOK = {"FT_APP_TRAIN_HOOK": "tests.fixtures.train_hooks:faults"}
+# At least 0.2 s a step ("slow"): the run must outlast a second app's start on a busy machine (40 steps did not, with
+# the tests in two processes: the run had completed when the new app first answered).
+RESTART_STEPS = 150
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +117,7 @@ def test_a_restarted_app_follows_the_run_that_kept_training(
     server = start_app(home, tmp_path / "app-1.log", extra_env=HOOK)
     try:
         run_id, *_ = Client(server.url, verbose=False).predict(
-            run_config(tiny_bert_dir, sentiment_csv, "slow", max_steps=40), 0.0, api_name="/train"
+            run_config(tiny_bert_dir, sentiment_csv, "slow", max_steps=RESTART_STEPS), 0.0, api_name="/train"
         )
         run_dir = server.runs_dir / run_id
         wait_for(lambda: len(train_steps(run_dir)) >= 5, 120, "5 steps")
@@ -138,10 +141,10 @@ def test_a_restarted_app_follows_the_run_that_kept_training(
                  "the curve to go on in the new app")
         status = wait_done(client)
         assert status["run_id"] == run_id and status["status"] == "completed", status
-        assert train_steps(run_dir) == list(range(1, 41))
+        assert train_steps(run_dir) == list(range(1, RESTART_STEPS + 1))
         plot, progress, *_ = client.predict(api_name="/poll")
         trace = next(t for t in json.loads(plot["plot"])["data"] if t["name"] == "train loss")
-        assert trace["x"] == list(range(1, 41)) and "step 40 / 40" in progress
+        assert trace["x"] == list(range(1, RESTART_STEPS + 1)) and f"step {RESTART_STEPS} / {RESTART_STEPS}" in progress
     finally:
         stop_app(server)
         deadline = time.monotonic() + 10
