@@ -63,11 +63,12 @@ def latest_trial(store: RunStore, key: tuple[Any, ...]) -> TrialResult | None:
     folder = store.trials_dir
     if not folder.is_dir():
         return None
+    wanted = json.loads(json.dumps(list(key)))  # as a result file holds it (tuples become lists)
     for path in sorted(folder.glob("trial-*.json"), reverse=True):
         try:
             result = TrialResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except (ValueError, TypeError):  # torn or from another version: not comparable
             continue
-        if tuple(result.key) == tuple(json.loads(json.dumps(list(key)))):
+        if list(result.key) == wanted:
             return result
     return None

@@ -109,6 +109,7 @@ class RunProgress:
             done = self.step - self.first_step
             measured = max(0, done)
             checks_left = sum(1 for c in self.check_steps if c > self.step)
+            first_check = min(self.check_steps, default=self.total_steps)
             check_s = self.checks_s / self.checks_done if self.checks_done else 0.0
             if self.timed_steps:
                 # Recent steps' mean, plus this attempt's share of the small time between steps (loading the next
@@ -140,8 +141,7 @@ class RunProgress:
                 s_per_step=per_step,
                 measured_steps=measured,
                 # A check comes before the end and none is timed yet: the time left cannot hold its cost yet.
-                awaiting_check=not self.checks_done and any(self.step <= c < self.total_steps
-                                                            for c in sorted(self.check_steps)[:1]),
+                awaiting_check=not self.checks_done and self.step <= first_check < self.total_steps,
             )
 
 

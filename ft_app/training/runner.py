@@ -165,11 +165,7 @@ class TrainingRun:
         handler = _attach_log_file(self.run_dir / LOG_FILE) if self.is_main else None
         trainer = None
         try:
-            self.begin()
-            checked = self.check()
-            loaded = self.load(checked)
-            trainer = self.build_trainer(checked, loaded)
-            self.train(trainer)
+            trainer, loaded = self.train_phases()
             stopped = self.stop_event.is_set()
             result = self.save(trainer, loaded)
             if not stopped:
@@ -184,6 +180,16 @@ class TrainingRun:
                 for name in LOGGERS:
                     logging.getLogger(name).removeHandler(handler)
                 handler.close()
+
+    def train_phases(self) -> tuple[Any, Loaded]:
+        """The phases up to the end of the optimizer steps (a trial before Train runs only these); returns the trainer
+        and what the load phase produced."""
+        self.begin()
+        checked = self.check()
+        loaded = self.load(checked)
+        trainer = self.build_trainer(checked, loaded)
+        self.train(trainer)
+        return trainer, loaded
 
     def phase(self, name: str) -> None:
         """Enter a phase: shown on the page (through status.json); a Stop asked for before training ends here."""

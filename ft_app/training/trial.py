@@ -67,11 +67,7 @@ def run_trial_here(config: RunConfig) -> TrialResult:
         progress = RunProgress(run_id=run_dir.name, run_dir=run_dir)
         run = TrainingRun(trial, run_dir, store, progress, threading.Event())
         try:
-            run.begin()
-            checked = run.check()
-            loaded = run.load(checked)
-            trainer = run.build_trainer(checked, loaded)
-            run.train(trainer)
+            run.train_phases()
         except Exception as exc:  # told in words to the page, as a failed run's cause is
             raise ValueError(explain_error(exc)) from exc
     snap = progress.snapshot()
@@ -133,8 +129,9 @@ def run_trial(config: RunConfig, timeout_s: float = TRIAL_TIMEOUT_S, token: str 
         path = Path(tmp) / "config.json"
         path.write_text(json.dumps(config.to_dict()), encoding="utf-8")
         try:
-            done = subprocess.run([sys.executable, "-m", "ft_app", "trial", str(path)], env=child_env({"HF_TOKEN": token} if token else None),
-                                  capture_output=True, text=True, timeout=timeout_s, cwd=os.getcwd())
+            done = subprocess.run([sys.executable, "-m", "ft_app", "trial", str(path)],
+                                  env=child_env({"HF_TOKEN": token} if token else None), capture_output=True,
+                                  text=True, timeout=timeout_s, cwd=os.getcwd())
         except subprocess.TimeoutExpired as exc:
             raise ValueError(
                 f"The trial took over {timeout_s / 60:.0f} minutes, so it was ended: loading this model and taking "

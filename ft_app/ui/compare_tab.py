@@ -204,7 +204,7 @@ def filtered_view(ctx: AppContext, which: str, records: list[dict[str, Any]], ow
     rows = shown_rows([BatchRow(**r["row"]) for r in records], which)
     who = visitor(owner_key, request, profile)
     csv_path = _csv_for(ctx, who, records[0]["run_id"], rows, which)
-    return [_filtered(records, which), gr.update(value=str(csv_path), visible=True)]
+    return [filter_rows(which, records), gr.update(value=str(csv_path), visible=True)]
 
 
 def _csv_for(ctx: AppContext, who: Visitor, run_id: str, rows: list[Any], which: str | None) -> Path:
