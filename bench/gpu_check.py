@@ -436,6 +436,36 @@ def run_engine_case(case: Case, steps: int, cpu: bool, model_dir: Path, train_fi
     return out
 
 
+def trial_case(case: Case, steps: int, cpu: bool, model_dir: Path, train_file: Path) -> dict[str, Any]:
+    """The app's trial of the same config (its own process, as the Train tab's button runs it): s/step, peak memory
+    and what it says of fitting, to set beside what the whole case measured."""
+    from ft_app.config import RunConfig
+    from ft_app.training.trial import run_trial
+
+    try:
+        found = run_trial(RunConfig.from_dict(engine_config(case, steps, cpu, model_dir, train_file)))
+    except ValueError as exc:
+        return {"error": str(exc)}
+    return {**found.as_dict(), "fits": found.fits}
+
+
+def format_trials(results: list[dict[str, Any]]) -> str:
+    """The trial beside the case: its s/step and peak memory against the whole case's."""
+    lines = ["| case | trial s/step | case s/step | trial / case | trial peak GB | case peak GB (alloc reserved) "
+             "| free GB | fits | trial took s |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+    for r in results:
+        t = r["trial"]
+        if "error" in t:
+            lines.append(f"| {r['case']} | " + _cell(f"trial failed: {t['error']}", 160) + " | | | | | | | |")
+            continue
+        mem = r.get("memory") or {}
+        ratio = t["s_per_step"] / r["s_per_step"] if r.get("s_per_step") else None
+        lines.append(f"| {r['case']} | {t['s_per_step']:.3f} | {_num(r.get('s_per_step'), '.3f')} | {_num(ratio, '.2f')} "
+                     f"| {_num(t.get('peak_gb'), '.2f')} | {_num(mem.get('peak_reserved_gb'), '.2f')} "
+                     f"| {_num(t.get('free_gb'), '.1f')} | {t.get('fits')} | {_num(t.get('took_s'), '.1f')} |")
+    return "\n".join(lines)
+
+
 # ---- the plain Trainer + peft baseline -----------------------------------------------------------------------------
 
 
@@ -551,8 +581,13 @@ def run_plain_case(case: Case, steps: int, cpu: bool, model_dir: Path, train_fil
 # ---- the whole check -----------------------------------------------------------------------------------------------
 
 
-def model_paths(cases: list[Case]) -> tuple[dict[str, Path], dict[str, str], dict[str, float]]:
-    """The local model folders (SmolLM2 converted from its GGUF once, then cached), what is missing, and timings."""
+def model_paths(cases: list[Case], shapes: Path | None = None, work: Path | None = None
+                ) -> tuple[dict[str, Path], dict[str, str], dict[str, float]]:
+    """The local model folders (SmolLM2 converted from its GGUF once, then cached), what is missing, and timings.
+
+    `shapes`: a folder with `minilm/` and `smollm2/`, each a model's config and tokenizer only; the check then builds
+    seeded random weights of the real shape into `work` (for a machine the weights cannot travel to: memory, speed,
+    precision and quantization are the real model's; what it learns and answers is not)."""
     sys.path.insert(0, str(REPO_ROOT))
     from tests.fixtures import real_assets
 
@@ -560,6 +595,15 @@ def model_paths(cases: list[Case]) -> tuple[dict[str, Path], dict[str, str], dic
     missing: dict[str, str] = {}
     seconds: dict[str, float] = {}
     wanted = {c.model for c in cases}
+    if shapes is not None:
+        for name in sorted(wanted):
+            if not (shapes / name / "config.json").is_file():
+                missing[name] = f"{shapes / name / 'config.json'} missing"
+                continue
+            started = time.perf_counter()
+            paths[name] = random_weights_model(shapes / name, (work or Path(tempfile.mkdtemp())) / f"{name}-random")
+            seconds[f"{name}_random_weights_s"] = time.perf_counter() - started
+        return paths, missing, seconds
     if "minilm" in wanted:
         found = real_assets.minilm_path()
         if found:
@@ -575,6 +619,25 @@ def model_paths(cases: list[Case]) -> tuple[dict[str, Path], dict[str, str], dic
             paths["smollm2"] = real_assets.convert_smollm2(gguf)
             seconds["smollm2_convert_s"] = time.perf_counter() - started
     return paths, missing, seconds
+
+
+def random_weights_model(shape: Path, dest: Path) -> Path:
+    """A model folder with the config and tokenizer of `shape` and seeded random weights (the real shape)."""
+    import shutil
+
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+
+    torch.manual_seed(SEED)
+    config = AutoConfig.from_pretrained(shape)
+    causal = any(a.endswith("ForCausalLM") for a in (config.architectures or []))
+    model = (AutoModelForCausalLM if causal else AutoModel).from_config(config, dtype=torch.float32)
+    dest.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(dest)
+    for item in shape.iterdir():  # tokenizer files, chat template, generation config
+        if item.is_file() and item.name not in ("config.json", "model.safetensors") and not (dest / item.name).exists():
+            shutil.copy2(item, dest / item.name)
+    return dest
 
 
 def machine_info(cpu: bool) -> dict[str, Any]:
@@ -621,6 +684,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=Path(tempfile.gettempdir()) / "gpu_check.json",
                         help="write the results here (default: gpu_check.json in the temp folder)")
     parser.add_argument("--keep", type=Path, help="keep the run folders here (default: a temporary folder)")
+    parser.add_argument("--shapes", type=Path, help="a folder with minilm/ and smollm2/ holding config and tokenizer "
+                        "only: train seeded random weights of those shapes (where the real weights cannot travel)")
+    parser.add_argument("--sst2", type=Path, help="the SST-2 folder (train.tsv, dev.tsv); default ../shared/data/sst2")
+    parser.add_argument("--trial", action="store_true", help="also time each engine case with the app's trial "
+                        "(`python -m ft_app trial`), its s/step and peak memory beside the case's")
     parser.add_argument("--budget-s", type=float, help=f"skip cases not started after this many seconds (default "
                         f"{DEFAULT_BUDGET_S:.0f} on a GPU, none with --cpu)")
     opts = parser.parse_args(argv)
@@ -658,13 +726,17 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
     from tests.fixtures import real_assets
 
-    sst2 = real_assets.sst2_path()
-    if sst2 is None:
-        sys.exit(f"SST-2 missing: expected {real_assets.SST2_DIR / 'train.tsv'}")
+    sst2 = opts.sst2 or real_assets.sst2_path()
+    if sst2 is None or not (sst2 / "train.tsv").is_file():
+        sys.exit(f"SST-2 missing: expected {(sst2 or real_assets.SST2_DIR) / 'train.tsv'}")
     budget = opts.budget_s if opts.budget_s is not None else (None if opts.cpu else DEFAULT_BUDGET_S)
     info = machine_info(opts.cpu)
-    paths, missing, prep_seconds = model_paths(cases)
+    shapes_work = Path(tempfile.mkdtemp(prefix="ft_gpu_check_models_"))
+    paths, missing, prep_seconds = model_paths(cases, opts.shapes, shapes_work)
     info.update(prep_seconds)
+    if opts.shapes is not None:
+        info["weights"] = "seeded random weights of the real shapes: memory, speed and precision are measured; " \
+                          "the loss and the Compare answers say nothing of learning"
     print(f"GPU check ({info['mode']}): torch {info['torch']}, transformers {info['transformers']}, peft {info['peft']}"
           + (f", {info['gpu']} ({info['gpu_memory_gb']:.0f} GB), bitsandbytes {info['bitsandbytes']}" if not opts.cpu
              else f", {info['threads']} threads, load average {info['load_average']:.2f}"), flush=True)
@@ -695,6 +767,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 result = run_case(lambda c=case, s=steps: run_engine_case(
                     c, s, opts.cpu, paths[c.model], data[c.model], runs, data["compare"][c.model]))
+            if opts.trial and not case.plain and result.get("status") == "completed":
+                result["trial"] = trial_case(case, steps, opts.cpu, paths[case.model], data[case.model])
             result = {**base, **result, "case_wall_s": time.perf_counter() - started - elapsed}
             est = (result.get("estimate") or {}).get("total_gpu_gb")
             peak = (result.get("memory") or {}).get("peak_gb")
@@ -715,6 +789,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nplain-lora tokenized every row exactly as the engine did: {plain.get('same_tokens_as_engine')}; "
               f"trainable parameters {plain.get('trainable_params')} (engine: "
               f"{(engine.get('engine_status') or {}).get('trainable_params', 'not run')})")
+    trials = [r for r in results if r.get("trial")]
+    if trials:
+        print("\n" + format_trials(trials))
     print(f"Compare prompt: a held-out SST-2 dev review (reference: {data['compare']['reference']}). "
           f"Whole check: {wall:.0f} s.")
     path = write_json(opts.json, {"machine": info, "wall_s": wall, "results": results,

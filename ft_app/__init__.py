@@ -1,3 +1,12 @@
 """Fine-Tune Studio: fine-tune Hugging Face models by clicking, or headless from a run config."""
 
+import os
+
 __version__ = "0.1.0"
+
+# transformers 5 swaps compiled "hub kernels", fetched from the Hugging Face Hub, into every model it loads on a GPU
+# unless told not to. Offline that load fails outright (a QLoRA run of a Llama-shaped model on an H100 died on
+# "kernels-community/rotary is not available in the local cache"), and online it runs code the person never chose.
+# The app's models run on torch's own kernels; a person who wants the Hub's sets USE_HUB_KERNELS=1. Set here, before
+# any model loads, so the server, the training process (which inherits it) and the CLI all load the same way.
+os.environ.setdefault("USE_HUB_KERNELS", "0")

@@ -117,3 +117,33 @@ def test_data_files_and_json(gc, tmp_path):
     assert data["compare"]["reference"] == "negative" and data["compare"]["minilm"].startswith("dull dull")
     path = gc.write_json(tmp_path / "out" / "check.json", {"results": [{"case": "x"}]})
     assert json.loads(path.read_text(encoding="utf-8")) == {"results": [{"case": "x"}]}
+
+
+def test_shapes_build_seeded_random_weights_of_the_real_shape(gc, tiny_llama_dir, tiny_bert_dir, tmp_path):
+    """--shapes: a folder of configs and tokenizers only (what can travel to a machine the weights cannot) becomes
+    loadable models of exactly that shape, the same weights for the same seed, with the tokenizer beside them."""
+    import torch
+    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
+
+    shapes = tmp_path / "shapes"
+    for name, src in (("smollm2", tiny_llama_dir), ("minilm", tiny_bert_dir)):
+        (shapes / name).mkdir(parents=True)
+        for item in src.iterdir():
+            if item.is_file() and item.suffix != ".safetensors":
+                (shapes / name / item.name).write_bytes(item.read_bytes())
+    cases = gc.select_cases(["minilm-full", "smollm2-lora"])
+    paths, missing, seconds = gc.model_paths(cases, shapes, tmp_path / "built")
+    assert missing == {} and set(paths) == {"minilm", "smollm2"} and "smollm2_random_weights_s" in seconds
+
+    llama = AutoModelForCausalLM.from_pretrained(paths["smollm2"])
+    real = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    assert {n: p.shape for n, p in llama.named_parameters()} == {n: p.shape for n, p in real.named_parameters()}
+    assert AutoTokenizer.from_pretrained(paths["smollm2"]).vocab_size == AutoTokenizer.from_pretrained(tiny_llama_dir).vocab_size
+    again = AutoModelForCausalLM.from_pretrained(gc.random_weights_model(shapes / "smollm2", tmp_path / "again"))
+    assert all(torch.equal(a, b) for a, b in zip(llama.state_dict().values(), again.state_dict().values()))
+    bert = AutoModel.from_pretrained(paths["minilm"])
+    assert sum(p.numel() for p in bert.parameters()) == sum(p.numel() for p in AutoModel.from_pretrained(tiny_bert_dir).parameters())
+
+    (shapes / "minilm" / "config.json").unlink()
+    _, missing, _ = gc.model_paths(cases, shapes, tmp_path / "built2")
+    assert "minilm" in missing

@@ -292,3 +292,29 @@ def test_hub_model_error_sentences() -> None:
     missing = hub_model_error("org/m", wrapped(RepositoryNotFoundError("404", response=response)))
     assert "'org/m'" in missing and "was not found" in missing
     assert "'org/m'" in hub_model_error("org/m", OSError("org/m does not appear to have a file named x.json"))
+
+
+_KERNELS_PROBE = """
+import sys
+from tests.engine_checks import make_config
+from ft_app.modeling import load_model, load_tokenizer
+config = make_config("causal_lm", sys.argv[1], "full", "unused.jsonl")
+print("USE_KERNELS", load_model(config, load_tokenizer(config)).model.use_kernels)
+"""
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(None, "False"), ("1", "True")])
+def test_models_load_without_hub_kernels_unless_asked(setting: str | None, expected: str, tiny_llama_dir: Path) -> None:
+    """transformers 5 fetches compiled kernels from the Hub into a model it loads, by default; on a GPU offline that
+    failed every Llama-shaped run. The engine's models load without them; USE_HUB_KERNELS=1 (the person's) still wins."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "USE_HUB_KERNELS"}
+    if setting is not None:
+        env["USE_HUB_KERNELS"] = setting
+    done = subprocess.run([sys.executable, "-c", _KERNELS_PROBE, str(tiny_llama_dir)], env=env, capture_output=True,
+                          text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("USE_KERNELS")), done.stderr[-2000:])
+    assert line == f"USE_KERNELS {expected}"
