@@ -228,3 +228,22 @@ def test_the_time_limit_counts_a_runs_whole_life(tiny_bert_dir: Path, sentiment_
     assert store.read_status(store.path(run_id))["life_s"] >= 24
     with pytest.raises(ValueError, match="has had all the training time this server gives one run"):
         manager.resume(run_id)
+
+
+_THREADS_PROBE = """
+import os, sys
+import ft_app  # what `python -m ft_app train` (the training process the app starts) imports first
+print("TORCH_LOADED", "torch" in sys.modules, "POLICY", os.environ.get("OMP_WAIT_POLICY"))
+"""
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_training_threads_wait_asleep_unless_told_otherwise(setting: str | None, expected: str) -> None:
+    """Torch's CPU threads spin while they wait by default: two trainings at once on 2 cores took 6.6x one alone.
+    A training process sets the OpenMP wait policy to PASSIVE before torch loads; a person's own setting wins."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if setting is not None:
+        env["OMP_WAIT_POLICY"] = setting
+    done = subprocess.run([sys.executable, "-c", _THREADS_PROBE], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=REPO_ROOT)
+    assert f"TORCH_LOADED False POLICY {expected}" in done.stdout, done.stderr[-2000:]

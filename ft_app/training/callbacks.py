@@ -144,3 +144,23 @@ class StopCallback(TrainerCallback):
         flag = torch.tensor([1.0 if asked else 0.0], device=args.device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return bool(flag.item())
+
+
+class TrialEndCallback(TrainerCallback):
+    """Ends a trial (ft_app/training/trial.py) once the steps after its warm-up number at least `min_steps` and took
+    at least `min_s`: quick steps are timed for seconds, not for a few milliseconds of first-call costs."""
+
+    def __init__(self, warm_up_steps: int, min_steps: int, min_s: float) -> None:
+        self.warm_up_steps = warm_up_steps
+        self.min_steps = min_steps
+        self.min_s = min_s
+        self.timed_from: float | None = None  # when the warm-up steps ended
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        now = time.monotonic()
+        if state.global_step <= self.warm_up_steps:
+            self.timed_from = now
+            return
+        timed = state.global_step - self.warm_up_steps
+        if timed >= self.min_steps and self.timed_from is not None and now - self.timed_from >= self.min_s:
+            control.should_training_stop = True

@@ -147,6 +147,7 @@ class TrainingRun:
         checked: Preflight | None = None,
         show_progress_bar: bool = False,
         resume_from: Path | None = None,
+        extra_callbacks: list[Any] | None = None,
     ) -> None:
         self.config = config
         self.run_dir = run_dir
@@ -156,6 +157,7 @@ class TrainingRun:
         self.checked = checked
         self.show_progress_bar = show_progress_bar
         self.resume_from = resume_from
+        self.extra_callbacks = list(extra_callbacks or [])  # a trial's own end (ft_app/training/trial.py)
         self.is_main = int(os.environ.get("RANK", "0")) == 0
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
 
@@ -280,7 +282,7 @@ class TrainingRun:
         time_offset = self._prepare_resume() if self.resume_from and self.is_main else 0.0
         self.metrics = MetricsCallback(self.run_dir, self.store, self.progress, samples_per_step, time_offset,
                                        steps_per_epoch=self.schedule.steps_per_epoch)
-        callbacks: list[Any] = [self.metrics, StopCallback(self.stop_event, self.run_dir)]
+        callbacks: list[Any] = [self.metrics, StopCallback(self.stop_event, self.run_dir), *self.extra_callbacks]
         if config.early_stopping and args.load_best_model_at_end:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
         pad_multiple = 8 if checked.precision in ("fp16", "bf16") else None
