@@ -280,8 +280,9 @@ PLAN_MEASURED = ("Run {run}: {total} here in all, measured on its {steps} steps 
 PLAN_TOOK = "Run {run} took {took} here{per}."
 PLAN_PER_STEP = "{s:.2g} s a step"
 TRIAL = "Time a few steps here"
-TRIAL_INFO = ("Trains 5 real steps of this model, method and batch on your data's first rows (seconds for a small "
-              "model), then the plan's time and memory are measured on this machine as it is now.")
+TRIAL_INFO = ("Trains real steps of this model, method and batch on your data's first rows (a warm-up step, then "
+              "steps for about 3 seconds: at least 4, at most 60), then the plan's time and memory are measured on "
+              "this machine as it is now.")
 PLAN_LATER = "The plan (passes, steps, time) appears once the data is a file on this computer."
 
 # ---- the results panel (results_panel.py), on the Train and Runs tabs ----------------------------------------
