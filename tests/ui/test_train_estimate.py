@@ -53,7 +53,7 @@ def test_the_trial_button_times_the_plan_on_this_machine(tmp_path: Path, tiny_be
     before = on_estimate(ctx, values)
     assert "trial steps" not in before
     after = trial_from_form(ctx, page.train.token, values)
-    assert re.search(r"measured on 4 trial steps \([\d.e-]+ s a step; peak memory [\d.]+ GB of \d+ GB free\)", after), after
+    assert re.search(r"measured on \d+ trial steps \([\d.e-]+ s a step; peak memory [\d.]+ GB of \d+ GB free\)", after), after
     assert after == on_estimate(ctx, values)  # the card keeps the measure until the form changes the kind of run
     values[ctx.form.by_path[("training", "batch_size")]] = 2
     assert "trial steps" not in on_estimate(ctx, values)
