@@ -596,12 +596,14 @@ def model_paths(cases: list[Case], shapes: Path | None = None, work: Path | None
     seconds: dict[str, float] = {}
     wanted = {c.model for c in cases}
     if shapes is not None:
+        if work is None:
+            raise ValueError("--shapes builds its models in a folder: pass one as `work`.")
         for name in sorted(wanted):
             if not (shapes / name / "config.json").is_file():
                 missing[name] = f"{shapes / name / 'config.json'} missing"
                 continue
             started = time.perf_counter()
-            paths[name] = random_weights_model(shapes / name, (work or Path(tempfile.mkdtemp())) / f"{name}-random")
+            paths[name] = random_weights_model(shapes / name, work / f"{name}-random")
             seconds[f"{name}_random_weights_s"] = time.perf_counter() - started
         return paths, missing, seconds
     if "minilm" in wanted:
@@ -731,8 +733,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"SST-2 missing: expected {(sst2 or real_assets.SST2_DIR) / 'train.tsv'}")
     budget = opts.budget_s if opts.budget_s is not None else (None if opts.cpu else DEFAULT_BUDGET_S)
     info = machine_info(opts.cpu)
-    shapes_work = Path(tempfile.mkdtemp(prefix="ft_gpu_check_models_"))
-    paths, missing, prep_seconds = model_paths(cases, opts.shapes, shapes_work)
+    # Random-weight models (--shapes) live as long as the check (SmolLM2's is 0.5 GB), then go with the folder.
+    built = tempfile.TemporaryDirectory(prefix="ft_gpu_check_models_") if opts.shapes else None
+    paths, missing, prep_seconds = model_paths(cases, opts.shapes, Path(built.name) if built else None)
     info.update(prep_seconds)
     if opts.shapes is not None:
         info["weights"] = "seeded random weights of the real shapes: memory, speed and precision are measured; " \
